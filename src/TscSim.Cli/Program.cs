@@ -1,0 +1,3 @@
+using TscSim.Cli;
+
+return TscSimCli.Run(args, Console.Out, Console.Error);

@@ -1,0 +1,80 @@
+using System.Text.Json;
+using TscSim.Cli;
+
+namespace TscSim.Tests.Cli;
+
+public class CliTests
+{
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int code = TscSimCli.Run(args, output, error);
+        return (code, output.ToString(), error.ToString());
+    }
+
+    [Theory]
+    [InlineData("run", "scenario.yaml")]
+    [InlineData("validate", "a.yaml")]
+    [InlineData("sweep", "s.yaml")]
+    [InlineData("merge", "shard0")]
+    [InlineData("plot", "results/x")]
+    [InlineData("presets")]
+    public void Verbs_not_built_yet_say_so_and_exit_2(params string[] args)
+    {
+        var (code, _, err) = Run(args);
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Contains($"tscsim {args[0]}: not built yet", err, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("run")]
+    [InlineData("validate")]
+    [InlineData("sweep")]
+    [InlineData("merge")]
+    [InlineData("plot")]
+    [InlineData("presets")]
+    [InlineData("bench")]
+    public void Every_verb_has_help(string verb)
+    {
+        var (code, output, _) = Run(verb, "--help");
+        Assert.Equal(ExitCodes.Success, code);
+        Assert.Contains("Usage:", output, StringComparison.Ordinal);
+        Assert.Contains(verb, output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Usage_errors_exit_2_with_a_message()
+    {
+        var (code, _, err) = Run("frobnicate");
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Contains("frobnicate", err, StringComparison.Ordinal);
+
+        (code, _, err) = Run("bench", "--events", "-5");
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Contains("must be positive", err, StringComparison.Ordinal);
+
+        (code, _, _) = Run("bench", "--rounds", "many");
+        Assert.Equal(ExitCodes.BadInput, code);
+    }
+
+    [Fact]
+    public void Bench_json_reports_hold_model_rates_for_both_queue_sizes()
+    {
+        var (code, output, _) = Run("bench", "--json", "--events", "20000", "--rounds", "1");
+        Assert.Equal(ExitCodes.Success, code);
+        using var doc = JsonDocument.Parse(output);
+        var hold = doc.RootElement.GetProperty("engine_hold_events_per_s");
+        Assert.Equal(["1000", "100000"], hold.EnumerateObject().Select(p => p.Name));
+        Assert.All(hold.EnumerateObject(), p => Assert.True(p.Value.GetDouble() > 0));
+    }
+
+    [Fact]
+    public void Bench_text_names_the_figures()
+    {
+        var (code, output, _) = Run("bench", "--events", "20000", "--rounds", "1");
+        Assert.Equal(ExitCodes.Success, code);
+        Assert.Contains("N =    1000 pending", output, StringComparison.Ordinal);
+        Assert.Contains("M events/s", output, StringComparison.Ordinal);
+    }
+}
