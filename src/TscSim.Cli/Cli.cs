@@ -52,7 +52,9 @@ public static class TscSimCli
             cmd.Add(new Argument<DirectoryInfo>("DIR") { Description = "A results or sweep folder." });
             cmd.Add(new Option<DirectoryInfo>("--out") { Description = "Where the figures go." });
         }));
-        root.Add(Pending("presets", "List CPU models, guest OS profiles and policy presets with their parameters.", "#3, #5, #7", _ => { }));
+        var presets = new Command("presets", "List CPU models, guest OS profiles and policy presets with their parameters and sources.");
+        presets.SetAction(parse => Presets.Run(parse.InvocationConfiguration.Output));
+        root.Add(presets);
 
         var bench = new Command("bench", "Quick built-in performance figures (engine events/s on the hold model).");
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of text." };

@@ -19,7 +19,6 @@ public class CliTests
     [InlineData("sweep", "s.yaml")]
     [InlineData("merge", "shard0")]
     [InlineData("plot", "results/x")]
-    [InlineData("presets")]
     public void Verbs_not_built_yet_say_so_and_exit_2(params string[] args)
     {
         var (code, _, err) = Run(args);
@@ -41,6 +40,21 @@ public class CliTests
         Assert.Equal(ExitCodes.Success, code);
         Assert.Contains("Usage:", output, StringComparison.Ordinal);
         Assert.Contains(verb, output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Presets_lists_every_cpu_model_with_parameters_and_sources()
+    {
+        var (code, output, _) = Run("presets");
+        Assert.Equal(ExitCodes.Success, code);
+        foreach (var name in new[] { "intel-core2", "intel-nehalem", "intel-skylake", "amd-k8", "amd-zen2" })
+        {
+            Assert.Contains($"  {name}: ", output, StringComparison.Ordinal);
+        }
+        Assert.Contains("scaling vmx-16.48", output, StringComparison.Ordinal);
+        Assert.Contains("exit_round_trip 1350cycles", output, StringComparison.Ordinal);
+        Assert.Contains("rdtsc 25", output, StringComparison.Ordinal);
+        Assert.Contains("sources: instruction costs: Agner Fog", output, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -1,0 +1,42 @@
+using System.Globalization;
+using TscSim.Core.Hardware;
+
+namespace TscSim.Cli;
+
+/// <summary><c>tscsim presets</c>: every preset with its parameters and sources.</summary>
+internal static class Presets
+{
+    public static int Run(TextWriter output)
+    {
+        output.WriteLine("CPU models (hosts: cpu: NAME)");
+        foreach (var m in CpuPresets.All)
+        {
+            output.WriteLine();
+            output.WriteLine($"  {m.Name}: {m.Description}");
+            string stops = m.NonstopTsc ? "never" : $"from {m.TscStopsFrom}";
+            output.WriteLine(
+                $"    vendor {m.Vendor.ToString().ToLowerInvariant()}, constant_tsc {Yes(m.ConstantTsc)}, " +
+                $"nonstop_tsc {Yes(m.NonstopTsc)} (TSC stops: {stops}), invariant {Yes(m.InvariantTsc)}, " +
+                $"scaling {ScalingName(m.Scaling)}, tsc_adjust {Yes(m.HasTscAdjust)}, rdtscp {Yes(m.HasRdtscp)}, " +
+                $"tsc_write {(m.FullWidthTscWrite ? "64" : "32")}-bit, exit_round_trip {m.ExitRoundTrip}");
+            string costs = string.Join(", ", Enum.GetValues<CostClass>().Select(c =>
+                string.Create(CultureInfo.InvariantCulture, $"{c.ToString().ToLowerInvariant()} {m.Cost(c).Count}")));
+            output.WriteLine($"    costs (cycles): {costs}");
+            output.WriteLine($"    sources: {m.Sources}");
+        }
+        output.WriteLine();
+        output.WriteLine("Guest OS profiles: not built yet (issue #7).");
+        output.WriteLine("Hypervisor policy presets: not built yet (issue #5).");
+        return ExitCodes.Success;
+    }
+
+    private static string Yes(bool b) => b ? "yes" : "no";
+
+    internal static string ScalingName(TscScaling s) => s switch
+    {
+        TscScaling.None => "none",
+        TscScaling.VmxMultiplier16_48 => "vmx-16.48",
+        TscScaling.SvmRatio8_32 => "svm-8.32",
+        _ => throw new ArgumentOutOfRangeException(nameof(s), s, null),
+    };
+}

@@ -1,0 +1,96 @@
+using TscSim.Core.Time;
+
+namespace TscSim.Core.Hardware;
+
+/// <summary>
+/// A counter that is a piecewise-linear function of true time, computed on demand: nothing
+/// ticks. The current segment starts at <see cref="SegmentStart"/> and runs at
+/// <see cref="Rate"/> (0 Hz = stopped); changing the rate or writing the value starts a new
+/// segment.
+/// </summary>
+/// <remarks>
+/// Exact to the sub-tick: the counter keeps the accumulated phase as
+/// Σ Δt_ps × rate_mHz (an <see cref="Int128"/> in units of 10^-15 tick), and the value at t
+/// is ⌊phase / 10^15⌋. A rate change therefore loses no fractional tick, and the value after
+/// any sequence of changes equals the integral of the rate, rounded down once.
+/// Reading never changes the counter; only <see cref="SetRate"/> and <see cref="Write"/> do,
+/// and both refuse to move backwards in time.
+/// </remarks>
+public sealed class LinearCounter
+{
+    private Int128 _phase; // ticks × 10^15, at _start
+
+    /// <summary>A counter holding <paramref name="initialTicks"/> at <paramref name="start"/>, running at <paramref name="rate"/>.</summary>
+    public LinearCounter(SimTime start, Int128 initialTicks, Frequency rate)
+    {
+        SegmentStart = start;
+        _phase = initialTicks * ExactMath.PicosecondMillihertzPerCycle;
+        Rate = rate;
+    }
+
+    /// <summary>Where the current segment begins.</summary>
+    public SimTime SegmentStart { get; private set; }
+
+    /// <summary>The current rate (0 Hz while stopped).</summary>
+    public Frequency Rate { get; private set; }
+
+    /// <summary>Segments begun since creation (rate changes and writes).</summary>
+    public int Segments { get; private set; } = 1;
+
+    /// <summary>Whole ticks counted at <paramref name="t"/> (not wrapped; may exceed 64 bits in principle).</summary>
+    public Int128 TicksAt(SimTime t) => ExactMath.FloorDiv(PhaseAt(t), ExactMath.PicosecondMillihertzPerCycle);
+
+    /// <summary>The value at <paramref name="t"/> modulo 2^64, as a 64-bit hardware counter shows it.</summary>
+    public ulong ValueAt(SimTime t) => unchecked((ulong)TicksAt(t));
+
+    /// <summary>From <paramref name="t"/> on, the counter runs at <paramref name="rate"/>.</summary>
+    public void SetRate(SimTime t, Frequency rate)
+    {
+        if (rate == Rate)
+        {
+            return;
+        }
+        _phase = PhaseAt(t);
+        SegmentStart = t;
+        Rate = rate;
+        Segments++;
+    }
+
+    /// <summary>At <paramref name="t"/> the counter is set to exactly <paramref name="ticks"/> (sub-tick phase cleared).</summary>
+    public void Write(SimTime t, Int128 ticks)
+    {
+        _ = PhaseAt(t); // validates t
+        _phase = ticks * ExactMath.PicosecondMillihertzPerCycle;
+        SegmentStart = t;
+        Segments++;
+    }
+
+    /// <summary>
+    /// The first instant at or after the segment start at which the counter shows at least
+    /// <paramref name="ticks"/>, or null if it never will at the current rate.
+    /// </summary>
+    public SimTime? TimeOfTicks(Int128 ticks)
+    {
+        Int128 target = ticks * ExactMath.PicosecondMillihertzPerCycle;
+        if (target <= _phase)
+        {
+            return SegmentStart;
+        }
+        if (Rate == Frequency.Zero)
+        {
+            return null;
+        }
+        Int128 ps = ExactMath.CeilDiv(target - _phase, Rate.Millihertz);
+        return SegmentStart + Duration.FromPicoseconds(ExactMath.ToInt64Checked(ps, "time of ticks"));
+    }
+
+    private Int128 PhaseAt(SimTime t)
+    {
+        if (t < SegmentStart)
+        {
+            throw new ArgumentOutOfRangeException(nameof(t), t,
+                $"A counter cannot be read or changed before its current segment (which starts at {SegmentStart}).");
+        }
+        return _phase + (Int128)(t - SegmentStart).Picoseconds * Rate.Millihertz;
+    }
+}
