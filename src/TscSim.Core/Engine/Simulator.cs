@@ -71,6 +71,7 @@ public sealed class Simulator
     private ulong _fingerprint = Fingerprint.Initial;
     private bool _running;
     private bool _stopRequested;
+    private long _limit = long.MaxValue;
 
     /// <summary>A simulator for a run with the given seed.</summary>
     /// <param name="seed">The run seed; every random stream derives from it.</param>
@@ -95,6 +96,13 @@ public sealed class Simulator
 
     /// <summary>The fingerprint of the events executed so far.</summary>
     public Fingerprint Fingerprint => new(_fingerprint);
+
+    /// <summary>
+    /// Events scheduled so far. It changes whenever an event is scheduled, so a component that
+    /// cached <see cref="NextEventTime"/> knows the cache may be stale (cancelling only makes
+    /// the next event later, which a cache may safely ignore).
+    /// </summary>
+    public long ScheduledCount => (long)_nextSequence;
 
     /// <summary>Events scheduled and not yet run or cancelled.</summary>
     public int PendingEvents => _count - (_rootVacant ? 1 : 0) - _cancelledInHeap;
@@ -234,6 +242,13 @@ public sealed class Simulator
         }
     }
 
+    /// <summary>
+    /// The last instant the current <c>Run</c> call executes (<see cref="SimTime.MaxValue"/>
+    /// outside a run or when running to completion). Work that runs ahead of the queue, like a
+    /// vCPU's slice, must stop after it.
+    /// </summary>
+    public SimTime RunLimit => SimTime.FromPicoseconds(_limit);
+
     /// <summary>Asks the running loop to return after the current event.</summary>
     public void Stop() => _stopRequested = true;
 
@@ -271,6 +286,7 @@ public sealed class Simulator
         }
         _running = true;
         _stopRequested = false;
+        _limit = limit;
         long budget = maxEvents;
         try
         {
@@ -319,6 +335,7 @@ public sealed class Simulator
         {
             ResolveVacantRoot();
             _running = false;
+            _limit = long.MaxValue;
         }
     }
 

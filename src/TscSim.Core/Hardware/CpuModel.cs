@@ -133,6 +133,11 @@ public sealed record CpuModel
     /// <summary>The native cost of one instruction of class <paramref name="c"/>.</summary>
     public Cycles Cost(CostClass c) => Costs[(int)c];
 
+    private long[]? _costCycles;
+
+    /// <summary>The costs as a plain array indexed by <see cref="CostClass"/>, for the interpreter's hot loop (do not modify).</summary>
+    internal long[] CostCycles => _costCycles ??= [.. Costs.Select(c => c.Count)];
+
     /// <summary>Whether the TSC of this model stops in <paramref name="state"/>.</summary>
     public bool TscStopsIn(CState state) => !NonstopTsc && state >= TscStopsFrom;
 

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using TscSim.Core.Time;
 
 namespace TscSim.Core.Hardware;
@@ -20,12 +21,21 @@ public sealed class LinearCounter
 {
     private Int128 _phase; // ticks × 10^15, at _start
 
+    // Read cache (an optimisation, invisible to callers): the value and sub-tick remainder at
+    // _cacheT, so a read shortly after the previous one advances with 64-bit arithmetic and a
+    // division by a constant instead of a 128-bit division.
+    private long _cacheT;
+    private ulong _cacheValue;
+    private long _cacheRemainder; // in [0, 10^15)
+    private long _cacheMaxStep;   // largest Δt (ps) whose Δt × rate fits in 63 bits with the remainder
+
     /// <summary>A counter holding <paramref name="initialTicks"/> at <paramref name="start"/>, running at <paramref name="rate"/>.</summary>
     public LinearCounter(SimTime start, Int128 initialTicks, Frequency rate)
     {
         SegmentStart = start;
         _phase = initialTicks * ExactMath.PicosecondMillihertzPerCycle;
         Rate = rate;
+        SeedCache();
     }
 
     /// <summary>Where the current segment begins.</summary>
@@ -41,7 +51,48 @@ public sealed class LinearCounter
     public Int128 TicksAt(SimTime t) => ExactMath.FloorDiv(PhaseAt(t), ExactMath.PicosecondMillihertzPerCycle);
 
     /// <summary>The value at <paramref name="t"/> modulo 2^64, as a 64-bit hardware counter shows it.</summary>
-    public ulong ValueAt(SimTime t) => unchecked((ulong)TicksAt(t));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ulong ValueAt(SimTime t)
+    {
+        long dt = t.Picoseconds - _cacheT;
+        if ((ulong)dt <= (ulong)_cacheMaxStep)
+        {
+            const long unit = ExactMath.PicosecondMillihertzPerCycle;
+            long r = _cacheRemainder + dt * Rate.Millihertz;
+            ulong v = _cacheValue;
+            if (r >= unit)
+            {
+                long whole = r / unit;
+                v = unchecked(v + (ulong)whole);
+                r -= whole * unit;
+            }
+            _cacheT = t.Picoseconds;
+            _cacheValue = v;
+            _cacheRemainder = r;
+            return v;
+        }
+        return ValueAtSlow(t);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private ulong ValueAtSlow(SimTime t)
+    {
+        Int128 phase = PhaseAt(t);
+        SeedCache(t.Picoseconds, phase);
+        return _cacheValue;
+    }
+
+    private void SeedCache() => SeedCache(SegmentStart.Picoseconds, _phase);
+
+    private void SeedCache(long t, Int128 phase)
+    {
+        Int128 ticks = ExactMath.FloorDiv(phase, ExactMath.PicosecondMillihertzPerCycle);
+        _cacheT = t;
+        _cacheValue = unchecked((ulong)ticks);
+        _cacheRemainder = (long)(phase - ticks * ExactMath.PicosecondMillihertzPerCycle);
+        long rate = Math.Max(Rate.Millihertz, 1);
+        _cacheMaxStep = (long.MaxValue - ExactMath.PicosecondMillihertzPerCycle) / rate;
+    }
 
     /// <summary>From <paramref name="t"/> on, the counter runs at <paramref name="rate"/>.</summary>
     public void SetRate(SimTime t, Frequency rate)
@@ -54,6 +105,7 @@ public sealed class LinearCounter
         SegmentStart = t;
         Rate = rate;
         Segments++;
+        SeedCache();
     }
 
     /// <summary>At <paramref name="t"/> the counter is set to exactly <paramref name="ticks"/> (sub-tick phase cleared).</summary>
@@ -63,6 +115,7 @@ public sealed class LinearCounter
         _phase = ticks * ExactMath.PicosecondMillihertzPerCycle;
         SegmentStart = t;
         Segments++;
+        SeedCache();
     }
 
     /// <summary>

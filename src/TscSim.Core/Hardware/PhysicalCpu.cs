@@ -26,6 +26,7 @@ public sealed class PhysicalCpu
         Socket = socket;
         CoreInSocket = coreInSocket;
         Crystal = crystal;
+        Model = host.Config.Cpu;
         Frequency = host.Config.Frequency;
         _counter = new LinearCounter(start, initialTicks, TscRateFor(Frequency, CState.C0));
     }
@@ -42,7 +43,7 @@ public sealed class PhysicalCpu
     /// <summary>The crystal that drives this core's TSC (its socket's).</summary>
     public Crystal Crystal { get; }
 
-    public CpuModel Model => Host.Config.Cpu;
+    public CpuModel Model { get; }
 
     /// <summary>The current core clock (P-state); instruction costs are paid in these cycles.</summary>
     public Frequency Frequency { get; private set; }
@@ -60,6 +61,7 @@ public sealed class PhysicalCpu
     public int TscSegments => _counter.Segments;
 
     /// <summary>RDTSC on this core at <paramref name="t"/> (not before the last change).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public TscValue ReadTsc(SimTime t) => new TscValue(_counter.ValueAt(t)) + _tscAdjust;
 
     /// <summary>How long <paramref name="cycles"/> of core clock take at the current P-state (floor).</summary>

@@ -36,6 +36,13 @@ public readonly struct SimTime :
         return new SimTime(ps);
     }
 
+    /// <summary>For hot paths whose value is non-negative by construction (checked in Debug builds only).</summary>
+    internal static SimTime FromPicosecondsTrusted(long ps)
+    {
+        System.Diagnostics.Debug.Assert(ps >= 0);
+        return new SimTime(ps);
+    }
+
     /// <summary>The instant that lies <paramref name="sinceStart"/> after the start.</summary>
     public static SimTime FromDuration(Duration sinceStart) => FromPicoseconds(sinceStart.Picoseconds);
 

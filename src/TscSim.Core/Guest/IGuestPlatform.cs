@@ -1,0 +1,64 @@
+using TscSim.Core.Isa;
+using TscSim.Core.Time;
+
+namespace TscSim.Core.Guest;
+
+/// <summary>
+/// What executing a platform instruction cost: cycles of guest execution (the native cost),
+/// cycles spent outside the guest (exit, handler, entry), whether it exited, and a fault.
+/// </summary>
+public struct PlatformResult
+{
+    public long GuestCycles;
+    public long ExitCycles;
+    public bool Exited;
+    public bool Halt;
+    public GuestFaultKind Fault;
+
+    public static PlatformResult Native(long cycles) => new() { GuestCycles = cycles };
+
+    /// <summary>A fault; the platform explains it through <see cref="Vcpu.ExplainFault"/> first.</summary>
+    public static PlatformResult Faulted(GuestFaultKind kind) => new() { Fault = kind };
+}
+
+/// <summary>
+/// The world a vCPU's platform instructions reach: bare metal (<see cref="NativePlatform"/>)
+/// or a hypervisor with its VMX or SVM exit paths. The interpreter calls it for rdtsc,
+/// rdtscp, rdpid, rdmsr, wrmsr, cpuid, in, out, hlt and MMIO accesses, always at the
+/// instruction's exact instant, and adds the returned cycles.
+/// </summary>
+public interface IGuestPlatform
+{
+    /// <summary>
+    /// Executes <paramref name="instruction"/> (one of the platform opcodes) for
+    /// <paramref name="vcpu"/> at <paramref name="at"/>, reading and writing its registers.
+    /// </summary>
+    /// <param name="vcpu">The vCPU executing it.</param>
+    /// <param name="state">Its registers, read and written in place.</param>
+    /// <param name="instruction">The instruction.</param>
+    /// <param name="at">Its exact issue instant.</param>
+    /// <param name="nativeCycles">What the instruction costs when it runs natively on the current core.</param>
+    PlatformResult Execute(Vcpu vcpu, ref CpuState state, in Instruction instruction, SimTime at, long nativeCycles);
+
+    /// <summary>Whether <paramref name="address"/> is MMIO (not RAM).</summary>
+    bool IsMmio(long address);
+
+    /// <summary>An MMIO load of <paramref name="size"/> bytes at <paramref name="at"/>.</summary>
+    PlatformResult MmioRead(Vcpu vcpu, long address, int size, SimTime at, out long value);
+
+    /// <summary>An MMIO store of <paramref name="size"/> bytes at <paramref name="at"/>.</summary>
+    PlatformResult MmioWrite(Vcpu vcpu, long address, int size, long value, SimTime at);
+}
+
+/// <summary>Receives what a vCPU does that Measurement cares about, in exact true-time order.</summary>
+public interface IExecutionObserver
+{
+    /// <summary>A TSC read (RDTSC, RDTSCP, RDMSR IA32_TSC) returned <paramref name="value"/>.</summary>
+    void OnTscRead(Vcpu vcpu, SimTime at, TscValue value, bool exited, long cycles);
+
+    /// <summary>A <c>probe</c> recorded <paramref name="value"/>.</summary>
+    void OnProbe(Vcpu vcpu, SimTime at, int line, long value);
+
+    /// <summary>The vCPU stopped with a fault.</summary>
+    void OnFault(Vcpu vcpu, GuestFault fault);
+}

@@ -1,0 +1,18 @@
+namespace TscSim.Core.Guest;
+
+/// <summary>
+/// The memory one VM's vCPUs share (<c>section .shared</c>). Every access to it is sequenced
+/// in exact true-time order, so what a vCPU reads is what the others wrote before that instant.
+/// </summary>
+public sealed class SharedMemory(ReadOnlyMemory<byte> initial)
+{
+    /// <summary>The bytes, little-endian.</summary>
+    internal byte[] Bytes { get; } = initial.ToArray();
+
+    /// <summary>Size in bytes.</summary>
+    public int Length => Bytes.Length;
+
+    /// <summary>The qword at <paramref name="address"/> (a guest address in the shared section).</summary>
+    public long ReadQword(long address) =>
+        System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(Bytes.AsSpan(checked((int)(address - Isa.GuestAddressMap.SharedBase)), 8));
+}

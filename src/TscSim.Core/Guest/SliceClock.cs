@@ -1,0 +1,102 @@
+using System.Runtime.CompilerServices;
+using TscSim.Core.Time;
+
+namespace TscSim.Core.Guest;
+
+/// <summary>
+/// Maps cycles executed since a slice began to true time, exactly:
+/// t(k) = t0 + ⌊k × 10^15 / f_mHz⌋ ps (floor, as every conversion in TscSim), and back:
+/// the first k whose instant reaches a horizon. Evaluations at increasing k advance with 64-bit
+/// arithmetic (quotient and remainder kept incrementally, the last step's increments cached),
+/// so a loop that reads time at a fixed stride pays one compare, not a 128-bit division.
+/// </summary>
+internal struct SliceClock
+{
+    private const long Unit = ExactMath.PicosecondMillihertzPerCycle;
+    private const long MaxFastStep = 1 << 19; // dk × (10^15 mod f) must fit in 63 bits for f < 2^44 mHz
+
+    private long _t0;
+    private long _f;
+    private long _a;   // ⌊10^15 / f⌋: whole ps per cycle
+    private long _b;   // 10^15 mod f
+    private long _k;   // cycles at the last evaluation
+    private long _q;   // ⌊k × 10^15 / f⌋
+    private long _r;   // k × 10^15 mod f
+    private long _stepK, _stepQ, _stepR;
+
+    /// <summary>Starts a slice at <paramref name="t0"/> on a core clocked at <paramref name="frequency"/>.</summary>
+    public void Start(SimTime t0, Frequency frequency)
+    {
+        if (frequency <= Frequency.Zero || frequency.Millihertz >= 1L << 44)
+        {
+            throw new ArgumentOutOfRangeException(nameof(frequency), frequency, "A core frequency must be positive and below 17.5 THz.");
+        }
+        _t0 = t0.Picoseconds;
+        _f = frequency.Millihertz;
+        _a = Unit / _f;
+        _b = Unit % _f;
+        _k = _q = _r = 0;
+        _stepK = -1;
+    }
+
+    /// <summary>The slice's start, in ps.</summary>
+    public readonly long StartPs => _t0;
+
+    /// <summary>The instant (ps) at which <paramref name="k"/> cycles of the slice have elapsed.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public long TimeAt(long k)
+    {
+        long dk = k - _k;
+        if (dk != _stepK)
+        {
+            if ((ulong)dk > MaxFastStep)
+            {
+                return Reseed(k);
+            }
+            long x = dk * _b;
+            _stepK = dk;
+            _stepQ = dk * _a + x / _f;
+            _stepR = x % _f;
+        }
+        _q += _stepQ;
+        _r += _stepR;
+        if (_r >= _f)
+        {
+            _q++;
+            _r -= _f;
+        }
+        _k = k;
+        return _t0 + _q;
+    }
+
+    private long Reseed(long k)
+    {
+        if (k < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(k), k, "Cycles within a slice cannot be negative.");
+        }
+        Int128 n = (Int128)k * Unit;
+        Int128 q = n / _f;
+        _k = k;
+        _q = (long)q;
+        _r = (long)(n - q * _f);
+        _stepK = -1;
+        return checked(_t0 + _q);
+    }
+
+    /// <summary>The smallest k with t(k) ≥ <paramref name="horizonPs"/>: private work may run while k is below it.</summary>
+    public readonly long CyclesUntil(long horizonPs)
+    {
+        if (horizonPs == long.MaxValue)
+        {
+            return long.MaxValue / 2;
+        }
+        long span = horizonPs - _t0;
+        if (span <= 0)
+        {
+            return 0;
+        }
+        Int128 k = ExactMath.CeilDiv((Int128)span * _f, Unit);
+        return k > long.MaxValue / 2 ? long.MaxValue / 2 : (long)k;
+    }
+}

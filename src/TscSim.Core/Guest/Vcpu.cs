@@ -1,0 +1,799 @@
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using TscSim.Core.Engine;
+using TscSim.Core.Hardware;
+using TscSim.Core.Isa;
+using TscSim.Core.Time;
+
+namespace TscSim.Core.Guest;
+
+/// <summary>
+/// A virtual CPU running a <see cref="GuestProgram"/> on a physical core, cycle by cycle.
+/// </summary>
+/// <remarks>
+/// <para>Execution contract (DESIGN.md): a slice starts at an instant and runs instructions
+/// eagerly, adding each one's cost (the core's <see cref="CpuModel"/>, in core cycles) to the
+/// slice's cycle count k; the instant of k is t0 + ⌊k × 10^15 / f⌋ ps at the core's frequency
+/// when the slice began. Private instructions run while their issue instant is before the
+/// <em>horizon</em>, the next pending event; an instruction issued before the horizon is
+/// charged in full at that frequency (<c>work</c> is divisible and stops exactly at it). A
+/// sequenced instruction (a time read, I/O, MMIO, an exit, a probe, an access to shared
+/// memory) runs at its exact issue instant: at once when that is before the horizon (no queue
+/// round trip), otherwise the vCPU schedules a resume at that instant and the instruction runs
+/// then, after every earlier event. So the global order of clock reads, stores and exits is
+/// exact.</para>
+/// <para>The hot loop allocates nothing: instructions are structs in an array, registers and
+/// flags live in <see cref="CpuState"/>, and memory is byte arrays.</para>
+/// </remarks>
+public sealed class Vcpu
+{
+    private readonly GuestExecutor _executor;
+    private readonly byte[] _private;
+    private readonly byte[] _stack;
+    private readonly byte[] _shared;
+    private CpuState _state;
+    private EventHandle _resume;
+
+    public Vcpu(GuestExecutor executor, string name, GuestProgram program, PhysicalCpu core, IGuestPlatform platform,
+        SharedMemory? shared = null, IExecutionObserver? observer = null)
+    {
+        _executor = executor;
+        Name = name;
+        Program = program;
+        Core = core;
+        Platform = platform;
+        _observer = observer;
+        _private = program.PrivateData.ToArray();
+        _stack = new byte[GuestAddressMap.StackSize];
+        Shared = shared ?? new SharedMemory(program.SharedData);
+        if (Shared.Length < program.SharedData.Length)
+        {
+            throw new ArgumentException("The shared memory is smaller than the program's shared section.", nameof(shared));
+        }
+        _shared = Shared.Bytes;
+        _state.Rip = program.Entry;
+        _state.Regs[Registers.Rsp] = GuestAddressMap.StackTop;
+        Id = executor.Register(this);
+    }
+
+    /// <summary>Index among the executor's vCPUs (the fingerprint subject of its resumes).</summary>
+    public int Id { get; }
+
+    /// <summary>E.g. <c>vm0.vcpu1</c>.</summary>
+    public string Name { get; }
+
+    public GuestProgram Program { get; }
+
+    /// <summary>The core it runs on; a migration changes it between slices.</summary>
+    public PhysicalCpu Core { get; set; }
+
+    public IGuestPlatform Platform { get; }
+
+    private IExecutionObserver? _observer;
+
+    public IExecutionObserver? Observer
+    {
+        get => _observer;
+        set => _observer = value;
+    }
+
+    /// <summary>The VM's shared memory.</summary>
+    public SharedMemory Shared { get; }
+
+    /// <summary>IA32_TSC_AUX, as RDTSCP and RDPID return it (the OS puts the CPU number here).</summary>
+    public uint TscAux { get; set; }
+
+    /// <summary>Architectural state (a copy).</summary>
+    public CpuState State => _state;
+
+    /// <summary>Register <paramref name="r"/> (0 = rax … 15 = r15).</summary>
+    public long Register(int r) => _state.Regs[r];
+
+    /// <summary>Sets register <paramref name="r"/> (before the vCPU starts, or from a platform).</summary>
+    public void SetRegister(int r, long value) => _state.Regs[r] = value;
+
+    /// <summary>Instructions retired.</summary>
+    public long Instructions { get; private set; }
+
+    /// <summary>Cycles spent executing guest instructions.</summary>
+    public long GuestCycles { get; private set; }
+
+    /// <summary>Cycles spent outside the guest (exit, handler, entry).</summary>
+    public long ExitCycles { get; private set; }
+
+    /// <summary>Instructions that exited.</summary>
+    public long Exits { get; private set; }
+
+    /// <summary>Slices run (queue round trips).</summary>
+    public long Slices { get; private set; }
+
+    /// <summary>True once the vCPU has executed <c>hlt</c> or faulted.</summary>
+    public bool Halted { get; private set; }
+
+    /// <summary>The fault that stopped it, if any.</summary>
+    public GuestFault? Fault { get; private set; }
+
+    /// <summary>The instant up to which this vCPU has executed.</summary>
+    public SimTime LocalTime { get; private set; }
+
+    private string? _faultExplanation;
+
+    /// <summary>A platform reports a fault with its explanation: <c>return vcpu.ExplainFault(kind, "why")</c>.</summary>
+    public PlatformResult ExplainFault(GuestFaultKind kind, string message)
+    {
+        _faultExplanation = message;
+        return PlatformResult.Faulted(kind);
+    }
+
+    /// <summary>Starts the vCPU at <paramref name="at"/>.</summary>
+    public void Start(SimTime at)
+    {
+        if (!_resume.IsNone && _executor.Simulator.IsPending(_resume))
+        {
+            throw new InvalidOperationException($"{Name} is already running.");
+        }
+        LocalTime = at;
+        _resume = _executor.ScheduleResume(this, at.Picoseconds);
+    }
+
+    /// <summary>A guest address's qword in this vCPU's private memory or stack (for tests and tools).</summary>
+    public long ReadPrivateQword(long address)
+    {
+        if (!TryPrivate(address, 8, out byte[]? buffer, out int offset))
+        {
+            throw new ArgumentOutOfRangeException(nameof(address), $"0x{address:x} is not private memory of {Name}.");
+        }
+        return BinaryPrimitives.ReadInt64LittleEndian(buffer.AsSpan(offset, 8));
+    }
+
+    private enum Step { Continue, Yield, Stop }
+
+    /// <summary>The state of one slice, kept in a local struct the helpers take by reference.</summary>
+    private struct Slice
+    {
+        public SliceClock Clock;
+        public long K;          // cycles of this slice so far
+        public long Budget;     // private instructions may run while K < Budget
+        public long Horizon;    // ps of the next pending event
+        public long NowPs;      // the slice's start (= the engine's now)
+        public long SeenScheduled;
+        public long YieldAt;    // ps to resume at
+        public long Guest, Exit, Retired, Exits;
+    }
+
+    /// <summary>Runs one slice starting at <paramref name="now"/> (called by the executor's resume event).</summary>
+    internal void RunSlice(SimTime now)
+    {
+        if (Halted)
+        {
+            return;
+        }
+        Slices++;
+        Simulator sim = _executor.Simulator;
+        var sl = new Slice { NowPs = now.Picoseconds };
+        sl.Clock.Start(now, Core.Frequency);
+        RefreshHorizon(ref sl, sim);
+
+        Step step = Execute(ref sl);
+
+        GuestCycles += sl.Guest;
+        ExitCycles += sl.Exit;
+        Instructions += sl.Retired;
+        Exits += sl.Exits;
+        if (step == Step.Yield)
+        {
+            LocalTime = SimTime.FromPicoseconds(sl.YieldAt);
+            _resume = _executor.ScheduleResume(this, sl.YieldAt);
+        }
+        else
+        {
+            LocalTime = SimTime.FromPicoseconds(sl.Clock.TimeAt(sl.K));
+            _resume = default;
+        }
+    }
+
+    private static void RefreshHorizon(ref Slice sl, Simulator sim)
+    {
+        // Nothing may run past the run's limit: an instant after it belongs to the next Run call.
+        long limit = sim.RunLimit.Picoseconds;
+        long afterLimit = limit == long.MaxValue ? long.MaxValue : limit + 1;
+        sl.Horizon = Math.Min(sim.NextEventTime?.Picoseconds ?? long.MaxValue, afterLimit);
+        sl.Budget = sl.Clock.CyclesUntil(sl.Horizon);
+        sl.SeenScheduled = sim.ScheduledCount;
+    }
+
+    /// <summary>May a sequenced instruction issued now run at once? If not, the slice yields to its instant.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool SyncReady(ref Slice sl, out long t)
+    {
+        t = sl.Clock.TimeAt(sl.K);
+        if (t < sl.Horizon || t == sl.NowPs)
+        {
+            return true;
+        }
+        sl.YieldAt = t;
+        return false;
+    }
+
+    private Step Execute(ref Slice sl)
+    {
+        Instruction[] code = Program.Code;
+        long[] costs = Core.Model.CostCycles;
+        ref CpuState s = ref _state;
+        ref long regs = ref Unsafe.As<RegisterFile, long>(ref s.Regs);
+        Simulator sim = _executor.Simulator;
+
+        while (true)
+        {
+            if ((uint)s.Rip >= (uint)code.Length)
+            {
+                return Stop(ref sl, GuestFaultKind.BadInstructionPointer, s.Rip, 0,
+                    $"execution left the program (instruction index {s.Rip} of {code.Length})");
+            }
+            ref Instruction i = ref code[s.Rip];
+            ref long a = ref Unsafe.Add(ref regs, i.A);
+            ref long b = ref Unsafe.Add(ref regs, i.B);
+            long r;
+            Step st;
+
+            switch (i.Op)
+            {
+                // --- data movement
+                case Opcode.MovRR: a = b; s.Rip++; break;
+                case Opcode.MovRI: a = i.Imm; s.Rip++; break;
+                case Opcode.MovRM:
+                    st = Load(ref sl, in i, Ea(ref regs, in i), 8, out r);
+                    if (st != Step.Continue) { return st; }
+                    a = r; s.Rip++; break;
+                case Opcode.MovDM:
+                    st = Load(ref sl, in i, Ea(ref regs, in i), 4, out r);
+                    if (st != Step.Continue) { return st; }
+                    a = (long)(uint)r; s.Rip++; break;
+                case Opcode.MovzxRB:
+                    st = Load(ref sl, in i, Ea(ref regs, in i), 1, out r);
+                    if (st != Step.Continue) { return st; }
+                    a = (long)(byte)r; s.Rip++; break;
+                case Opcode.MovsxRB:
+                    st = Load(ref sl, in i, Ea(ref regs, in i), 1, out r);
+                    if (st != Step.Continue) { return st; }
+                    a = (long)(sbyte)(byte)r; s.Rip++; break;
+                case Opcode.MovMR:
+                    st = Store(ref sl, in i, Ea(ref regs, in i), 8, a);
+                    if (st != Step.Continue) { return st; }
+                    s.Rip++; break;
+                case Opcode.MovMD:
+                    st = Store(ref sl, in i, Ea(ref regs, in i), 4, a);
+                    if (st != Step.Continue) { return st; }
+                    s.Rip++; break;
+                case Opcode.MovMI:
+                    st = Store(ref sl, in i, Ea(ref regs, in i), 8, i.Imm);
+                    if (st != Step.Continue) { return st; }
+                    s.Rip++; break;
+                case Opcode.Lea: a = Ea(ref regs, in i); s.Rip++; break;
+                case Opcode.XchgRR: (a, b) = (b, a); s.Rip++; break;
+                case Opcode.XchgRM:
+                    st = Atomic(ref sl, in i, ref s, Ea(ref regs, in i), ref a, AtomicOp.Xchg);
+                    if (st != Step.Continue) { return st; }
+                    s.Rip++; break;
+                case Opcode.PushR:
+                case Opcode.PushI:
+                    st = Push(ref sl, ref regs, in i, i.Op == Opcode.PushR ? a : i.Imm);
+                    if (st != Step.Continue) { return st; }
+                    s.Rip++; break;
+                case Opcode.PopR:
+                    st = Pop(ref sl, ref regs, in i, out r);
+                    if (st != Step.Continue) { return st; }
+                    a = r; s.Rip++; break;
+
+                // --- ALU
+                case Opcode.AddRR: r = unchecked(a + b); s.SetAdd(a, b, r); a = r; s.Rip++; break;
+                case Opcode.AddRI: r = unchecked(a + i.Imm); s.SetAdd(a, i.Imm, r); a = r; s.Rip++; break;
+                case Opcode.SubRR: r = unchecked(a - b); s.SetSub(a, b, r); a = r; s.Rip++; break;
+                case Opcode.SubRI: r = unchecked(a - i.Imm); s.SetSub(a, i.Imm, r); a = r; s.Rip++; break;
+                case Opcode.AndRR: a &= b; s.SetLogic(a); s.Rip++; break;
+                case Opcode.AndRI: a &= i.Imm; s.SetLogic(a); s.Rip++; break;
+                case Opcode.OrRR: a |= b; s.SetLogic(a); s.Rip++; break;
+                case Opcode.OrRI: a |= i.Imm; s.SetLogic(a); s.Rip++; break;
+                case Opcode.XorRR: a ^= b; s.SetLogic(a); s.Rip++; break;
+                case Opcode.XorRI: a ^= i.Imm; s.SetLogic(a); s.Rip++; break;
+                case Opcode.CmpRR: s.SetSub(a, b, unchecked(a - b)); s.Rip++; break;
+                case Opcode.CmpRI: s.SetSub(a, i.Imm, unchecked(a - i.Imm)); s.Rip++; break;
+                case Opcode.TestRR: s.SetLogic(a & b); s.Rip++; break;
+                case Opcode.TestRI: s.SetLogic(a & i.Imm); s.Rip++; break;
+                case Opcode.AddRM:
+                case Opcode.SubRM:
+                case Opcode.AndRM:
+                case Opcode.OrRM:
+                case Opcode.XorRM:
+                case Opcode.CmpRM:
+                case Opcode.TestRM:
+                    st = Load(ref sl, in i, Ea(ref regs, in i), 8, out r);
+                    if (st != Step.Continue) { return st; }
+                    AluWithMemory(ref s, i.Op, ref a, r);
+                    s.Rip++; break;
+                case Opcode.Inc:
+                    {
+                        bool cf = s.CF;
+                        long old = a;
+                        a = unchecked(a + 1);
+                        s.SetExplicit(a, cf, old == long.MaxValue);
+                        s.Rip++; break;
+                    }
+                case Opcode.Dec:
+                    {
+                        bool cf = s.CF;
+                        long old = a;
+                        a = unchecked(a - 1);
+                        s.SetExplicit(a, cf, old == long.MinValue);
+                        s.Rip++; break;
+                    }
+                case Opcode.Neg: r = unchecked(-a); s.SetSub(0, a, r); a = r; s.Rip++; break;
+                case Opcode.Not: a = ~a; s.Rip++; break;
+                case Opcode.ShlRI: Shift(ref s, ref a, i.Op, (int)i.Imm); s.Rip++; break;
+                case Opcode.ShrRI: Shift(ref s, ref a, i.Op, (int)i.Imm); s.Rip++; break;
+                case Opcode.SarRI: Shift(ref s, ref a, i.Op, (int)i.Imm); s.Rip++; break;
+                case Opcode.ShlRC:
+                case Opcode.ShrRC:
+                case Opcode.SarRC:
+                    Shift(ref s, ref a, i.Op, (int)(Unsafe.Add(ref regs, Registers.Rcx) & 63)); s.Rip++; break;
+                case Opcode.ShrdRRI:
+                case Opcode.ShrdRRC:
+                    {
+                        int n = i.Op == Opcode.ShrdRRI ? (int)i.Imm : (int)(Unsafe.Add(ref regs, Registers.Rcx) & 63);
+                        if (n != 0)
+                        {
+                            bool cf = ((a >> (n - 1)) & 1) != 0;
+                            a = (long)(((ulong)a >> n) | ((ulong)b << (64 - n)));
+                            s.SetExplicit(a, cf, false);
+                        }
+                        s.Rip++; break;
+                    }
+                case Opcode.Mul:
+                    {
+                        ref long rax = ref regs;
+                        ulong hi = Math.BigMul((ulong)rax, (ulong)a, out ulong lo);
+                        rax = (long)lo;
+                        Unsafe.Add(ref regs, Registers.Rdx) = (long)hi;
+                        s.SetExplicit((long)lo, hi != 0, hi != 0);
+                        s.Rip++; break;
+                    }
+                case Opcode.ImulRR:
+                case Opcode.ImulRI:
+                    {
+                        long src = i.Op == Opcode.ImulRR ? b : i.Imm;
+                        long hi = Math.BigMul(a, src, out long lo);
+                        bool overflow = hi != (lo >> 63);
+                        a = lo;
+                        s.SetExplicit(lo, overflow, overflow);
+                        s.Rip++; break;
+                    }
+                case Opcode.Div:
+                    {
+                        ulong divisor = (ulong)a;
+                        ref long rax = ref regs;
+                        ref long rdx = ref Unsafe.Add(ref regs, Registers.Rdx);
+                        if (divisor == 0 || (ulong)rdx >= divisor)
+                        {
+                            return Stop(ref sl, GuestFaultKind.DivideError, s.Rip, i.Line,
+                                divisor == 0 ? "division by zero" : "quotient does not fit in 64 bits (rdx >= divisor)");
+                        }
+                        UInt128 dividend = ((UInt128)(ulong)rdx << 64) | (ulong)rax;
+                        rax = (long)(ulong)(dividend / divisor);
+                        rdx = (long)(ulong)(dividend % divisor);
+                        s.Rip++; break;
+                    }
+
+                // --- control flow
+                case Opcode.Jmp: s.Rip = i.Target; break;
+                case Opcode.Je: s.Rip = s.ZF ? i.Target : s.Rip + 1; break;
+                case Opcode.Jne: s.Rip = !s.ZF ? i.Target : s.Rip + 1; break;
+                case Opcode.Jb: s.Rip = s.CF ? i.Target : s.Rip + 1; break;
+                case Opcode.Jae: s.Rip = !s.CF ? i.Target : s.Rip + 1; break;
+                case Opcode.Jbe: s.Rip = s.CF || s.ZF ? i.Target : s.Rip + 1; break;
+                case Opcode.Ja: s.Rip = !s.CF && !s.ZF ? i.Target : s.Rip + 1; break;
+                case Opcode.Jl: s.Rip = s.SF != s.OF ? i.Target : s.Rip + 1; break;
+                case Opcode.Jge: s.Rip = s.SF == s.OF ? i.Target : s.Rip + 1; break;
+                case Opcode.Jle: s.Rip = s.ZF || s.SF != s.OF ? i.Target : s.Rip + 1; break;
+                case Opcode.Jg: s.Rip = !s.ZF && s.SF == s.OF ? i.Target : s.Rip + 1; break;
+                case Opcode.Js: s.Rip = s.SF ? i.Target : s.Rip + 1; break;
+                case Opcode.Jns: s.Rip = !s.SF ? i.Target : s.Rip + 1; break;
+                case Opcode.Call:
+                    st = Push(ref sl, ref regs, in i, GuestAddressMap.CodeBase + s.Rip + 1);
+                    if (st != Step.Continue) { return st; }
+                    s.Rip = i.Target; break;
+                case Opcode.Ret:
+                    st = Pop(ref sl, ref regs, in i, out r);
+                    if (st != Step.Continue) { return st; }
+                    long target = r - GuestAddressMap.CodeBase;
+                    if ((ulong)target >= (ulong)code.Length)
+                    {
+                        return Stop(ref sl, GuestFaultKind.BadInstructionPointer, s.Rip, i.Line, $"ret to 0x{r:x}, which is not a code address");
+                    }
+                    s.Rip = (int)target; break;
+
+                // --- atomics and ordering
+                case Opcode.LockCmpxchg:
+                    st = Atomic(ref sl, in i, ref s, Ea(ref regs, in i), ref a, AtomicOp.Cmpxchg);
+                    if (st != Step.Continue) { return st; }
+                    s.Rip++; break;
+                case Opcode.LockXadd:
+                    st = Atomic(ref sl, in i, ref s, Ea(ref regs, in i), ref a, AtomicOp.Xadd);
+                    if (st != Step.Continue) { return st; }
+                    s.Rip++; break;
+                case Opcode.Lfence:
+                case Opcode.Mfence:
+                case Opcode.Pause:
+                case Opcode.Nop:
+                    s.Rip++; break;
+
+                // --- platform instructions: always sequenced; the platform prices them
+                case Opcode.Rdtsc:
+                case Opcode.Rdtscp:
+                case Opcode.Rdpid:
+                case Opcode.Rdmsr:
+                case Opcode.Wrmsr:
+                case Opcode.Cpuid:
+                case Opcode.InD:
+                case Opcode.InI:
+                case Opcode.OutD:
+                case Opcode.OutI:
+                case Opcode.Hlt:
+                    {
+                        if (!SyncReady(ref sl, out long t))
+                        {
+                            return Step.Yield;
+                        }
+                        PlatformResult pr = Platform.Execute(this, ref s, in i, SimTime.FromPicosecondsTrusted(t), costs[(int)i.Cost]);
+                        st = Apply(ref sl, in pr, s.Rip, i.Line, t);
+                        if (st == Step.Stop)
+                        {
+                            return st;
+                        }
+                        if (_observer is not null && (i.Op is Opcode.Rdtsc or Opcode.Rdtscp
+                            || (i.Op == Opcode.Rdmsr && (uint)Unsafe.Add(ref regs, Registers.Rcx) == 0x10)))
+                        {
+                            ulong v = ((ulong)(uint)Unsafe.Add(ref regs, Registers.Rdx) << 32) | (uint)regs;
+                            _observer.OnTscRead(this, SimTime.FromPicoseconds(t), new TscValue(v), pr.Exited, pr.GuestCycles + pr.ExitCycles);
+                        }
+                        sl.Retired++;
+                        s.Rip++;
+                        if (pr.Halt)
+                        {
+                            Halted = true;
+                            return Step.Stop;
+                        }
+                        if (sim.ScheduledCount != sl.SeenScheduled)
+                        {
+                            RefreshHorizon(ref sl, sim);
+                        }
+                        if (sl.K >= sl.Budget)
+                        {
+                            sl.YieldAt = sl.Clock.TimeAt(sl.K);
+                            return Step.Yield;
+                        }
+                        continue;
+                    }
+
+                // --- pseudo-instructions
+                case Opcode.Work:
+                    {
+                        if (s.WorkRemaining == 0)
+                        {
+                            s.WorkRemaining = i.Imm;
+                        }
+                        long take = Math.Min(s.WorkRemaining, sl.Budget - sl.K);
+                        sl.K += take;
+                        sl.Guest += take;
+                        s.WorkRemaining -= take;
+                        if (s.WorkRemaining == 0)
+                        {
+                            s.Rip++;
+                            sl.Retired++;
+                        }
+                        if (sl.K >= sl.Budget)
+                        {
+                            sl.YieldAt = sl.Clock.TimeAt(sl.K);
+                            return Step.Yield;
+                        }
+                        continue;
+                    }
+                case Opcode.Probe:
+                    {
+                        if (!SyncReady(ref sl, out long t))
+                        {
+                            return Step.Yield;
+                        }
+                        Observer?.OnProbe(this, SimTime.FromPicoseconds(t), i.Line, a);
+                        s.Rip++;
+                        sl.Retired++;
+                        continue;
+                    }
+
+                default:
+                    return Stop(ref sl, GuestFaultKind.InvalidOpcode, s.Rip, i.Line, $"opcode {i.Op} is not executable");
+            }
+
+            long cost = costs[(int)i.Cost];
+            sl.K += cost;
+            sl.Guest += cost;
+            sl.Retired++;
+            if (sl.K >= sl.Budget)
+            {
+                sl.YieldAt = sl.Clock.TimeAt(sl.K);
+                return Step.Yield;
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static long Ea(ref long regs, in Instruction i) =>
+        i.Base == Instruction.NoRegister ? i.Disp : unchecked(Unsafe.Add(ref regs, i.Base) + i.Disp);
+
+    private static void AluWithMemory(ref CpuState s, Opcode op, ref long a, long m)
+    {
+        long r;
+        switch (op)
+        {
+            case Opcode.AddRM: r = unchecked(a + m); s.SetAdd(a, m, r); a = r; break;
+            case Opcode.SubRM: r = unchecked(a - m); s.SetSub(a, m, r); a = r; break;
+            case Opcode.AndRM: a &= m; s.SetLogic(a); break;
+            case Opcode.OrRM: a |= m; s.SetLogic(a); break;
+            case Opcode.XorRM: a ^= m; s.SetLogic(a); break;
+            case Opcode.CmpRM: s.SetSub(a, m, unchecked(a - m)); break;
+            case Opcode.TestRM: s.SetLogic(a & m); break;
+        }
+    }
+
+    private static void Shift(ref CpuState s, ref long a, Opcode op, int n)
+    {
+        if (n == 0)
+        {
+            return; // flags unchanged, as on x86
+        }
+        bool cf;
+        switch (op)
+        {
+            case Opcode.ShlRI or Opcode.ShlRC:
+                cf = ((ulong)a >> (64 - n) & 1) != 0;
+                a = (long)((ulong)a << n);
+                s.SetExplicit(a, cf, n == 1 && (a < 0) != cf);
+                break;
+            case Opcode.ShrRI or Opcode.ShrRC:
+                cf = ((ulong)a >> (n - 1) & 1) != 0;
+                bool of = n == 1 && a < 0;
+                a = (long)((ulong)a >> n);
+                s.SetExplicit(a, cf, of);
+                break;
+            default:
+                cf = (a >> (n - 1) & 1) != 0;
+                a >>= n;
+                s.SetExplicit(a, cf, false);
+                break;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private Step Apply(ref Slice sl, in PlatformResult pr, int rip, int line, long t)
+    {
+        sl.K += pr.GuestCycles + pr.ExitCycles;
+        sl.Guest += pr.GuestCycles;
+        sl.Exit += pr.ExitCycles;
+        if (pr.Exited)
+        {
+            sl.Exits++;
+        }
+        return pr.Fault == GuestFaultKind.None ? Step.Continue : PlatformFault(ref sl, pr.Fault, rip, line, t);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private Step PlatformFault(ref Slice sl, GuestFaultKind kind, int rip, int line, long t)
+    {
+        string message = _faultExplanation ?? kind.ToString();
+        _faultExplanation = null;
+        return Stop(ref sl, kind, rip, line, message, t);
+    }
+
+    private Step Stop(ref Slice sl, GuestFaultKind kind, int rip, int line, string message, long? atPs = null)
+    {
+        Halted = true;
+        var fault = new GuestFault(kind, rip, line, SimTime.FromPicoseconds(atPs ?? sl.Clock.TimeAt(sl.K)), message);
+        Fault = fault;
+        Observer?.OnFault(this, fault);
+        return Step.Stop;
+    }
+
+    // ---- memory
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool TryPrivate(long addr, int size, out byte[] buffer, out int offset)
+    {
+        long p = addr - GuestAddressMap.PrivateBase;
+        if (_private.Length >= size && (ulong)p <= (ulong)(_private.Length - size))
+        {
+            buffer = _private;
+            offset = (int)p;
+            return true;
+        }
+        long st = addr - (GuestAddressMap.StackTop - GuestAddressMap.StackSize);
+        if ((ulong)st <= (ulong)(_stack.Length - size))
+        {
+            buffer = _stack;
+            offset = (int)st;
+            return true;
+        }
+        buffer = null!;
+        offset = 0;
+        return false;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool TryShared(long addr, int size, out int offset)
+    {
+        long p = addr - GuestAddressMap.SharedBase;
+        if (_shared.Length >= size && (ulong)p <= (ulong)(_shared.Length - size))
+        {
+            offset = (int)p;
+            return true;
+        }
+        offset = 0;
+        return false;
+    }
+
+    private static long Read(byte[] buffer, int offset, int size) => size switch
+    {
+        8 => BinaryPrimitives.ReadInt64LittleEndian(buffer.AsSpan(offset, 8)),
+        4 => BinaryPrimitives.ReadUInt32LittleEndian(buffer.AsSpan(offset, 4)),
+        _ => buffer[offset],
+    };
+
+    private static void Write(byte[] buffer, int offset, int size, long value)
+    {
+        switch (size)
+        {
+            case 8: BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(offset, 8), value); break;
+            case 4: BinaryPrimitives.WriteUInt32LittleEndian(buffer.AsSpan(offset, 4), (uint)value); break;
+            default: buffer[offset] = (byte)value; break;
+        }
+    }
+
+    private Step Load(ref Slice sl, in Instruction i, long addr, int size, out long value)
+    {
+        if (TryPrivate(addr, size, out byte[] buffer, out int offset))
+        {
+            value = Read(buffer, offset, size);
+            return Step.Continue;
+        }
+        if (TryShared(addr, size, out offset))
+        {
+            if (!SyncReady(ref sl, out _))
+            {
+                value = 0;
+                return Step.Yield;
+            }
+            value = Read(_shared, offset, size);
+            return Step.Continue;
+        }
+        if (Platform.IsMmio(addr))
+        {
+            if (!SyncReady(ref sl, out long t))
+            {
+                value = 0;
+                return Step.Yield;
+            }
+            PlatformResult pr = Platform.MmioRead(this, addr, size, SimTime.FromPicoseconds(t), out value);
+            return Apply(ref sl, in pr, _state.Rip, i.Line, t);
+        }
+        value = 0;
+        return Stop(ref sl, GuestFaultKind.PageFault, _state.Rip, i.Line, $"load of {size} bytes at unmapped address 0x{addr:x}");
+    }
+
+    private Step Store(ref Slice sl, in Instruction i, long addr, int size, long value)
+    {
+        if (TryPrivate(addr, size, out byte[] buffer, out int offset))
+        {
+            Write(buffer, offset, size, value);
+            return Step.Continue;
+        }
+        if (TryShared(addr, size, out offset))
+        {
+            if (!SyncReady(ref sl, out _))
+            {
+                return Step.Yield;
+            }
+            Write(_shared, offset, size, value);
+            return Step.Continue;
+        }
+        if (Platform.IsMmio(addr))
+        {
+            if (!SyncReady(ref sl, out long t))
+            {
+                return Step.Yield;
+            }
+            PlatformResult pr = Platform.MmioWrite(this, addr, size, value, SimTime.FromPicoseconds(t));
+            return Apply(ref sl, in pr, _state.Rip, i.Line, t);
+        }
+        return Stop(ref sl, GuestFaultKind.PageFault, _state.Rip, i.Line, $"store of {size} bytes at unmapped address 0x{addr:x}");
+    }
+
+    private enum AtomicOp { Xchg, Cmpxchg, Xadd }
+
+    /// <summary>A locked read-modify-write on private or shared memory (one instant, indivisible).</summary>
+    private Step Atomic(ref Slice sl, in Instruction i, ref CpuState s, long addr, ref long src, AtomicOp op)
+    {
+        if (TryPrivate(addr, 8, out byte[] buffer, out int offset))
+        {
+            // private: no sequencing needed
+        }
+        else if (TryShared(addr, 8, out offset))
+        {
+            if (!SyncReady(ref sl, out _))
+            {
+                return Step.Yield;
+            }
+            buffer = _shared;
+        }
+        else
+        {
+            return Stop(ref sl, GuestFaultKind.PageFault, s.Rip, i.Line,
+                $"locked access at 0x{addr:x}, which is not RAM (atomics on MMIO are not modelled)");
+        }
+        long old = BinaryPrimitives.ReadInt64LittleEndian(buffer.AsSpan(offset, 8));
+        long updated;
+        switch (op)
+        {
+            case AtomicOp.Xchg:
+                updated = src;
+                src = old;
+                break;
+            case AtomicOp.Xadd:
+                updated = unchecked(old + src);
+                s.SetAdd(old, src, updated);
+                src = old;
+                break;
+            default:
+                ref long rax = ref Unsafe.As<RegisterFile, long>(ref s.Regs);
+                s.SetSub(rax, old, unchecked(rax - old));
+                if (rax == old)
+                {
+                    updated = src;
+                }
+                else
+                {
+                    updated = old;
+                    rax = old;
+                }
+                break;
+        }
+        BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(offset, 8), updated);
+        return Step.Continue;
+    }
+
+    private Step Push(ref Slice sl, ref long regs, in Instruction i, long value)
+    {
+        ref long rsp = ref Unsafe.Add(ref regs, Registers.Rsp);
+        long addr = unchecked(rsp - 8);
+        if (!TryPrivate(addr, 8, out byte[] buffer, out int offset))
+        {
+            return Stop(ref sl, GuestFaultKind.PageFault, _state.Rip, i.Line, $"push to 0x{addr:x}: the stack must be in private memory");
+        }
+        BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(offset, 8), value);
+        rsp = addr;
+        return Step.Continue;
+    }
+
+    private Step Pop(ref Slice sl, ref long regs, in Instruction i, out long value)
+    {
+        ref long rsp = ref Unsafe.Add(ref regs, Registers.Rsp);
+        if (!TryPrivate(rsp, 8, out byte[] buffer, out int offset))
+        {
+            value = 0;
+            return Stop(ref sl, GuestFaultKind.PageFault, _state.Rip, i.Line, $"pop from 0x{rsp:x}: the stack must be in private memory");
+        }
+        value = BinaryPrimitives.ReadInt64LittleEndian(buffer.AsSpan(offset, 8));
+        rsp = unchecked(rsp + 8);
+        return Step.Continue;
+    }
+
+    public override string ToString() => $"{Name} on {Core}";
+}
