@@ -17,7 +17,7 @@ internal static class Presets
             output.WriteLine(
                 $"    vendor {m.Vendor.ToString().ToLowerInvariant()}, constant_tsc {Yes(m.ConstantTsc)}, " +
                 $"nonstop_tsc {Yes(m.NonstopTsc)} (TSC stops: {stops}), invariant {Yes(m.InvariantTsc)}, " +
-                $"scaling {ScalingName(m.Scaling)}, tsc_adjust {Yes(m.HasTscAdjust)}, rdtscp {Yes(m.HasRdtscp)}, " +
+                $"scaling {ScalingName(m.Scaling)}, tsc_adjust {Yes(m.HasTscAdjust)}, rdtscp {Yes(m.HasRdtscp)}, rdpid {Yes(m.HasRdpid)}, " +
                 $"tsc_write {(m.FullWidthTscWrite ? "64" : "32")}-bit, exit_round_trip {m.ExitRoundTrip}");
             string costs = string.Join(", ", Enum.GetValues<CostClass>().Select(c =>
                 string.Create(CultureInfo.InvariantCulture, $"{c.ToString().ToLowerInvariant()} {m.Cost(c).Count}")));

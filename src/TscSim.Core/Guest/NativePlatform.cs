@@ -54,7 +54,7 @@ public sealed class NativePlatform : IGuestPlatform
                 rcx = vcpu.TscAux;
                 return PlatformResult.Native(cost);
             case Opcode.Rdpid:
-                if (!model.HasRdtscp)
+                if (!model.HasRdpid)
                 {
                     return vcpu.ExplainFault(GuestFaultKind.InvalidOpcode, $"{model.Name} has no RDPID (#UD)");
                 }
@@ -131,7 +131,7 @@ public sealed class NativePlatform : IGuestPlatform
                 break;
             case 7:
                 ebx = model.HasTscAdjust ? 1u << 1 : 0;           // IA32_TSC_ADJUST
-                ecx = model.HasRdtscp ? 1u << 22 : 0;            // RDPID
+                ecx = model.HasRdpid ? 1u << 22 : 0;             // RDPID
                 break;
             case 0x8000_0000:
                 eax = 0x8000_0008;

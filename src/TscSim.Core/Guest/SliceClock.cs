@@ -5,7 +5,9 @@ namespace TscSim.Core.Guest;
 
 /// <summary>
 /// Maps cycles executed since a slice began to true time, exactly:
-/// t(k) = t0 + ⌊k × 10^15 / f_mHz⌋ ps (floor, as every conversion in TscSim), and back:
+/// t(k) = t0 + ⌊(c + k × 10^15) / f_mHz⌋ ps (floor, as every conversion in TscSim), where the
+/// carry c &lt; f is the sub-picosecond phase the previous slice ended with, so cutting execution
+/// into slices never shifts an instant (at a constant frequency); and back:
 /// the first k whose instant reaches a horizon. Evaluations at increasing k advance with 64-bit
 /// arithmetic (quotient and remainder kept incrementally, the last step's increments cached),
 /// so a loop that reads time at a fixed stride pays one compare, not a 128-bit division.
@@ -24,8 +26,11 @@ internal struct SliceClock
     private long _r;   // k × 10^15 mod f
     private long _stepK, _stepQ, _stepR;
 
-    /// <summary>Starts a slice at <paramref name="t0"/> on a core clocked at <paramref name="frequency"/>.</summary>
-    public void Start(SimTime t0, Frequency frequency)
+    /// <summary>
+    /// Starts a slice at <paramref name="t0"/> on a core clocked at <paramref name="frequency"/>,
+    /// <paramref name="carry"/>/f of a picosecond past <paramref name="t0"/> (0 ≤ carry &lt; f).
+    /// </summary>
+    public void Start(SimTime t0, Frequency frequency, long carry = 0)
     {
         if (frequency <= Frequency.Zero || frequency.Millihertz >= 1L << 44)
         {
@@ -35,9 +40,20 @@ internal struct SliceClock
         _f = frequency.Millihertz;
         _a = Unit / _f;
         _b = Unit % _f;
-        _k = _q = _r = 0;
+        if (carry < 0 || carry >= _f)
+        {
+            throw new ArgumentOutOfRangeException(nameof(carry), carry, "The carry must be below the frequency.");
+        }
+        _k = _q = 0;
+        _r = carry;
+        _carry = carry;
         _stepK = -1;
     }
+
+    private long _carry;
+
+    /// <summary>The sub-picosecond phase after the last evaluation, to carry into the next slice.</summary>
+    public readonly long Remainder => _r;
 
     /// <summary>The slice's start, in ps.</summary>
     public readonly long StartPs => _t0;
@@ -75,7 +91,7 @@ internal struct SliceClock
         {
             throw new ArgumentOutOfRangeException(nameof(k), k, "Cycles within a slice cannot be negative.");
         }
-        Int128 n = (Int128)k * Unit;
+        Int128 n = (Int128)k * Unit + _carry;
         Int128 q = n / _f;
         _k = k;
         _q = (long)q;
@@ -96,7 +112,7 @@ internal struct SliceClock
         {
             return 0;
         }
-        Int128 k = ExactMath.CeilDiv((Int128)span * _f, Unit);
+        Int128 k = ExactMath.CeilDiv((Int128)span * _f - _carry, Unit);
         return k > long.MaxValue / 2 ? long.MaxValue / 2 : (long)k;
     }
 }

@@ -34,6 +34,8 @@ public sealed class Vcpu
     private readonly byte[] _shared;
     private CpuState _state;
     private EventHandle _resume;
+    private long _carry;              // sub-picosecond phase at the end of the last slice
+    private Frequency _carryFrequency; // the frequency that phase is measured in
 
     public Vcpu(GuestExecutor executor, string name, GuestProgram program, PhysicalCpu core, IGuestPlatform platform,
         SharedMemory? shared = null, IExecutionObserver? observer = null)
@@ -172,7 +174,8 @@ public sealed class Vcpu
         Slices++;
         Simulator sim = _executor.Simulator;
         var sl = new Slice { NowPs = now.Picoseconds };
-        sl.Clock.Start(now, Core.Frequency);
+        Frequency f = Core.Frequency;
+        sl.Clock.Start(now, f, f == _carryFrequency ? _carry : 0);
         RefreshHorizon(ref sl, sim);
 
         Step step = Execute(ref sl);
@@ -191,6 +194,9 @@ public sealed class Vcpu
             LocalTime = SimTime.FromPicoseconds(sl.Clock.TimeAt(sl.K));
             _resume = default;
         }
+        // Every path above evaluated the clock at K last: its remainder is the phase at LocalTime.
+        _carry = sl.Clock.Remainder;
+        _carryFrequency = f;
     }
 
     private static void RefreshHorizon(ref Slice sl, Simulator sim)
@@ -482,7 +488,9 @@ public sealed class Vcpu
                         {
                             s.WorkRemaining = i.Imm;
                         }
-                        long take = Math.Min(s.WorkRemaining, sl.Budget - sl.K);
+                        // Up to the horizon, and at least one cycle so a slice that starts at
+                        // the horizon (another event at the same instant) still makes progress.
+                        long take = Math.Min(s.WorkRemaining, Math.Max(sl.Budget - sl.K, 1));
                         sl.K += take;
                         sl.Guest += take;
                         s.WorkRemaining -= take;

@@ -115,6 +115,9 @@ public sealed record CpuModel
     /// <summary>RDTSCP exists (CPUID 0x80000001 EDX[27]); without it RDTSCP raises #UD.</summary>
     public required bool HasRdtscp { get; init; }
 
+    /// <summary>RDPID exists (CPUID.7.0:ECX[22]; Ice Lake and Zen 2 on); without it RDPID raises #UD.</summary>
+    public bool HasRdpid { get; init; }
+
     /// <summary>
     /// WRMSR IA32_TSC writes all 64 bits. If false (P6-era rule) only the low 32 bits are
     /// written and the upper 32 are cleared.

@@ -64,7 +64,7 @@ public static class CpuPresets
     public static CpuModel IntelSkylake { get; } = new()
     {
         Name = "intel-skylake",
-        Description = "Intel Skylake: invariant TSC, VMX with TSC scaling (16.48), TSC_ADJUST, RDTSCP, RDPID (server parts)",
+        Description = "Intel Skylake: invariant TSC, VMX with TSC scaling (16.48), TSC_ADJUST, RDTSCP",
         Vendor = Vendor.Vmx,
         ConstantTsc = true,
         NonstopTsc = true,
@@ -114,6 +114,7 @@ public static class CpuPresets
         Scaling = TscScaling.SvmRatio8_32,
         HasTscAdjust = false,
         HasRdtscp = true,
+        HasRdpid = true,
         ExitRoundTrip = new Cycles(1_350),
         Costs = CpuModel.CostTable(
             (Alu, 1), (Branch, 1), (Load, 4), (Store, 1), (Mul, 3), (Div, 30), (LockedRmw, 8),

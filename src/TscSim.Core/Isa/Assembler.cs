@@ -678,7 +678,7 @@ public static class Assembler
                     }
                 }
             }
-            if (_code.Count == 0)
+            if (_code.Count == 0 && Errors.Count == 0)
             {
                 Error(_lines.Length, 1, "the program has no instructions");
             }
@@ -716,7 +716,7 @@ public static class Assembler
             int bestDistance = int.MaxValue;
             foreach (var c in candidates.Order(StringComparer.Ordinal))
             {
-                int d = Levenshtein(word, c);
+                int d = EditDistance(word, c);
                 if (d < bestDistance)
                 {
                     bestDistance = d;
@@ -726,25 +726,31 @@ public static class Assembler
             return best is not null && bestDistance <= Math.Max(1, word.Length / 3) ? $"; did you mean '{best}'?" : "";
         }
 
-        internal static int Levenshtein(string a, string b)
+        /// <summary>Edit distance counting an adjacent transposition as one edit (optimal string alignment).</summary>
+        internal static int EditDistance(string a, string b)
         {
-            var prev = new int[b.Length + 1];
-            var cur = new int[b.Length + 1];
+            var d = new int[a.Length + 1, b.Length + 1];
+            for (int i = 0; i <= a.Length; i++)
+            {
+                d[i, 0] = i;
+            }
             for (int j = 0; j <= b.Length; j++)
             {
-                prev[j] = j;
+                d[0, j] = j;
             }
             for (int i = 1; i <= a.Length; i++)
             {
-                cur[0] = i;
                 for (int j = 1; j <= b.Length; j++)
                 {
                     int cost = a[i - 1] == b[j - 1] ? 0 : 1;
-                    cur[j] = Math.Min(Math.Min(cur[j - 1] + 1, prev[j] + 1), prev[j - 1] + cost);
+                    d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + cost);
+                    if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+                    {
+                        d[i, j] = Math.Min(d[i, j], d[i - 2, j - 2] + 1);
+                    }
                 }
-                (prev, cur) = (cur, prev);
             }
-            return prev[b.Length];
+            return d[a.Length, b.Length];
         }
 
         public GuestProgram Build()
