@@ -2,11 +2,13 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using TscSim.Core.Engine;
+using TscSim.Core.Guest;
+using TscSim.Core.Time;
 
 namespace TscSim.Cli;
 
 /// <summary>
-/// <c>tscsim bench</c>: quick built-in performance figures on the real engine. Wall-clock
+/// <c>tscsim bench</c>: quick built-in performance figures on the real engine and interpreter. Wall-clock
 /// timing lives here, at the edge, never in the model. For rigorous numbers use
 /// tests/TscSim.Benchmarks (BenchmarkDotNet).
 /// </summary>
@@ -32,30 +34,63 @@ internal static class Bench
         return rates[rounds / 2];
     }
 
+    /// <summary>
+    /// Guest instructions (or, with <paramref name="perIteration"/> = 2, RDTSCs of the two-instruction
+    /// RDTSC loop) per wall second: the median of <paramref name="rounds"/> rounds of
+    /// <paramref name="simulated"/> simulated time each, after a warm-up.
+    /// </summary>
+    public static double InterpreterPerSecond(string source, Duration simulated, int rounds, int perIteration)
+    {
+        var bench = new InterpreterBench(source);
+        bench.Run(simulated); // warm-up: tiered JIT, first slice
+        var rates = new double[rounds];
+        for (int r = 0; r < rounds; r++)
+        {
+            long before = bench.Vcpu.Instructions;
+            long start = Stopwatch.GetTimestamp();
+            bench.Run(simulated);
+            double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+            rates[r] = (bench.Vcpu.Instructions - before) / (double)perIteration / Math.Max(seconds, 1e-9);
+        }
+        Array.Sort(rates);
+        return rates[rounds / 2];
+    }
+
     public static int Run(TextWriter output, bool json, long? eventsOverride, int rounds)
     {
-        var results = new SortedDictionary<string, double>(StringComparer.Ordinal);
+        var hold = new SortedDictionary<string, double>(StringComparer.Ordinal);
         foreach (int n in HoldSizes)
         {
             long events = eventsOverride ?? (n <= 1_000 ? 5_000_000 : 2_000_000);
-            results[n.ToString(CultureInfo.InvariantCulture)] = Math.Round(HoldEventsPerSecond(n, events, rounds));
+            hold[n.ToString(CultureInfo.InvariantCulture)] = Math.Round(HoldEventsPerSecond(n, events, rounds));
         }
+        // 2 GHz guest: 100 ms of simulated ALU loop is 200 M instructions; scaled down with --events.
+        Duration simulated = eventsOverride is long e
+            ? Duration.FromPicoseconds(Math.Max(1, e) * 500)
+            : Duration.FromMilliseconds(100);
+        double instructions = Math.Round(InterpreterPerSecond(InterpreterBench.AluLoop, simulated, rounds, 1));
+        double rdtsc = Math.Round(InterpreterPerSecond(InterpreterBench.RdtscLoop, simulated, rounds, 2));
 
         if (json)
         {
             var doc = new SortedDictionary<string, object>(StringComparer.Ordinal)
             {
-                ["engine_hold_events_per_s"] = results,
+                ["engine_hold_events_per_s"] = hold,
+                ["interpreter_instructions_per_s"] = instructions,
+                ["interpreter_rdtsc_per_s"] = rdtsc,
             };
             output.WriteLine(JsonSerializer.Serialize(doc));
         }
         else
         {
             output.WriteLine("engine, hold model (each event schedules one at now + U[0, 2 us)):");
-            foreach (var (n, rate) in results)
+            foreach (var (n, rate) in hold)
             {
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  N = {n,7} pending: {rate / 1e6,8:F2} M events/s"));
             }
+            output.WriteLine("interpreter, one vCPU on bare metal (intel-skylake, 2 GHz):");
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  register ALU/branch loop: {instructions / 1e6,8:F2} M instructions/s"));
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  rdtsc loop (not exiting): {rdtsc / 1e6,8:F2} M rdtsc/s"));
         }
         return ExitCodes.Success;
     }

@@ -81,6 +81,8 @@ public class CliTests
         var hold = doc.RootElement.GetProperty("engine_hold_events_per_s");
         Assert.Equal(["1000", "100000"], hold.EnumerateObject().Select(p => p.Name));
         Assert.All(hold.EnumerateObject(), p => Assert.True(p.Value.GetDouble() > 0));
+        Assert.True(doc.RootElement.GetProperty("interpreter_instructions_per_s").GetDouble() > 0);
+        Assert.True(doc.RootElement.GetProperty("interpreter_rdtsc_per_s").GetDouble() > 0);
     }
 
     [Fact]
@@ -90,5 +92,6 @@ public class CliTests
         Assert.Equal(ExitCodes.Success, code);
         Assert.Contains("N =    1000 pending", output, StringComparison.Ordinal);
         Assert.Contains("M events/s", output, StringComparison.Ordinal);
+        Assert.Contains("M rdtsc/s", output, StringComparison.Ordinal);
     }
 }
