@@ -51,8 +51,8 @@ public struct CpuState
 
     public readonly bool CF => FlagKind switch
     {
-        FlagOrigin.Add => (ulong)FlagResult < (ulong)FlagA,
-        FlagOrigin.Sub => (ulong)FlagA < (ulong)FlagB,
+        FlagOrigin.Add => unchecked((ulong)FlagResult < (ulong)FlagA),
+        FlagOrigin.Sub => unchecked((ulong)FlagA < (ulong)FlagB),
         FlagOrigin.Explicit => (FlagBits & FlagC) != 0,
         _ => false,
     };

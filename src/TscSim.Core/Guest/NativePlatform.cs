@@ -34,140 +34,152 @@ public sealed class NativePlatform : IGuestPlatform
     /// <inheritdoc />
     public PlatformResult Execute(Vcpu vcpu, ref CpuState s, in Instruction i, SimTime at, long nativeCycles)
     {
-        PhysicalCpu core = vcpu.Core;
-        CpuModel model = core.Model;
-        long cost = nativeCycles;
-        ref long rax = ref s.Regs[Registers.Rax];
-        ref long rcx = ref s.Regs[Registers.Rcx];
-        ref long rdx = ref s.Regs[Registers.Rdx];
-        switch (i.Op)
+        unchecked
         {
-            case Opcode.Rdtsc:
-                SetEdxEax(ref rax, ref rdx, core.ReadTsc(at).Raw);
-                return PlatformResult.Native(cost);
-            case Opcode.Rdtscp:
-                if (!model.HasRdtscp)
-                {
-                    return vcpu.ExplainFault(GuestFaultKind.InvalidOpcode, $"{model.Name} has no RDTSCP (#UD)");
-                }
-                SetEdxEax(ref rax, ref rdx, core.ReadTsc(at).Raw);
-                rcx = vcpu.TscAux;
-                return PlatformResult.Native(cost);
-            case Opcode.Rdpid:
-                if (!model.HasRdpid)
-                {
-                    return vcpu.ExplainFault(GuestFaultKind.InvalidOpcode, $"{model.Name} has no RDPID (#UD)");
-                }
-                s.Regs[i.A] = vcpu.TscAux;
-                return PlatformResult.Native(cost);
-            case Opcode.Rdmsr:
-                {
-                    uint msr = (uint)rcx;
-                    ulong value;
-                    switch (msr)
+            PhysicalCpu core = vcpu.Core;
+            CpuModel model = core.Model;
+            long cost = nativeCycles;
+            ref long rax = ref s.Regs[Registers.Rax];
+            ref long rcx = ref s.Regs[Registers.Rcx];
+            ref long rdx = ref s.Regs[Registers.Rdx];
+            switch (i.Op)
+            {
+                case Opcode.Rdtsc:
+                    SetEdxEax(ref rax, ref rdx, core.ReadTsc(at).Raw);
+                    return PlatformResult.Native(cost);
+                case Opcode.Rdtscp:
+                    if (!model.HasRdtscp)
                     {
-                        case MsrTsc: value = core.ReadTsc(at).Raw; break;
-                        case MsrTscAdjust when model.HasTscAdjust: value = (ulong)core.TscAdjust; break;
-                        case MsrTscAux when model.HasRdtscp: value = vcpu.TscAux; break;
-                        default: return vcpu.ExplainFault(GuestFaultKind.GeneralProtection, $"RDMSR of unmodelled MSR 0x{msr:x} (#GP)");
+                        return vcpu.ExplainFault(GuestFaultKind.InvalidOpcode, $"{model.Name} has no RDTSCP (#UD)");
                     }
-                    SetEdxEax(ref rax, ref rdx, value);
+                    SetEdxEax(ref rax, ref rdx, core.ReadTsc(at).Raw);
+                    rcx = vcpu.TscAux;
                     return PlatformResult.Native(cost);
-                }
-            case Opcode.Wrmsr:
-                {
-                    uint msr = (uint)rcx;
-                    ulong value = ((ulong)(uint)rdx << 32) | (uint)rax;
-                    switch (msr)
+                case Opcode.Rdpid:
+                    if (!model.HasRdpid)
                     {
-                        case MsrTsc: core.WriteTsc(at, value); break;
-                        case MsrTscAdjust when model.HasTscAdjust: core.WriteTscAdjust(at, (long)value); break;
-                        case MsrTscAux when model.HasRdtscp: vcpu.TscAux = (uint)value; break;
-                        default: return vcpu.ExplainFault(GuestFaultKind.GeneralProtection, $"WRMSR of unmodelled MSR 0x{msr:x} (#GP)");
+                        return vcpu.ExplainFault(GuestFaultKind.InvalidOpcode, $"{model.Name} has no RDPID (#UD)");
                     }
+                    s.Regs[i.A] = vcpu.TscAux;
                     return PlatformResult.Native(cost);
-                }
-            case Opcode.Cpuid:
-                Cpuid(model, ref s);
-                return PlatformResult.Native(cost);
-            case Opcode.InD:
-            case Opcode.InI:
-                {
-                    ushort port = i.Op == Opcode.InI ? (ushort)i.Imm : (ushort)rdx;
-                    rax = port == PmTimerPort ? core.Host.PmTimer.Read(at) : 0xFFFF_FFFFL; // unclaimed ports float high
+                case Opcode.Rdmsr:
+                    {
+                        uint msr = (uint)rcx;
+                        ulong value;
+                        switch (msr)
+                        {
+                            case MsrTsc: value = core.ReadTsc(at).Raw; break;
+                            case MsrTscAdjust when model.HasTscAdjust: value = (ulong)core.TscAdjust; break;
+                            case MsrTscAux when model.HasRdtscp: value = vcpu.TscAux; break;
+                            default: return vcpu.ExplainFault(GuestFaultKind.GeneralProtection, $"RDMSR of unmodelled MSR 0x{msr:x} (#GP)");
+                        }
+                        SetEdxEax(ref rax, ref rdx, value);
+                        return PlatformResult.Native(cost);
+                    }
+                case Opcode.Wrmsr:
+                    {
+                        uint msr = (uint)rcx;
+                        ulong value = ((ulong)(uint)rdx << 32) | (uint)rax;
+                        switch (msr)
+                        {
+                            case MsrTsc: core.WriteTsc(at, value); break;
+                            case MsrTscAdjust when model.HasTscAdjust: core.WriteTscAdjust(at, (long)value); break;
+                            case MsrTscAux when model.HasRdtscp: vcpu.TscAux = (uint)value; break;
+                            default: return vcpu.ExplainFault(GuestFaultKind.GeneralProtection, $"WRMSR of unmodelled MSR 0x{msr:x} (#GP)");
+                        }
+                        return PlatformResult.Native(cost);
+                    }
+                case Opcode.Cpuid:
+                    Cpuid(model, ref s);
                     return PlatformResult.Native(cost);
-                }
-            case Opcode.OutD:
-            case Opcode.OutI:
-                return PlatformResult.Native(cost);
-            case Opcode.Hlt:
-                return new PlatformResult { GuestCycles = cost, Halt = true };
-            default:
-                return vcpu.ExplainFault(GuestFaultKind.InvalidOpcode, $"{i.Op} is not a platform instruction");
+                case Opcode.InD:
+                case Opcode.InI:
+                    {
+                        ushort port = i.Op == Opcode.InI ? (ushort)i.Imm : (ushort)rdx;
+                        rax = port == PmTimerPort ? core.Host.PmTimer.Read(at) : 0xFFFF_FFFFL; // unclaimed ports float high
+                        return PlatformResult.Native(cost);
+                    }
+                case Opcode.OutD:
+                case Opcode.OutI:
+                    return PlatformResult.Native(cost);
+                case Opcode.Hlt:
+                    return new PlatformResult { GuestCycles = cost, Halt = true };
+                default:
+                    return vcpu.ExplainFault(GuestFaultKind.InvalidOpcode, $"{i.Op} is not a platform instruction");
+            }
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void SetEdxEax(ref long rax, ref long rdx, ulong value)
     {
-        rax = (long)(uint)value;
-        rdx = (long)(value >> 32);
+        unchecked
+        {
+            rax = (long)(uint)value;
+            rdx = (long)(value >> 32);
+        }
     }
 
     /// <summary>The CPUID leaves a timekeeping guest looks at (Linux: DOMAIN §6.5).</summary>
     public static void Cpuid(CpuModel model, ref CpuState s)
     {
-        uint leaf = (uint)s.Regs[Registers.Rax];
-        uint eax = 0, ebx = 0, ecx = 0, edx = 0;
-        switch (leaf)
+        unchecked
         {
-            case 0:
-                eax = 0xD;
-                (ebx, edx, ecx) = model.Vendor == Vendor.Vmx ? (0x756E6547u, 0x49656E69u, 0x6C65746Eu) : (0x68747541u, 0x69746E65u, 0x444D4163u);
-                break;
-            case 1:
-                edx = 1u << 4;                                   // TSC
-                ecx = model.Vendor == Vendor.Vmx ? 1u << 5 : 0;  // VMX
-                break;
-            case 7:
-                ebx = model.HasTscAdjust ? 1u << 1 : 0;           // IA32_TSC_ADJUST
-                ecx = model.HasRdpid ? 1u << 22 : 0;             // RDPID
-                break;
-            case 0x8000_0000:
-                eax = 0x8000_0008;
-                break;
-            case 0x8000_0001:
-                edx = model.HasRdtscp ? 1u << 27 : 0;            // RDTSCP
-                ecx = model.Vendor == Vendor.Svm ? 1u << 2 : 0;  // SVM
-                break;
-            case 0x8000_0007:
-                edx = model.InvariantTsc ? 1u << 8 : 0;          // invariant TSC
-                break;
+            uint leaf = (uint)s.Regs[Registers.Rax];
+            uint eax = 0, ebx = 0, ecx = 0, edx = 0;
+            switch (leaf)
+            {
+                case 0:
+                    eax = 0xD;
+                    (ebx, edx, ecx) = model.Vendor == Vendor.Vmx ? (0x756E6547u, 0x49656E69u, 0x6C65746Eu) : (0x68747541u, 0x69746E65u, 0x444D4163u);
+                    break;
+                case 1:
+                    edx = 1u << 4;                                   // TSC
+                    ecx = model.Vendor == Vendor.Vmx ? 1u << 5 : 0;  // VMX
+                    break;
+                case 7:
+                    ebx = model.HasTscAdjust ? 1u << 1 : 0;           // IA32_TSC_ADJUST
+                    ecx = model.HasRdpid ? 1u << 22 : 0;             // RDPID
+                    break;
+                case 0x8000_0000:
+                    eax = 0x8000_0008;
+                    break;
+                case 0x8000_0001:
+                    edx = model.HasRdtscp ? 1u << 27 : 0;            // RDTSCP
+                    ecx = model.Vendor == Vendor.Svm ? 1u << 2 : 0;  // SVM
+                    break;
+                case 0x8000_0007:
+                    edx = model.InvariantTsc ? 1u << 8 : 0;          // invariant TSC
+                    break;
+            }
+            s.Regs[Registers.Rax] = eax;
+            s.Regs[Registers.Rbx] = ebx;
+            s.Regs[Registers.Rcx] = ecx;
+            s.Regs[Registers.Rdx] = edx;
         }
-        s.Regs[Registers.Rax] = eax;
-        s.Regs[Registers.Rbx] = ebx;
-        s.Regs[Registers.Rcx] = ecx;
-        s.Regs[Registers.Rdx] = edx;
     }
 
     /// <inheritdoc />
-    public bool IsMmio(long address) => (ulong)(address - GuestAddressMap.HpetBase) < 0x400;
+    public bool IsMmio(long address) => unchecked((ulong)(address - GuestAddressMap.HpetBase)) < 0x400;
 
     /// <inheritdoc />
     public PlatformResult MmioRead(Vcpu vcpu, long address, int size, SimTime at, out long value)
     {
-        Hpet hpet = vcpu.Core.Host.Hpet;
-        long offset = address - GuestAddressMap.HpetBase;
-        ulong register = offset switch
+        unchecked
         {
-            HpetCapabilities => ((ulong)hpet.PeriodFemtoseconds << 32) | 0x8086_A201UL, // vendor 8086, LEG_RT, 64-bit, 3 timers, rev 1
-            HpetPeriod => hpet.PeriodFemtoseconds,
-            HpetMainCounter => hpet.ReadMainCounter(at),
-            HpetMainCounter + 4 => hpet.ReadMainCounter(at) >> 32,
-            _ => 0,
-        };
-        value = size switch { 8 => (long)register, 4 => (uint)register, _ => (byte)register };
-        return PlatformResult.Native(vcpu.Core.Model.CostCycles[(int)CostClass.Load]);
+            Hpet hpet = vcpu.Core.Host.Hpet;
+            long offset = address - GuestAddressMap.HpetBase;
+            ulong register = offset switch
+            {
+                HpetCapabilities => ((ulong)hpet.PeriodFemtoseconds << 32) | 0x8086_A201UL, // vendor 8086, LEG_RT, 64-bit, 3 timers, rev 1
+                HpetPeriod => hpet.PeriodFemtoseconds,
+                HpetMainCounter => hpet.ReadMainCounter(at),
+                HpetMainCounter + 4 => hpet.ReadMainCounter(at) >> 32,
+                _ => 0,
+            };
+            value = size switch { 8 => (long)register, 4 => (uint)register, _ => (byte)register };
+            return PlatformResult.Native(vcpu.Core.Model.CostCycles[(int)CostClass.Load]);
+        }
     }
 
     /// <inheritdoc />

@@ -62,27 +62,30 @@ internal struct SliceClock
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public long TimeAt(long k)
     {
-        long dk = k - _k;
-        if (dk != _stepK)
+        unchecked
         {
-            if ((ulong)dk > MaxFastStep)
+            long dk = k - _k;
+            if (dk != _stepK)
             {
-                return Reseed(k);
+                if ((ulong)dk > MaxFastStep)
+                {
+                    return Reseed(k);
+                }
+                long x = dk * _b;
+                _stepK = dk;
+                _stepQ = dk * _a + x / _f;
+                _stepR = x % _f;
             }
-            long x = dk * _b;
-            _stepK = dk;
-            _stepQ = dk * _a + x / _f;
-            _stepR = x % _f;
+            _q += _stepQ;
+            _r += _stepR;
+            if (_r >= _f)
+            {
+                _q++;
+                _r -= _f;
+            }
+            _k = k;
+            return _t0 + _q;
         }
-        _q += _stepQ;
-        _r += _stepR;
-        if (_r >= _f)
-        {
-            _q++;
-            _r -= _f;
-        }
-        _k = k;
-        return _t0 + _q;
     }
 
     private long Reseed(long k)

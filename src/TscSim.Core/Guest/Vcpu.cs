@@ -228,312 +228,315 @@ public sealed class Vcpu
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private Step Execute(ref Slice sl)
     {
-        Instruction[] code = Program.Code;
-        long[] costs = Core.Model.CostCycles;
-        ref CpuState s = ref _state;
-        ref long regs = ref Unsafe.As<RegisterFile, long>(ref s.Regs);
-        Simulator sim = _executor.Simulator;
-
-        while (true)
+        unchecked
         {
-            if ((uint)s.Rip >= (uint)code.Length)
+            Instruction[] code = Program.Code;
+            long[] costs = Core.Model.CostCycles;
+            ref CpuState s = ref _state;
+            ref long regs = ref Unsafe.As<RegisterFile, long>(ref s.Regs);
+            Simulator sim = _executor.Simulator;
+
+            while (true)
             {
-                return Stop(ref sl, GuestFaultKind.BadInstructionPointer, s.Rip, 0,
-                    $"execution left the program (instruction index {s.Rip} of {code.Length})");
-            }
-            ref Instruction i = ref code[s.Rip];
-            ref long a = ref Unsafe.Add(ref regs, i.A);
-            ref long b = ref Unsafe.Add(ref regs, i.B);
-            long r;
-            Step st;
+                if ((uint)s.Rip >= (uint)code.Length)
+                {
+                    return Stop(ref sl, GuestFaultKind.BadInstructionPointer, s.Rip, 0,
+                        $"execution left the program (instruction index {s.Rip} of {code.Length})");
+                }
+                ref Instruction i = ref code[s.Rip];
+                ref long a = ref Unsafe.Add(ref regs, i.A);
+                ref long b = ref Unsafe.Add(ref regs, i.B);
+                long r;
+                Step st;
 
-            switch (i.Op)
-            {
-                // --- data movement
-                case Opcode.MovRR: a = b; s.Rip++; break;
-                case Opcode.MovRI: a = i.Imm; s.Rip++; break;
-                case Opcode.MovRM:
-                    st = Load(ref sl, in i, Ea(ref regs, in i), 8, out r);
-                    if (st != Step.Continue) { return st; }
-                    a = r; s.Rip++; break;
-                case Opcode.MovDM:
-                    st = Load(ref sl, in i, Ea(ref regs, in i), 4, out r);
-                    if (st != Step.Continue) { return st; }
-                    a = (long)(uint)r; s.Rip++; break;
-                case Opcode.MovzxRB:
-                    st = Load(ref sl, in i, Ea(ref regs, in i), 1, out r);
-                    if (st != Step.Continue) { return st; }
-                    a = (long)(byte)r; s.Rip++; break;
-                case Opcode.MovsxRB:
-                    st = Load(ref sl, in i, Ea(ref regs, in i), 1, out r);
-                    if (st != Step.Continue) { return st; }
-                    a = (long)(sbyte)(byte)r; s.Rip++; break;
-                case Opcode.MovMR:
-                    st = Store(ref sl, in i, Ea(ref regs, in i), 8, a);
-                    if (st != Step.Continue) { return st; }
-                    s.Rip++; break;
-                case Opcode.MovMD:
-                    st = Store(ref sl, in i, Ea(ref regs, in i), 4, a);
-                    if (st != Step.Continue) { return st; }
-                    s.Rip++; break;
-                case Opcode.MovMI:
-                    st = Store(ref sl, in i, Ea(ref regs, in i), 8, i.Imm);
-                    if (st != Step.Continue) { return st; }
-                    s.Rip++; break;
-                case Opcode.Lea: a = Ea(ref regs, in i); s.Rip++; break;
-                case Opcode.XchgRR: (a, b) = (b, a); s.Rip++; break;
-                case Opcode.XchgRM:
-                    st = Atomic(ref sl, in i, ref s, Ea(ref regs, in i), ref a, AtomicOp.Xchg);
-                    if (st != Step.Continue) { return st; }
-                    s.Rip++; break;
-                case Opcode.PushR:
-                case Opcode.PushI:
-                    st = Push(ref sl, ref regs, in i, i.Op == Opcode.PushR ? a : i.Imm);
-                    if (st != Step.Continue) { return st; }
-                    s.Rip++; break;
-                case Opcode.PopR:
-                    st = Pop(ref sl, ref regs, in i, out r);
-                    if (st != Step.Continue) { return st; }
-                    a = r; s.Rip++; break;
+                switch (i.Op)
+                {
+                    // --- data movement
+                    case Opcode.MovRR: a = b; s.Rip++; break;
+                    case Opcode.MovRI: a = i.Imm; s.Rip++; break;
+                    case Opcode.MovRM:
+                        st = Load(ref sl, in i, Ea(ref regs, in i), 8, out r);
+                        if (st != Step.Continue) { return st; }
+                        a = r; s.Rip++; break;
+                    case Opcode.MovDM:
+                        st = Load(ref sl, in i, Ea(ref regs, in i), 4, out r);
+                        if (st != Step.Continue) { return st; }
+                        a = (long)(uint)r; s.Rip++; break;
+                    case Opcode.MovzxRB:
+                        st = Load(ref sl, in i, Ea(ref regs, in i), 1, out r);
+                        if (st != Step.Continue) { return st; }
+                        a = (long)(byte)r; s.Rip++; break;
+                    case Opcode.MovsxRB:
+                        st = Load(ref sl, in i, Ea(ref regs, in i), 1, out r);
+                        if (st != Step.Continue) { return st; }
+                        a = (long)(sbyte)(byte)r; s.Rip++; break;
+                    case Opcode.MovMR:
+                        st = Store(ref sl, in i, Ea(ref regs, in i), 8, a);
+                        if (st != Step.Continue) { return st; }
+                        s.Rip++; break;
+                    case Opcode.MovMD:
+                        st = Store(ref sl, in i, Ea(ref regs, in i), 4, a);
+                        if (st != Step.Continue) { return st; }
+                        s.Rip++; break;
+                    case Opcode.MovMI:
+                        st = Store(ref sl, in i, Ea(ref regs, in i), 8, i.Imm);
+                        if (st != Step.Continue) { return st; }
+                        s.Rip++; break;
+                    case Opcode.Lea: a = Ea(ref regs, in i); s.Rip++; break;
+                    case Opcode.XchgRR: (a, b) = (b, a); s.Rip++; break;
+                    case Opcode.XchgRM:
+                        st = Atomic(ref sl, in i, ref s, Ea(ref regs, in i), ref a, AtomicOp.Xchg);
+                        if (st != Step.Continue) { return st; }
+                        s.Rip++; break;
+                    case Opcode.PushR:
+                    case Opcode.PushI:
+                        st = Push(ref sl, ref regs, in i, i.Op == Opcode.PushR ? a : i.Imm);
+                        if (st != Step.Continue) { return st; }
+                        s.Rip++; break;
+                    case Opcode.PopR:
+                        st = Pop(ref sl, ref regs, in i, out r);
+                        if (st != Step.Continue) { return st; }
+                        a = r; s.Rip++; break;
 
-                // --- ALU
-                case Opcode.AddRR: r = unchecked(a + b); s.SetAdd(a, b, r); a = r; s.Rip++; break;
-                case Opcode.AddRI: r = unchecked(a + i.Imm); s.SetAdd(a, i.Imm, r); a = r; s.Rip++; break;
-                case Opcode.SubRR: r = unchecked(a - b); s.SetSub(a, b, r); a = r; s.Rip++; break;
-                case Opcode.SubRI: r = unchecked(a - i.Imm); s.SetSub(a, i.Imm, r); a = r; s.Rip++; break;
-                case Opcode.AndRR: a &= b; s.SetLogic(a); s.Rip++; break;
-                case Opcode.AndRI: a &= i.Imm; s.SetLogic(a); s.Rip++; break;
-                case Opcode.OrRR: a |= b; s.SetLogic(a); s.Rip++; break;
-                case Opcode.OrRI: a |= i.Imm; s.SetLogic(a); s.Rip++; break;
-                case Opcode.XorRR: a ^= b; s.SetLogic(a); s.Rip++; break;
-                case Opcode.XorRI: a ^= i.Imm; s.SetLogic(a); s.Rip++; break;
-                case Opcode.CmpRR: s.SetSub(a, b, unchecked(a - b)); s.Rip++; break;
-                case Opcode.CmpRI: s.SetSub(a, i.Imm, unchecked(a - i.Imm)); s.Rip++; break;
-                case Opcode.TestRR: s.SetLogic(a & b); s.Rip++; break;
-                case Opcode.TestRI: s.SetLogic(a & i.Imm); s.Rip++; break;
-                case Opcode.AddRM:
-                case Opcode.SubRM:
-                case Opcode.AndRM:
-                case Opcode.OrRM:
-                case Opcode.XorRM:
-                case Opcode.CmpRM:
-                case Opcode.TestRM:
-                    st = Load(ref sl, in i, Ea(ref regs, in i), 8, out r);
-                    if (st != Step.Continue) { return st; }
-                    AluWithMemory(ref s, i.Op, ref a, r);
-                    s.Rip++; break;
-                case Opcode.Inc:
-                    {
-                        bool cf = s.CF;
-                        long old = a;
-                        a = unchecked(a + 1);
-                        s.SetExplicit(a, cf, old == long.MaxValue);
+                    // --- ALU
+                    case Opcode.AddRR: r = unchecked(a + b); s.SetAdd(a, b, r); a = r; s.Rip++; break;
+                    case Opcode.AddRI: r = unchecked(a + i.Imm); s.SetAdd(a, i.Imm, r); a = r; s.Rip++; break;
+                    case Opcode.SubRR: r = unchecked(a - b); s.SetSub(a, b, r); a = r; s.Rip++; break;
+                    case Opcode.SubRI: r = unchecked(a - i.Imm); s.SetSub(a, i.Imm, r); a = r; s.Rip++; break;
+                    case Opcode.AndRR: a &= b; s.SetLogic(a); s.Rip++; break;
+                    case Opcode.AndRI: a &= i.Imm; s.SetLogic(a); s.Rip++; break;
+                    case Opcode.OrRR: a |= b; s.SetLogic(a); s.Rip++; break;
+                    case Opcode.OrRI: a |= i.Imm; s.SetLogic(a); s.Rip++; break;
+                    case Opcode.XorRR: a ^= b; s.SetLogic(a); s.Rip++; break;
+                    case Opcode.XorRI: a ^= i.Imm; s.SetLogic(a); s.Rip++; break;
+                    case Opcode.CmpRR: s.SetSub(a, b, unchecked(a - b)); s.Rip++; break;
+                    case Opcode.CmpRI: s.SetSub(a, i.Imm, unchecked(a - i.Imm)); s.Rip++; break;
+                    case Opcode.TestRR: s.SetLogic(a & b); s.Rip++; break;
+                    case Opcode.TestRI: s.SetLogic(a & i.Imm); s.Rip++; break;
+                    case Opcode.AddRM:
+                    case Opcode.SubRM:
+                    case Opcode.AndRM:
+                    case Opcode.OrRM:
+                    case Opcode.XorRM:
+                    case Opcode.CmpRM:
+                    case Opcode.TestRM:
+                        st = Load(ref sl, in i, Ea(ref regs, in i), 8, out r);
+                        if (st != Step.Continue) { return st; }
+                        AluWithMemory(ref s, i.Op, ref a, r);
                         s.Rip++; break;
-                    }
-                case Opcode.Dec:
-                    {
-                        bool cf = s.CF;
-                        long old = a;
-                        a = unchecked(a - 1);
-                        s.SetExplicit(a, cf, old == long.MinValue);
-                        s.Rip++; break;
-                    }
-                case Opcode.Neg: r = unchecked(-a); s.SetSub(0, a, r); a = r; s.Rip++; break;
-                case Opcode.Not: a = ~a; s.Rip++; break;
-                case Opcode.ShlRI: Shift(ref s, ref a, i.Op, (int)i.Imm); s.Rip++; break;
-                case Opcode.ShrRI: Shift(ref s, ref a, i.Op, (int)i.Imm); s.Rip++; break;
-                case Opcode.SarRI: Shift(ref s, ref a, i.Op, (int)i.Imm); s.Rip++; break;
-                case Opcode.ShlRC:
-                case Opcode.ShrRC:
-                case Opcode.SarRC:
-                    Shift(ref s, ref a, i.Op, (int)(Unsafe.Add(ref regs, Registers.Rcx) & 63)); s.Rip++; break;
-                case Opcode.ShrdRRI:
-                case Opcode.ShrdRRC:
-                    {
-                        int n = i.Op == Opcode.ShrdRRI ? (int)i.Imm : (int)(Unsafe.Add(ref regs, Registers.Rcx) & 63);
-                        if (n != 0)
+                    case Opcode.Inc:
                         {
-                            bool cf = ((a >> (n - 1)) & 1) != 0;
-                            a = (long)(((ulong)a >> n) | ((ulong)b << (64 - n)));
-                            s.SetExplicit(a, cf, false);
+                            bool cf = s.CF;
+                            long old = a;
+                            a = unchecked(a + 1);
+                            s.SetExplicit(a, cf, old == long.MaxValue);
+                            s.Rip++; break;
                         }
-                        s.Rip++; break;
-                    }
-                case Opcode.Mul:
-                    {
-                        ref long rax = ref regs;
-                        ulong hi = Math.BigMul((ulong)rax, (ulong)a, out ulong lo);
-                        rax = (long)lo;
-                        Unsafe.Add(ref regs, Registers.Rdx) = (long)hi;
-                        s.SetExplicit((long)lo, hi != 0, hi != 0);
-                        s.Rip++; break;
-                    }
-                case Opcode.ImulRR:
-                case Opcode.ImulRI:
-                    {
-                        long src = i.Op == Opcode.ImulRR ? b : i.Imm;
-                        long hi = Math.BigMul(a, src, out long lo);
-                        bool overflow = hi != (lo >> 63);
-                        a = lo;
-                        s.SetExplicit(lo, overflow, overflow);
-                        s.Rip++; break;
-                    }
-                case Opcode.Div:
-                    {
-                        ulong divisor = (ulong)a;
-                        ref long rax = ref regs;
-                        ref long rdx = ref Unsafe.Add(ref regs, Registers.Rdx);
-                        if (divisor == 0 || (ulong)rdx >= divisor)
+                    case Opcode.Dec:
                         {
-                            return Stop(ref sl, GuestFaultKind.DivideError, s.Rip, i.Line,
-                                divisor == 0 ? "division by zero" : "quotient does not fit in 64 bits (rdx >= divisor)");
+                            bool cf = s.CF;
+                            long old = a;
+                            a = unchecked(a - 1);
+                            s.SetExplicit(a, cf, old == long.MinValue);
+                            s.Rip++; break;
                         }
-                        UInt128 dividend = ((UInt128)(ulong)rdx << 64) | (ulong)rax;
-                        rax = (long)(ulong)(dividend / divisor);
-                        rdx = (long)(ulong)(dividend % divisor);
-                        s.Rip++; break;
-                    }
+                    case Opcode.Neg: r = unchecked(-a); s.SetSub(0, a, r); a = r; s.Rip++; break;
+                    case Opcode.Not: a = ~a; s.Rip++; break;
+                    case Opcode.ShlRI: Shift(ref s, ref a, i.Op, (int)i.Imm); s.Rip++; break;
+                    case Opcode.ShrRI: Shift(ref s, ref a, i.Op, (int)i.Imm); s.Rip++; break;
+                    case Opcode.SarRI: Shift(ref s, ref a, i.Op, (int)i.Imm); s.Rip++; break;
+                    case Opcode.ShlRC:
+                    case Opcode.ShrRC:
+                    case Opcode.SarRC:
+                        Shift(ref s, ref a, i.Op, (int)(Unsafe.Add(ref regs, Registers.Rcx) & 63)); s.Rip++; break;
+                    case Opcode.ShrdRRI:
+                    case Opcode.ShrdRRC:
+                        {
+                            int n = i.Op == Opcode.ShrdRRI ? (int)i.Imm : (int)(Unsafe.Add(ref regs, Registers.Rcx) & 63);
+                            if (n != 0)
+                            {
+                                bool cf = ((a >> (n - 1)) & 1) != 0;
+                                a = (long)(((ulong)a >> n) | ((ulong)b << (64 - n)));
+                                s.SetExplicit(a, cf, false);
+                            }
+                            s.Rip++; break;
+                        }
+                    case Opcode.Mul:
+                        {
+                            ref long rax = ref regs;
+                            ulong hi = Math.BigMul((ulong)rax, (ulong)a, out ulong lo);
+                            rax = (long)lo;
+                            Unsafe.Add(ref regs, Registers.Rdx) = (long)hi;
+                            s.SetExplicit((long)lo, hi != 0, hi != 0);
+                            s.Rip++; break;
+                        }
+                    case Opcode.ImulRR:
+                    case Opcode.ImulRI:
+                        {
+                            long src = i.Op == Opcode.ImulRR ? b : i.Imm;
+                            long hi = Math.BigMul(a, src, out long lo);
+                            bool overflow = hi != (lo >> 63);
+                            a = lo;
+                            s.SetExplicit(lo, overflow, overflow);
+                            s.Rip++; break;
+                        }
+                    case Opcode.Div:
+                        {
+                            ulong divisor = (ulong)a;
+                            ref long rax = ref regs;
+                            ref long rdx = ref Unsafe.Add(ref regs, Registers.Rdx);
+                            if (divisor == 0 || (ulong)rdx >= divisor)
+                            {
+                                return Stop(ref sl, GuestFaultKind.DivideError, s.Rip, i.Line,
+                                    divisor == 0 ? "division by zero" : "quotient does not fit in 64 bits (rdx >= divisor)");
+                            }
+                            UInt128 dividend = ((UInt128)(ulong)rdx << 64) | (ulong)rax;
+                            rax = (long)(ulong)(dividend / divisor);
+                            rdx = (long)(ulong)(dividend % divisor);
+                            s.Rip++; break;
+                        }
 
-                // --- control flow
-                case Opcode.Jmp: s.Rip = i.Target; break;
-                case Opcode.Je: s.Rip = s.ZF ? i.Target : s.Rip + 1; break;
-                case Opcode.Jne: s.Rip = !s.ZF ? i.Target : s.Rip + 1; break;
-                case Opcode.Jb: s.Rip = s.CF ? i.Target : s.Rip + 1; break;
-                case Opcode.Jae: s.Rip = !s.CF ? i.Target : s.Rip + 1; break;
-                case Opcode.Jbe: s.Rip = s.CF || s.ZF ? i.Target : s.Rip + 1; break;
-                case Opcode.Ja: s.Rip = !s.CF && !s.ZF ? i.Target : s.Rip + 1; break;
-                case Opcode.Jl: s.Rip = s.SF != s.OF ? i.Target : s.Rip + 1; break;
-                case Opcode.Jge: s.Rip = s.SF == s.OF ? i.Target : s.Rip + 1; break;
-                case Opcode.Jle: s.Rip = s.ZF || s.SF != s.OF ? i.Target : s.Rip + 1; break;
-                case Opcode.Jg: s.Rip = !s.ZF && s.SF == s.OF ? i.Target : s.Rip + 1; break;
-                case Opcode.Js: s.Rip = s.SF ? i.Target : s.Rip + 1; break;
-                case Opcode.Jns: s.Rip = !s.SF ? i.Target : s.Rip + 1; break;
-                case Opcode.Call:
-                    st = Push(ref sl, ref regs, in i, GuestAddressMap.CodeBase + s.Rip + 1);
-                    if (st != Step.Continue) { return st; }
-                    s.Rip = i.Target; break;
-                case Opcode.Ret:
-                    st = Pop(ref sl, ref regs, in i, out r);
-                    if (st != Step.Continue) { return st; }
-                    long target = r - GuestAddressMap.CodeBase;
-                    if ((ulong)target >= (ulong)code.Length)
-                    {
-                        return Stop(ref sl, GuestFaultKind.BadInstructionPointer, s.Rip, i.Line, $"ret to 0x{r:x}, which is not a code address");
-                    }
-                    s.Rip = (int)target; break;
+                    // --- control flow
+                    case Opcode.Jmp: s.Rip = i.Target; break;
+                    case Opcode.Je: s.Rip = s.ZF ? i.Target : s.Rip + 1; break;
+                    case Opcode.Jne: s.Rip = !s.ZF ? i.Target : s.Rip + 1; break;
+                    case Opcode.Jb: s.Rip = s.CF ? i.Target : s.Rip + 1; break;
+                    case Opcode.Jae: s.Rip = !s.CF ? i.Target : s.Rip + 1; break;
+                    case Opcode.Jbe: s.Rip = s.CF || s.ZF ? i.Target : s.Rip + 1; break;
+                    case Opcode.Ja: s.Rip = !s.CF && !s.ZF ? i.Target : s.Rip + 1; break;
+                    case Opcode.Jl: s.Rip = s.SF != s.OF ? i.Target : s.Rip + 1; break;
+                    case Opcode.Jge: s.Rip = s.SF == s.OF ? i.Target : s.Rip + 1; break;
+                    case Opcode.Jle: s.Rip = s.ZF || s.SF != s.OF ? i.Target : s.Rip + 1; break;
+                    case Opcode.Jg: s.Rip = !s.ZF && s.SF == s.OF ? i.Target : s.Rip + 1; break;
+                    case Opcode.Js: s.Rip = s.SF ? i.Target : s.Rip + 1; break;
+                    case Opcode.Jns: s.Rip = !s.SF ? i.Target : s.Rip + 1; break;
+                    case Opcode.Call:
+                        st = Push(ref sl, ref regs, in i, GuestAddressMap.CodeBase + s.Rip + 1);
+                        if (st != Step.Continue) { return st; }
+                        s.Rip = i.Target; break;
+                    case Opcode.Ret:
+                        st = Pop(ref sl, ref regs, in i, out r);
+                        if (st != Step.Continue) { return st; }
+                        long target = r - GuestAddressMap.CodeBase;
+                        if ((ulong)target >= (ulong)code.Length)
+                        {
+                            return Stop(ref sl, GuestFaultKind.BadInstructionPointer, s.Rip, i.Line, $"ret to 0x{r:x}, which is not a code address");
+                        }
+                        s.Rip = (int)target; break;
 
-                // --- atomics and ordering
-                case Opcode.LockCmpxchg:
-                    st = Atomic(ref sl, in i, ref s, Ea(ref regs, in i), ref a, AtomicOp.Cmpxchg);
-                    if (st != Step.Continue) { return st; }
-                    s.Rip++; break;
-                case Opcode.LockXadd:
-                    st = Atomic(ref sl, in i, ref s, Ea(ref regs, in i), ref a, AtomicOp.Xadd);
-                    if (st != Step.Continue) { return st; }
-                    s.Rip++; break;
-                case Opcode.Lfence:
-                case Opcode.Mfence:
-                case Opcode.Pause:
-                case Opcode.Nop:
-                    s.Rip++; break;
+                    // --- atomics and ordering
+                    case Opcode.LockCmpxchg:
+                        st = Atomic(ref sl, in i, ref s, Ea(ref regs, in i), ref a, AtomicOp.Cmpxchg);
+                        if (st != Step.Continue) { return st; }
+                        s.Rip++; break;
+                    case Opcode.LockXadd:
+                        st = Atomic(ref sl, in i, ref s, Ea(ref regs, in i), ref a, AtomicOp.Xadd);
+                        if (st != Step.Continue) { return st; }
+                        s.Rip++; break;
+                    case Opcode.Lfence:
+                    case Opcode.Mfence:
+                    case Opcode.Pause:
+                    case Opcode.Nop:
+                        s.Rip++; break;
 
-                // --- platform instructions: always sequenced; the platform prices them
-                case Opcode.Rdtsc:
-                case Opcode.Rdtscp:
-                case Opcode.Rdpid:
-                case Opcode.Rdmsr:
-                case Opcode.Wrmsr:
-                case Opcode.Cpuid:
-                case Opcode.InD:
-                case Opcode.InI:
-                case Opcode.OutD:
-                case Opcode.OutI:
-                case Opcode.Hlt:
-                    {
-                        if (!SyncReady(ref sl, out long t))
+                    // --- platform instructions: always sequenced; the platform prices them
+                    case Opcode.Rdtsc:
+                    case Opcode.Rdtscp:
+                    case Opcode.Rdpid:
+                    case Opcode.Rdmsr:
+                    case Opcode.Wrmsr:
+                    case Opcode.Cpuid:
+                    case Opcode.InD:
+                    case Opcode.InI:
+                    case Opcode.OutD:
+                    case Opcode.OutI:
+                    case Opcode.Hlt:
                         {
-                            return Step.Yield;
+                            if (!SyncReady(ref sl, out long t))
+                            {
+                                return Step.Yield;
+                            }
+                            PlatformResult pr = Platform.Execute(this, ref s, in i, SimTime.FromPicosecondsTrusted(t), costs[(int)i.Cost]);
+                            st = Apply(ref sl, in pr, s.Rip, i.Line, t);
+                            if (st == Step.Stop)
+                            {
+                                return st;
+                            }
+                            if (_observer is not null && (i.Op is Opcode.Rdtsc or Opcode.Rdtscp
+                                || (i.Op == Opcode.Rdmsr && (uint)Unsafe.Add(ref regs, Registers.Rcx) == 0x10)))
+                            {
+                                ulong v = ((ulong)(uint)Unsafe.Add(ref regs, Registers.Rdx) << 32) | (uint)regs;
+                                _observer.OnTscRead(this, SimTime.FromPicoseconds(t), new TscValue(v), pr.Exited, pr.GuestCycles + pr.ExitCycles);
+                            }
+                            sl.Retired++;
+                            s.Rip++;
+                            if (pr.Halt)
+                            {
+                                Halted = true;
+                                return Step.Stop;
+                            }
+                            if (sim.ScheduledCount != sl.SeenScheduled)
+                            {
+                                RefreshHorizon(ref sl, sim);
+                            }
+                            if (sl.K >= sl.Budget)
+                            {
+                                sl.YieldAt = sl.Clock.TimeAt(sl.K);
+                                return Step.Yield;
+                            }
+                            continue;
                         }
-                        PlatformResult pr = Platform.Execute(this, ref s, in i, SimTime.FromPicosecondsTrusted(t), costs[(int)i.Cost]);
-                        st = Apply(ref sl, in pr, s.Rip, i.Line, t);
-                        if (st == Step.Stop)
-                        {
-                            return st;
-                        }
-                        if (_observer is not null && (i.Op is Opcode.Rdtsc or Opcode.Rdtscp
-                            || (i.Op == Opcode.Rdmsr && (uint)Unsafe.Add(ref regs, Registers.Rcx) == 0x10)))
-                        {
-                            ulong v = ((ulong)(uint)Unsafe.Add(ref regs, Registers.Rdx) << 32) | (uint)regs;
-                            _observer.OnTscRead(this, SimTime.FromPicoseconds(t), new TscValue(v), pr.Exited, pr.GuestCycles + pr.ExitCycles);
-                        }
-                        sl.Retired++;
-                        s.Rip++;
-                        if (pr.Halt)
-                        {
-                            Halted = true;
-                            return Step.Stop;
-                        }
-                        if (sim.ScheduledCount != sl.SeenScheduled)
-                        {
-                            RefreshHorizon(ref sl, sim);
-                        }
-                        if (sl.K >= sl.Budget)
-                        {
-                            sl.YieldAt = sl.Clock.TimeAt(sl.K);
-                            return Step.Yield;
-                        }
-                        continue;
-                    }
 
-                // --- pseudo-instructions
-                case Opcode.Work:
-                    {
-                        if (s.WorkRemaining == 0)
+                    // --- pseudo-instructions
+                    case Opcode.Work:
                         {
-                            s.WorkRemaining = i.Imm;
+                            if (s.WorkRemaining == 0)
+                            {
+                                s.WorkRemaining = i.Imm;
+                            }
+                            // Up to the horizon, and at least one cycle so a slice that starts at
+                            // the horizon (another event at the same instant) still makes progress.
+                            long take = Math.Min(s.WorkRemaining, Math.Max(sl.Budget - sl.K, 1));
+                            sl.K += take;
+                            sl.Guest += take;
+                            s.WorkRemaining -= take;
+                            if (s.WorkRemaining == 0)
+                            {
+                                s.Rip++;
+                                sl.Retired++;
+                            }
+                            if (sl.K >= sl.Budget)
+                            {
+                                sl.YieldAt = sl.Clock.TimeAt(sl.K);
+                                return Step.Yield;
+                            }
+                            continue;
                         }
-                        // Up to the horizon, and at least one cycle so a slice that starts at
-                        // the horizon (another event at the same instant) still makes progress.
-                        long take = Math.Min(s.WorkRemaining, Math.Max(sl.Budget - sl.K, 1));
-                        sl.K += take;
-                        sl.Guest += take;
-                        s.WorkRemaining -= take;
-                        if (s.WorkRemaining == 0)
+                    case Opcode.Probe:
                         {
+                            if (!SyncReady(ref sl, out long t))
+                            {
+                                return Step.Yield;
+                            }
+                            Observer?.OnProbe(this, SimTime.FromPicoseconds(t), i.Line, a);
                             s.Rip++;
                             sl.Retired++;
+                            continue;
                         }
-                        if (sl.K >= sl.Budget)
-                        {
-                            sl.YieldAt = sl.Clock.TimeAt(sl.K);
-                            return Step.Yield;
-                        }
-                        continue;
-                    }
-                case Opcode.Probe:
-                    {
-                        if (!SyncReady(ref sl, out long t))
-                        {
-                            return Step.Yield;
-                        }
-                        Observer?.OnProbe(this, SimTime.FromPicoseconds(t), i.Line, a);
-                        s.Rip++;
-                        sl.Retired++;
-                        continue;
-                    }
 
-                default:
-                    return Stop(ref sl, GuestFaultKind.InvalidOpcode, s.Rip, i.Line, $"opcode {i.Op} is not executable");
-            }
+                    default:
+                        return Stop(ref sl, GuestFaultKind.InvalidOpcode, s.Rip, i.Line, $"opcode {i.Op} is not executable");
+                }
 
-            long cost = costs[(int)i.Cost];
-            sl.K += cost;
-            sl.Guest += cost;
-            sl.Retired++;
-            if (sl.K >= sl.Budget)
-            {
-                sl.YieldAt = sl.Clock.TimeAt(sl.K);
-                return Step.Yield;
+                long cost = costs[(int)i.Cost];
+                sl.K = checked(sl.K + cost);
+                sl.Guest += cost;
+                sl.Retired++;
+                if (sl.K >= sl.Budget)
+                {
+                    sl.YieldAt = sl.Clock.TimeAt(sl.K);
+                    return Step.Yield;
+                }
             }
         }
     }
@@ -544,44 +547,50 @@ public sealed class Vcpu
 
     private static void AluWithMemory(ref CpuState s, Opcode op, ref long a, long m)
     {
-        long r;
-        switch (op)
+        unchecked
         {
-            case Opcode.AddRM: r = unchecked(a + m); s.SetAdd(a, m, r); a = r; break;
-            case Opcode.SubRM: r = unchecked(a - m); s.SetSub(a, m, r); a = r; break;
-            case Opcode.AndRM: a &= m; s.SetLogic(a); break;
-            case Opcode.OrRM: a |= m; s.SetLogic(a); break;
-            case Opcode.XorRM: a ^= m; s.SetLogic(a); break;
-            case Opcode.CmpRM: s.SetSub(a, m, unchecked(a - m)); break;
-            case Opcode.TestRM: s.SetLogic(a & m); break;
+            long r;
+            switch (op)
+            {
+                case Opcode.AddRM: r = unchecked(a + m); s.SetAdd(a, m, r); a = r; break;
+                case Opcode.SubRM: r = unchecked(a - m); s.SetSub(a, m, r); a = r; break;
+                case Opcode.AndRM: a &= m; s.SetLogic(a); break;
+                case Opcode.OrRM: a |= m; s.SetLogic(a); break;
+                case Opcode.XorRM: a ^= m; s.SetLogic(a); break;
+                case Opcode.CmpRM: s.SetSub(a, m, unchecked(a - m)); break;
+                case Opcode.TestRM: s.SetLogic(a & m); break;
+            }
         }
     }
 
     private static void Shift(ref CpuState s, ref long a, Opcode op, int n)
     {
-        if (n == 0)
+        unchecked
         {
-            return; // flags unchanged, as on x86
-        }
-        bool cf;
-        switch (op)
-        {
-            case Opcode.ShlRI or Opcode.ShlRC:
-                cf = ((ulong)a >> (64 - n) & 1) != 0;
-                a = (long)((ulong)a << n);
-                s.SetExplicit(a, cf, n == 1 && (a < 0) != cf);
-                break;
-            case Opcode.ShrRI or Opcode.ShrRC:
-                cf = ((ulong)a >> (n - 1) & 1) != 0;
-                bool of = n == 1 && a < 0;
-                a = (long)((ulong)a >> n);
-                s.SetExplicit(a, cf, of);
-                break;
-            default:
-                cf = (a >> (n - 1) & 1) != 0;
-                a >>= n;
-                s.SetExplicit(a, cf, false);
-                break;
+            if (n == 0)
+            {
+                return; // flags unchanged, as on x86
+            }
+            bool cf;
+            switch (op)
+            {
+                case Opcode.ShlRI or Opcode.ShlRC:
+                    cf = ((ulong)a >> (64 - n) & 1) != 0;
+                    a = (long)((ulong)a << n);
+                    s.SetExplicit(a, cf, n == 1 && (a < 0) != cf);
+                    break;
+                case Opcode.ShrRI or Opcode.ShrRC:
+                    cf = ((ulong)a >> (n - 1) & 1) != 0;
+                    bool of = n == 1 && a < 0;
+                    a = (long)((ulong)a >> n);
+                    s.SetExplicit(a, cf, of);
+                    break;
+                default:
+                    cf = (a >> (n - 1) & 1) != 0;
+                    a >>= n;
+                    s.SetExplicit(a, cf, false);
+                    break;
+            }
         }
     }
 
@@ -620,36 +629,42 @@ public sealed class Vcpu
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool TryPrivate(long addr, int size, out byte[] buffer, out int offset)
     {
-        long p = addr - GuestAddressMap.PrivateBase;
-        if (_private.Length >= size && (ulong)p <= (ulong)(_private.Length - size))
+        unchecked
         {
-            buffer = _private;
-            offset = (int)p;
-            return true;
+            long p = addr - GuestAddressMap.PrivateBase;
+            if (_private.Length >= size && (ulong)p <= (ulong)(_private.Length - size))
+            {
+                buffer = _private;
+                offset = (int)p;
+                return true;
+            }
+            long st = addr - (GuestAddressMap.StackTop - GuestAddressMap.StackSize);
+            if ((ulong)st <= (ulong)(_stack.Length - size))
+            {
+                buffer = _stack;
+                offset = (int)st;
+                return true;
+            }
+            buffer = null!;
+            offset = 0;
+            return false;
         }
-        long st = addr - (GuestAddressMap.StackTop - GuestAddressMap.StackSize);
-        if ((ulong)st <= (ulong)(_stack.Length - size))
-        {
-            buffer = _stack;
-            offset = (int)st;
-            return true;
-        }
-        buffer = null!;
-        offset = 0;
-        return false;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool TryShared(long addr, int size, out int offset)
     {
-        long p = addr - GuestAddressMap.SharedBase;
-        if (_shared.Length >= size && (ulong)p <= (ulong)(_shared.Length - size))
+        unchecked
         {
-            offset = (int)p;
-            return true;
+            long p = addr - GuestAddressMap.SharedBase;
+            if (_shared.Length >= size && (ulong)p <= (ulong)(_shared.Length - size))
+            {
+                offset = (int)p;
+                return true;
+            }
+            offset = 0;
+            return false;
         }
-        offset = 0;
-        return false;
     }
 
     private static long Read(byte[] buffer, int offset, int size) => size switch
@@ -661,11 +676,14 @@ public sealed class Vcpu
 
     private static void Write(byte[] buffer, int offset, int size, long value)
     {
-        switch (size)
+        unchecked
         {
-            case 8: BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(offset, 8), value); break;
-            case 4: BinaryPrimitives.WriteUInt32LittleEndian(buffer.AsSpan(offset, 4), (uint)value); break;
-            default: buffer[offset] = (byte)value; break;
+            switch (size)
+            {
+                case 8: BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(offset, 8), value); break;
+                case 4: BinaryPrimitives.WriteUInt32LittleEndian(buffer.AsSpan(offset, 4), (uint)value); break;
+                default: buffer[offset] = (byte)value; break;
+            }
         }
     }
 
@@ -733,78 +751,87 @@ public sealed class Vcpu
     /// <summary>A locked read-modify-write on private or shared memory (one instant, indivisible).</summary>
     private Step Atomic(ref Slice sl, in Instruction i, ref CpuState s, long addr, ref long src, AtomicOp op)
     {
-        if (TryPrivate(addr, 8, out byte[] buffer, out int offset))
+        unchecked
         {
-            // private: no sequencing needed
-        }
-        else if (TryShared(addr, 8, out offset))
-        {
-            if (!SyncReady(ref sl, out _))
+            if (TryPrivate(addr, 8, out byte[] buffer, out int offset))
             {
-                return Step.Yield;
+                // private: no sequencing needed
             }
-            buffer = _shared;
-        }
-        else
-        {
-            return Stop(ref sl, GuestFaultKind.PageFault, s.Rip, i.Line,
-                $"locked access at 0x{addr:x}, which is not RAM (atomics on MMIO are not modelled)");
-        }
-        long old = BinaryPrimitives.ReadInt64LittleEndian(buffer.AsSpan(offset, 8));
-        long updated;
-        switch (op)
-        {
-            case AtomicOp.Xchg:
-                updated = src;
-                src = old;
-                break;
-            case AtomicOp.Xadd:
-                updated = unchecked(old + src);
-                s.SetAdd(old, src, updated);
-                src = old;
-                break;
-            default:
-                ref long rax = ref Unsafe.As<RegisterFile, long>(ref s.Regs);
-                s.SetSub(rax, old, unchecked(rax - old));
-                if (rax == old)
+            else if (TryShared(addr, 8, out offset))
+            {
+                if (!SyncReady(ref sl, out _))
                 {
+                    return Step.Yield;
+                }
+                buffer = _shared;
+            }
+            else
+            {
+                return Stop(ref sl, GuestFaultKind.PageFault, s.Rip, i.Line,
+                    $"locked access at 0x{addr:x}, which is not RAM (atomics on MMIO are not modelled)");
+            }
+            long old = BinaryPrimitives.ReadInt64LittleEndian(buffer.AsSpan(offset, 8));
+            long updated;
+            switch (op)
+            {
+                case AtomicOp.Xchg:
                     updated = src;
-                }
-                else
-                {
-                    updated = old;
-                    rax = old;
-                }
-                break;
+                    src = old;
+                    break;
+                case AtomicOp.Xadd:
+                    updated = unchecked(old + src);
+                    s.SetAdd(old, src, updated);
+                    src = old;
+                    break;
+                default:
+                    ref long rax = ref Unsafe.As<RegisterFile, long>(ref s.Regs);
+                    s.SetSub(rax, old, unchecked(rax - old));
+                    if (rax == old)
+                    {
+                        updated = src;
+                    }
+                    else
+                    {
+                        updated = old;
+                        rax = old;
+                    }
+                    break;
+            }
+            BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(offset, 8), updated);
+            return Step.Continue;
         }
-        BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(offset, 8), updated);
-        return Step.Continue;
     }
 
     private Step Push(ref Slice sl, ref long regs, in Instruction i, long value)
     {
-        ref long rsp = ref Unsafe.Add(ref regs, Registers.Rsp);
-        long addr = unchecked(rsp - 8);
-        if (!TryPrivate(addr, 8, out byte[] buffer, out int offset))
+        unchecked
         {
-            return Stop(ref sl, GuestFaultKind.PageFault, _state.Rip, i.Line, $"push to 0x{addr:x}: the stack must be in private memory");
+            ref long rsp = ref Unsafe.Add(ref regs, Registers.Rsp);
+            long addr = unchecked(rsp - 8);
+            if (!TryPrivate(addr, 8, out byte[] buffer, out int offset))
+            {
+                return Stop(ref sl, GuestFaultKind.PageFault, _state.Rip, i.Line, $"push to 0x{addr:x}: the stack must be in private memory");
+            }
+            BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(offset, 8), value);
+            rsp = addr;
+            return Step.Continue;
         }
-        BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(offset, 8), value);
-        rsp = addr;
-        return Step.Continue;
     }
 
     private Step Pop(ref Slice sl, ref long regs, in Instruction i, out long value)
     {
-        ref long rsp = ref Unsafe.Add(ref regs, Registers.Rsp);
-        if (!TryPrivate(rsp, 8, out byte[] buffer, out int offset))
+        unchecked
         {
-            value = 0;
-            return Stop(ref sl, GuestFaultKind.PageFault, _state.Rip, i.Line, $"pop from 0x{rsp:x}: the stack must be in private memory");
+            ref long rsp = ref Unsafe.Add(ref regs, Registers.Rsp);
+            if (!TryPrivate(rsp, 8, out byte[] buffer, out int offset))
+            {
+                value = 0;
+                return Stop(ref sl, GuestFaultKind.PageFault, _state.Rip, i.Line, $"pop from 0x{rsp:x}: the stack must be in private memory");
+            }
+            value = BinaryPrimitives.ReadInt64LittleEndian(buffer.AsSpan(offset, 8));
+            rsp = unchecked(rsp + 8);
+            return Step.Continue;
         }
-        value = BinaryPrimitives.ReadInt64LittleEndian(buffer.AsSpan(offset, 8));
-        rsp = unchecked(rsp + 8);
-        return Step.Continue;
     }
 
     public override string ToString() => $"{Name} on {Core}";

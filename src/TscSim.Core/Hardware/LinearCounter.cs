@@ -55,7 +55,7 @@ public sealed class LinearCounter
     public ulong ValueAt(SimTime t)
     {
         long dt = t.Picoseconds - _cacheT;
-        if ((ulong)dt <= (ulong)_cacheMaxStep)
+        if (unchecked((ulong)dt) <= (ulong)_cacheMaxStep) // a negative dt reads as huge: slow path
         {
             const long unit = ExactMath.PicosecondMillihertzPerCycle;
             long r = _cacheRemainder + dt * Rate.Millihertz;
@@ -63,7 +63,7 @@ public sealed class LinearCounter
             if (r >= unit)
             {
                 long whole = r / unit;
-                v = unchecked(v + (ulong)whole);
+                v = unchecked(v + (ulong)whole); // a 64-bit counter wraps
                 r -= whole * unit;
             }
             _cacheT = t.Picoseconds;
