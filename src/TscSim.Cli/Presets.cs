@@ -1,5 +1,6 @@
 using System.Globalization;
 using TscSim.Core.Hardware;
+using TscSim.Core.Virtualization;
 
 namespace TscSim.Cli;
 
@@ -26,7 +27,18 @@ internal static class Presets
         }
         output.WriteLine();
         output.WriteLine("Guest OS profiles: not built yet (issue #7).");
-        output.WriteLine("Hypervisor policy presets: not built yet (issue #5).");
+        output.WriteLine("Hypervisor policy presets (hypervisor: policy: NAME)");
+        foreach (var p in HypervisorConfig.Presets)
+        {
+            output.WriteLine();
+            output.WriteLine($"  {p.Preset}: {HypervisorConfig.Describe(p.Kind)}");
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"    tsc_auto {Yes(p.TscAuto)}, trapping {p.Trapping.ToString().ToLowerInvariant()}, notify_guest {Yes(p.NotifyGuest)}, " +
+                $"rdtscp_passthrough {Yes(p.RdtscpPassthrough)}, tolerance {p.TolerancePpm}ppm, scaling {Yes(p.UseScaling)}"));
+            var h = p.HandlerCosts;
+            output.WriteLine(
+                $"    exit handler costs: rdtsc emulation {h.RdtscEmulation}, cpuid {h.Cpuid}, msr {h.Msr}, hlt {h.Hlt}, userspace I/O {h.UserspaceIo} (assumptions; see docs/model.md)");
+        }
         return ExitCodes.Success;
     }
 

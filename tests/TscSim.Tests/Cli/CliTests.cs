@@ -55,6 +55,11 @@ public class CliTests
         Assert.Contains("exit_round_trip 1350cycles", output, StringComparison.Ordinal);
         Assert.Contains("rdtsc 25", output, StringComparison.Ordinal);
         Assert.Contains("sources: instruction costs: Agner Fog", output, StringComparison.Ordinal);
+        foreach (var policy in new[] { "kvm-2011", "kvm-modern", "xen-default", "xen-always-emulate", "xen-native", "hyperv" })
+        {
+            Assert.Contains($"  {policy}: ", output, StringComparison.Ordinal);
+        }
+        Assert.Contains("tolerance 250ppm", output, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -1,0 +1,235 @@
+using TscSim.Core.Guest;
+using TscSim.Core.Hardware;
+using TscSim.Core.Isa;
+using TscSim.Core.Time;
+
+namespace TscSim.Core.Virtualization;
+
+/// <summary>Exits of one vCPU, by kind, and the cycles they cost (the summary's <c>exits</c> object).</summary>
+public sealed class ExitStats
+{
+    public long Rdtsc, Rdtscp, Msr, Mmio, Pio, Cpuid, Hlt;
+
+    /// <summary>Cycles spent in exits (round trip + handler), in core cycles.</summary>
+    public long Cycles;
+
+    public long Total => Rdtsc + Rdtscp + Msr + Mmio + Pio + Cpuid + Hlt;
+
+    /// <summary>Exits by VMX reason or SVM exit code.</summary>
+    public SortedDictionary<int, long> ByCode { get; } = [];
+}
+
+/// <summary>
+/// The hypervisor as one vCPU's guest sees it: decides with the vendor backend whether each time
+/// or system instruction runs in guest mode (native, with TSC offset and scaling), exits, or
+/// faults; prices exits as the CPU model's round trip plus the handler; emulates what exits.
+/// One instance per vCPU, holding its controls, so the hot path needs no lookup.
+/// </summary>
+public sealed class HypervisorPlatform : IGuestPlatform
+{
+    /// <summary>QEMU's emulated HPET: 100 MHz, counter = host ns / 10 (DOMAIN §7).</summary>
+    public const uint QemuHpetPeriodFemtoseconds = 10_000_000;
+
+    private readonly Vm _vm;
+
+    internal HypervisorPlatform(Vm vm, int index)
+    {
+        _vm = vm;
+        Index = index;
+    }
+
+    /// <summary>The vCPU's index in its VM.</summary>
+    public int Index { get; }
+
+    /// <summary>The vCPU this platform serves.</summary>
+    public Vcpu Vcpu { get; internal set; } = null!;
+
+    /// <summary>The VMX/SVM controls of this vCPU.</summary>
+    public VcpuControls Controls;
+
+    public ExitStats Exits { get; } = new();
+
+    /// <summary>The guest TSC as guest mode would read it now on this vCPU's core (offset + scaled host TSC).</summary>
+    public ulong NativeGuestTsc(SimTime at) => _vm.Backend.GuestTsc(Vcpu.Core.ReadTsc(at).Raw, in Controls);
+
+    /// <summary>Moves the offset so this vCPU's guest TSC reads <paramref name="value"/> at <paramref name="at"/>.</summary>
+    internal void ResumeNativeAfter(SimTime at, ulong value) =>
+        Controls.TscOffset = unchecked(Controls.TscOffset + (long)(value - NativeGuestTsc(at)));
+
+    /// <inheritdoc />
+    public PlatformResult Execute(Vcpu vcpu, ref CpuState s, in Instruction i, SimTime at, long nativeCycles)
+    {
+        unchecked
+        {
+            uint msr = (uint)s.Regs[Registers.Rcx];
+            GuestModeOutcome outcome = _vm.Backend.Decide(i.Op, in Controls, msr);
+            if (outcome == GuestModeOutcome.InvalidOpcode)
+            {
+                return vcpu.ExplainFault(GuestFaultKind.InvalidOpcode,
+                    $"{i.Op.ToString().ToUpperInvariant()} with \"enable RDTSCP\" clear raises #UD (VMX)");
+            }
+            if (outcome == GuestModeOutcome.Native)
+            {
+                return ExecuteNative(vcpu, ref s, in i, at, nativeCycles, msr);
+            }
+            return ExecuteExit(vcpu, ref s, in i, at, msr);
+        }
+    }
+
+    private PlatformResult ExecuteNative(Vcpu vcpu, ref CpuState s, in Instruction i, SimTime at, long nativeCycles, uint msr)
+    {
+        unchecked
+        {
+            switch (i.Op)
+            {
+                case Opcode.Rdtsc:
+                    SetEdxEax(ref s, NativeGuestTsc(at));
+                    break;
+                case Opcode.Rdtscp:
+                    SetEdxEax(ref s, NativeGuestTsc(at));
+                    s.Regs[Registers.Rcx] = vcpu.TscAux;
+                    break;
+                case Opcode.Rdpid:
+                    s.Regs[i.A] = vcpu.TscAux;
+                    break;
+                case Opcode.Rdmsr: // IA32_TSC through the MSR bitmap without an exit
+                    SetEdxEax(ref s, NativeGuestTsc(at));
+                    break;
+                case Opcode.Hlt:
+                    return new PlatformResult { GuestCycles = nativeCycles, Halt = true };
+            }
+            return PlatformResult.Native(nativeCycles);
+        }
+    }
+
+    private PlatformResult ExecuteExit(Vcpu vcpu, ref CpuState s, in Instruction i, SimTime at, uint msr)
+    {
+        unchecked
+        {
+            PhysicalCpu core = vcpu.Core;
+            CpuModel model = core.Model;
+            ExitHandlerCosts costs = _vm.Policy.HandlerCosts;
+            // The handler runs after the exit leg, taken as half the round trip (an assumption;
+            // the other half is the entry back into the guest).
+            SimTime handler = at + core.CoreTime(new Cycles(model.ExitRoundTrip.Count / 2));
+            long handlerCycles;
+            bool halt = false;
+            switch (i.Op)
+            {
+                case Opcode.Rdtsc:
+                case Opcode.Rdtscp:
+                    Exits.Rdtsc += i.Op == Opcode.Rdtsc ? 1 : 0;
+                    Exits.Rdtscp += i.Op == Opcode.Rdtscp ? 1 : 0;
+                    SetEdxEax(ref s, TscForHandler(handler));
+                    if (i.Op == Opcode.Rdtscp)
+                    {
+                        s.Regs[Registers.Rcx] = vcpu.TscAux;
+                    }
+                    handlerCycles = costs.RdtscEmulation.Count;
+                    break;
+                case Opcode.Rdmsr:
+                case Opcode.Wrmsr:
+                    Exits.Msr++;
+                    handlerCycles = costs.Msr.Count;
+                    if (i.Op == Opcode.Rdmsr)
+                    {
+                        switch (msr)
+                        {
+                            case NativePlatform.MsrTsc: SetEdxEax(ref s, TscForHandler(handler)); break;
+                            case NativePlatform.MsrTscAux: SetEdxEax(ref s, vcpu.TscAux); break;
+                            default:
+                                return vcpu.ExplainFault(GuestFaultKind.GeneralProtection, $"RDMSR of unmodelled MSR 0x{msr:x} (#GP injected)");
+                        }
+                    }
+                    else
+                    {
+                        ulong value = ((ulong)(uint)s.Regs[Registers.Rdx] << 32) | (uint)s.Regs[Registers.Rax];
+                        switch (msr)
+                        {
+                            case NativePlatform.MsrTsc: ResumeNativeAfter(handler, value); break;
+                            case NativePlatform.MsrTscAux: vcpu.TscAux = (uint)value; break;
+                            default:
+                                return vcpu.ExplainFault(GuestFaultKind.GeneralProtection, $"WRMSR of unmodelled MSR 0x{msr:x} (#GP injected)");
+                        }
+                    }
+                    break;
+                case Opcode.Cpuid:
+                    Exits.Cpuid++;
+                    NativePlatform.Cpuid(model, ref s);
+                    handlerCycles = costs.Cpuid.Count;
+                    break;
+                case Opcode.Hlt:
+                    Exits.Hlt++;
+                    handlerCycles = costs.Hlt.Count;
+                    halt = true;
+                    break;
+                default: // port I/O, completed by the userspace device model
+                    Exits.Pio++;
+                    handlerCycles = costs.UserspaceIo.Count;
+                    if (i.Op is Opcode.InD or Opcode.InI)
+                    {
+                        ushort port = i.Op == Opcode.InI ? (ushort)i.Imm : (ushort)s.Regs[Registers.Rdx];
+                        s.Regs[Registers.Rax] = port == NativePlatform.PmTimerPort ? PmTimer(handler) : 0xFFFF_FFFFL;
+                    }
+                    break;
+            }
+            int code = _vm.Backend.ExitCode(i.Op);
+            return Account(code, model.ExitRoundTrip.Count + handlerCycles, halt);
+        }
+    }
+
+    private PlatformResult Account(int code, long cycles, bool halt)
+    {
+        Exits.Cycles += cycles;
+        Exits.ByCode[code] = Exits.ByCode.GetValueOrDefault(code) + 1;
+        return new PlatformResult { ExitCycles = cycles, Exited = true, Halt = halt };
+    }
+
+    /// <summary>The TSC an exiting time read returns: emulated while trapping, else the guest-mode view at the handler's instant.</summary>
+    private ulong TscForHandler(SimTime handler) => _vm.Trapping ? _vm.EmulatedTsc(handler) : NativeGuestTsc(handler);
+
+    /// <summary>QEMU's ACPI PM timer: host monotonic ns × 3.579545 MHz, 24 bits.</summary>
+    private long PmTimer(SimTime at) =>
+        (long)(ExactMath.FloorDiv((Int128)_vm.Host.Monotonic.NanosecondsAt(at) * 3_579_545, 1_000_000_000) & 0xFF_FFFF);
+
+    private static void SetEdxEax(ref CpuState s, ulong value)
+    {
+        unchecked
+        {
+            s.Regs[Registers.Rax] = (long)(uint)value;
+            s.Regs[Registers.Rdx] = (long)(value >> 32);
+        }
+    }
+
+    /// <inheritdoc />
+    public bool IsMmio(long address) => unchecked((ulong)(address - GuestAddressMap.HpetBase)) < 0x400;
+
+    /// <inheritdoc />
+    public PlatformResult MmioRead(Vcpu vcpu, long address, int size, SimTime at, out long value)
+    {
+        unchecked
+        {
+            CpuModel model = vcpu.Core.Model;
+            SimTime handler = at + vcpu.Core.CoreTime(new Cycles(model.ExitRoundTrip.Count / 2));
+            ulong counter = (ulong)(_vm.Host.Monotonic.NanosecondsAt(handler) / 10);
+            ulong register = (address - GuestAddressMap.HpetBase) switch
+            {
+                NativePlatform.HpetCapabilities => ((ulong)QemuHpetPeriodFemtoseconds << 32) | 0x8086_A201UL,
+                NativePlatform.HpetPeriod => QemuHpetPeriodFemtoseconds,
+                NativePlatform.HpetMainCounter => counter,
+                NativePlatform.HpetMainCounter + 4 => counter >> 32,
+                _ => 0,
+            };
+            value = size switch { 8 => (long)register, 4 => (uint)register, _ => (byte)register };
+            Exits.Mmio++;
+            return Account(_vm.Backend.MmioExitCode, model.ExitRoundTrip.Count + _vm.Policy.HandlerCosts.UserspaceIo.Count, false);
+        }
+    }
+
+    /// <inheritdoc />
+    public PlatformResult MmioWrite(Vcpu vcpu, long address, int size, long value, SimTime at)
+    {
+        Exits.Mmio++;
+        return Account(_vm.Backend.MmioExitCode, vcpu.Core.Model.ExitRoundTrip.Count + _vm.Policy.HandlerCosts.UserspaceIo.Count, false);
+    }
+}

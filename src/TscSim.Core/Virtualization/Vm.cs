@@ -1,0 +1,305 @@
+using System.Collections.Immutable;
+using TscSim.Core.Engine;
+using TscSim.Core.Guest;
+using TscSim.Core.Hardware;
+using TscSim.Core.Isa;
+using TscSim.Core.Time;
+
+namespace TscSim.Core.Virtualization;
+
+/// <summary>A VM as userspace creates it: vCPUs, an optional TSC rate, and the proposal's hints.</summary>
+public sealed record VmConfig
+{
+    public required string Id { get; init; }
+
+    public int Vcpus { get; init; } = 1;
+
+    /// <summary>Requested virtual TSC rate (KVM_SET_TSC_KHZ); null = the host's TSC rate at creation.</summary>
+    public long? TscKhz { get; init; }
+
+    /// <summary>Userspace hint: the guest needs a fixed-rate TSC.</summary>
+    public bool FixedRate { get; init; }
+
+    /// <summary>Userspace hint: the guest needs TSCs synchronized across vCPUs.</summary>
+    public bool SmpStable { get; init; }
+}
+
+/// <summary>A change of a VM's trapping state, with its reason.</summary>
+public sealed record TrappingChange(SimTime Time, bool Trapping, string Reason);
+
+/// <summary>A run of time during which a VM's TSC was trapped (<see cref="To"/> null = still trapped).</summary>
+public sealed record TrappingInterval(SimTime From, SimTime? To, string Reason);
+
+/// <summary>
+/// One virtual machine on a host: its vCPUs (each a <see cref="Vcpu"/> with its own
+/// <see cref="HypervisorPlatform"/> holding the VMX/SVM controls), its virtual TSC rate,
+/// scaling ratio and offset, the trapping state chosen by the policy, and the emulated TSC.
+/// </summary>
+public sealed class Vm : IEventHandler
+{
+    /// <summary>
+    /// The pvclock flag bit this model uses to tell guests the TSC is trapped. The 2011 proposal
+    /// was never merged, so no bit was ever assigned; bits 0–2 are TSC_STABLE, GUEST_STOPPED and
+    /// COUNTS_FROM_ZERO (pvclock-abi.h) and bit 7 is kvm-unit-tests' RAW_CYCLE, so the model
+    /// takes the first free one: bit 3.
+    /// </summary>
+    public const byte PvclockTscTrappedFlag = 1 << 3;
+
+    private readonly Simulator _sim;
+    private readonly EventKind _policyEvent;
+    private readonly List<TrappingChange> _changes = [];
+    private readonly List<string> _reasons = [];
+    private ulong _lastEmulated;
+    private bool _emulatedGiven;
+    private ulong _emuBaseTsc;
+    private long _emuBaseNs;
+
+    internal Vm(VmConfig config, HypervisorConfig policy, Host host, GuestExecutor executor, GuestProgram program,
+        IExecutionObserver? observer, IReadOnlyList<int>? pin)
+    {
+        Config = config;
+        Policy = policy;
+        Host = host;
+        _sim = executor.Simulator;
+        Backend = host.Config.Cpu.Vendor == Vendor.Vmx ? VmxBackend.Instance : SvmBackend.Instance;
+        HostKhz = host.Config.Frequency.KilohertzFloor;
+        VirtualTscKhz = config.TscKhz ?? HostKhz;
+        if (VirtualTscKhz <= 0)
+        {
+            throw new ArgumentException($"vm '{config.Id}': tsc_khz must be positive");
+        }
+        if (config.Vcpus < 1)
+        {
+            throw new ArgumentException($"vm '{config.Id}': a VM needs at least one vCPU");
+        }
+        ChooseRate();
+
+        Shared = new SharedMemory(program.SharedData);
+        var vcpus = new List<Vcpu>();
+        var platforms = new List<HypervisorPlatform>();
+        SimTime now = _sim.Now;
+        for (int v = 0; v < config.Vcpus; v++)
+        {
+            int core = pin is null ? v % host.Cores.Length : pin[v];
+            var platform = new HypervisorPlatform(this, v);
+            var vcpu = new Vcpu(executor, $"{config.Id}.vcpu{v}", program, host.Cores[core], platform, Shared, observer)
+            {
+                TscAux = (uint)v,
+            };
+            vcpu.SetRegister(Registers.Rdi, v);
+            platform.Vcpu = vcpu;
+            vcpus.Add(vcpu);
+            platforms.Add(platform);
+        }
+        Vcpus = [.. vcpus];
+        Platforms = [.. platforms];
+
+        foreach (var p in Platforms)
+        {
+            p.Controls.UseTscOffsetting = true;
+            p.Controls.EnableRdtscp = host.Config.Cpu.HasRdtscp;
+            p.Controls.UseTscScaling = ScalingActive;
+            p.Controls.TscRatio = Ratio;
+            p.Controls.HltExiting = true;
+            p.Controls.TscMsrReadExits = false;
+        }
+        // KVM creates every vCPU with TSC 0 and matches them to one offset (kvm_synchronize_tsc
+        // with data = 0): the offset is computed once, against vCPU 0's core, and shared, so a
+        // skew between the host's sockets shows through to the guest.
+        long offset = unchecked(-(long)Platforms[0].NativeGuestTsc(now));
+        foreach (var p in Platforms)
+        {
+            p.Controls.TscOffset = offset;
+        }
+
+        _policyEvent = _sim.RegisterKind($"vm.{config.Id}.policy", EventBand.Hypervisor, this);
+        Apply(now, TscPolicy.Evaluate(this), creation: true);
+    }
+
+    public VmConfig Config { get; }
+
+    public HypervisorConfig Policy { get; }
+
+    /// <summary>The host the VM runs on now.</summary>
+    public Host Host { get; }
+
+    public IVirtualizationBackend Backend { get; }
+
+    public ImmutableArray<Vcpu> Vcpus { get; }
+
+    public ImmutableArray<HypervisorPlatform> Platforms { get; }
+
+    public SharedMemory Shared { get; }
+
+    /// <summary>The host's TSC rate as the hypervisor knows it (tsc_khz).</summary>
+    public long HostKhz { get; }
+
+    /// <summary>The VM's virtual TSC rate (virtual_tsc_khz).</summary>
+    public long VirtualTscKhz { get; }
+
+    /// <summary>Hardware scaling serves the VM's rate.</summary>
+    public bool ScalingActive { get; private set; }
+
+    /// <summary>The scaling ratio in the vendor's fixed point (VMX 16.48, SVM 8.32; the identity when not scaling).</summary>
+    public ulong Ratio { get; private set; }
+
+    /// <summary>Software catch-up is needed (guest rate above the host's, no scaling, not trapping).</summary>
+    public bool CatchUp { get; private set; }
+
+    /// <summary>Whether RDTSC (and, per vendor and passthrough, RDTSCP) is trapped now.</summary>
+    public bool Trapping { get; private set; }
+
+    /// <summary>Why the VM is (or is not) trapping, per the last evaluation.</summary>
+    public string TrappingReason { get; private set; } = "";
+
+    /// <summary>What the guest has been told: the pvclock trapped flag as last published to it.</summary>
+    public bool GuestToldTrapped { get; private set; }
+
+    /// <summary>Notifications sent to the guest (notify_guest).</summary>
+    public int Notifications { get; private set; }
+
+    /// <summary>Host TSC marked unstable by the hypervisor (e.g. a backwards TSC seen on a vCPU move).</summary>
+    public string? HostMarkedUnstable { get; private set; }
+
+    /// <summary>Every change of trapping state, with its time and reason.</summary>
+    public IReadOnlyList<TrappingChange> Changes => _changes;
+
+    /// <summary>The intervals during which the TSC was trapped.</summary>
+    public IEnumerable<TrappingInterval> TrappedIntervals()
+    {
+        TrappingChange? open = null;
+        foreach (var c in _changes)
+        {
+            if (c.Trapping && open is null)
+            {
+                open = c;
+            }
+            else if (!c.Trapping && open is not null)
+            {
+                yield return new TrappingInterval(open.Time, c.Time, open.Reason);
+                open = null;
+            }
+        }
+        if (open is not null)
+        {
+            yield return new TrappingInterval(open.Time, null, open.Reason);
+        }
+    }
+
+    /// <summary>Starts every vCPU at <paramref name="at"/>.</summary>
+    public void Start(SimTime at)
+    {
+        foreach (var v in Vcpus)
+        {
+            v.Start(at);
+        }
+    }
+
+    /// <summary>
+    /// Re-evaluates the policy at the current instant (as a Hypervisor-band event, so it lands
+    /// before guest code at the same picosecond). Called on vCPU placement, host TSC instability,
+    /// live migration.
+    /// </summary>
+    public void RequestReevaluation(string why)
+    {
+        _reasons.Add(why);
+        _sim.Schedule(_sim.Now, _policyEvent, payload: _reasons.Count - 1);
+    }
+
+    /// <summary>The hypervisor found the host TSC unstable (e.g. it went backwards); re-evaluate.</summary>
+    public void MarkHostTscUnstable(string reason)
+    {
+        HostMarkedUnstable ??= reason;
+        RequestReevaluation("host TSC marked unstable: " + reason);
+    }
+
+    void IEventHandler.OnEvent(Simulator sim, in SimEvent e) => Apply(e.Time, TscPolicy.Evaluate(this), creation: false);
+
+    private void ChooseRate()
+    {
+        bool within = TscScalingMath.WithinTolerance(VirtualTscKhz, HostKhz, Policy.TolerancePpm);
+        TscScaling hw = Host.Config.Cpu.Scaling;
+        Ratio = 1UL << Backend.FractionBits; // the identity in the vendor's fixed point
+        ScalingActive = false;
+        CatchUp = false;
+        if (within)
+        {
+            return;
+        }
+        if (Policy.UseScaling && hw != TscScaling.None && TscScalingMath.RatioFor(hw, VirtualTscKhz, HostKhz) is ulong ratio)
+        {
+            Ratio = ratio;
+            ScalingActive = true;
+            return;
+        }
+        if (Policy.Kind == PolicyKind.KvmModern && VirtualTscKhz < HostKhz)
+        {
+            // set_tsc_khz: "user requested TSC rate below hardware speed" (DOMAIN §3.3).
+            throw new InvalidOperationException(
+                $"vm '{Config.Id}': KVM refuses tsc_khz {VirtualTscKhz} below the host's {HostKhz} kHz without TSC scaling (\"user requested TSC rate below hardware speed\")");
+        }
+        CatchUp = VirtualTscKhz > HostKhz;
+    }
+
+    private void Apply(SimTime now, (bool Trap, string Reason) decision, bool creation)
+    {
+        TrappingReason = decision.Reason;
+        if (!creation && decision.Trap == Trapping)
+        {
+            return;
+        }
+        if (decision.Trap && !Trapping)
+        {
+            // The emulated TSC continues from what the guest sees now: no jump at the switch.
+            _emuBaseTsc = Platforms[0].NativeGuestTsc(now);
+            _emuBaseNs = Host.Monotonic.NanosecondsAt(now);
+        }
+        else if (!decision.Trap && Trapping && _emulatedGiven)
+        {
+            // Back to native: move every vCPU's offset so its TSC resumes after the last emulated value.
+            foreach (var p in Platforms)
+            {
+                p.ResumeNativeAfter(now, unchecked(_lastEmulated + 1));
+            }
+        }
+        Trapping = decision.Trap;
+        bool rdtscp = decision.Trap && !(Policy.RdtscpPassthrough && Backend.CanPassThroughRdtscp);
+        foreach (var p in Platforms)
+        {
+            Backend.SetTscTrapping(ref p.Controls, decision.Trap, rdtscp);
+        }
+        if (creation || decision.Trap != (_changes.Count > 0 && _changes[^1].Trapping))
+        {
+            _changes.Add(new TrappingChange(now, decision.Trap, decision.Reason));
+        }
+        if (creation || Policy.NotifyGuest)
+        {
+            GuestToldTrapped = decision.Trap;
+            if (!creation)
+            {
+                Notifications++;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The emulated TSC at <paramref name="handlerTime"/>: the base value plus the hypervisor's
+    /// reference clock (the host monotonic clock) since the base, at the VM's rate, and never
+    /// below (strictly above) the last value given to any vCPU of the VM, so it is monotonic
+    /// VM-wide whatever the host TSCs do (Xen guarantees "≥ last + 1", DOMAIN §8).
+    /// </summary>
+    internal ulong EmulatedTsc(SimTime handlerTime)
+    {
+        long ns = Host.Monotonic.NanosecondsAt(handlerTime) - _emuBaseNs;
+        ulong value = unchecked(_emuBaseTsc + (ulong)(long)ExactMath.FloorDiv((Int128)ns * VirtualTscKhz, 1_000_000));
+        if (_emulatedGiven && unchecked((long)(value - _lastEmulated)) <= 0)
+        {
+            value = unchecked(_lastEmulated + 1);
+        }
+        _lastEmulated = value;
+        _emulatedGiven = true;
+        return value;
+    }
+
+    public override string ToString() => $"vm {Config.Id} on {Host.Config.Id} ({Config.Vcpus} vCPUs, {VirtualTscKhz} kHz)";
+}
