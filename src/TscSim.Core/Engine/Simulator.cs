@@ -364,10 +364,12 @@ public sealed class Simulator
         }
     }
 
-    private void SiftUp(int index, HeapEntry entry)
+    /// <summary>Places <paramref name="entry"/> at <paramref name="index"/> or above it, but not above <paramref name="top"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void SiftUp(int index, HeapEntry entry, int top = 0)
     {
         ref HeapEntry heap = ref MemoryMarshal.GetArrayDataReference(_heap);
-        while (index > 0)
+        while (index > top)
         {
             int parent = (index - 1) >> 2;
             ref HeapEntry p = ref Unsafe.Add(ref heap, parent);
@@ -425,18 +427,7 @@ public sealed class Simulator
                 break;
             }
         }
-        while (index > start)
-        {
-            int parent = (index - 1) >> 2;
-            ref HeapEntry p = ref Unsafe.Add(ref heap, parent);
-            if (!Less(entry, p))
-            {
-                break;
-            }
-            Unsafe.Add(ref heap, index) = p;
-            index = parent;
-        }
-        Unsafe.Add(ref heap, index) = entry;
+        SiftUp(index, entry, start);
     }
 
     private void DropCancelledTop()
