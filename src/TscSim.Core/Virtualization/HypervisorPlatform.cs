@@ -146,7 +146,7 @@ public sealed class HypervisorPlatform : IGuestPlatform
                         ulong value = ((ulong)(uint)s.Regs[Registers.Rdx] << 32) | (uint)s.Regs[Registers.Rax];
                         switch (msr)
                         {
-                            case NativePlatform.MsrTsc: ResumeNativeAfter(handler, value); break;
+                            case NativePlatform.MsrTsc: _vm.GuestWroteTsc(Index, handler, value); break;
                             case NativePlatform.MsrTscAux: vcpu.TscAux = (uint)value; break;
                             default:
                                 return vcpu.ExplainFault(GuestFaultKind.GeneralProtection, $"WRMSR of unmodelled MSR 0x{msr:x} (#GP injected)");

@@ -283,6 +283,22 @@ public sealed class Vm : IEventHandler
     }
 
     /// <summary>
+    /// A guest WRMSR IA32_TSC on vCPU <paramref name="index"/> at <paramref name="at"/>: the
+    /// native offset moves so the vCPU reads <paramref name="value"/>; while trapping the emulated
+    /// TSC restarts from it too (an explicit write is the one way a TSC may go backwards).
+    /// </summary>
+    internal void GuestWroteTsc(int index, SimTime at, ulong value)
+    {
+        Platforms[index].ResumeNativeAfter(at, value);
+        if (Trapping)
+        {
+            _emuBaseTsc = value;
+            _emuBaseNs = Host.Monotonic.NanosecondsAt(at);
+            _emulatedGiven = false;
+        }
+    }
+
+    /// <summary>
     /// The emulated TSC at <paramref name="handlerTime"/>: the base value plus the hypervisor's
     /// reference clock (the host monotonic clock) since the base, at the VM's rate, and never
     /// below (strictly above) the last value given to any vCPU of the VM, so it is monotonic

@@ -280,6 +280,22 @@ public class VirtualizationTests
         Assert.Equal(8, Vm.PvclockTscTrappedFlag);
     }
 
+    [Fact]
+    public void A_guest_tsc_write_restarts_the_emulated_tsc_from_the_written_value()
+    {
+        // Trapped VM at 1 GHz (Nehalem host, 2 GHz): WRMSR IA32_TSC = 5,000,000 exits (MSR), then
+        // RDTSC. Writes: mov x3 = 3 cycles (1.5 ns), wrmsr handler at 1.5 ns + 250 ns.
+        // RDTSC issues after the WRMSR's exit (1,000 + 200 cycles = 600 ns) at 601.5 ns; its handler
+        // runs 250 ns later, 600 ns after the write's handler: 5,000,000 + 600 ticks at 1 GHz.
+        const string program = "mov rcx, 0x10\nmov rdx, 0\nmov rax, 5000000\nwrmsr\nrdtsc\nhlt";
+        var rig = new Rig(CpuPresets.IntelNehalem, Kvm2011(), program, new VmConfig { Id = "vm0", TscKhz = 1_000_000 }).Run();
+        Assert.True(rig.Vm.Trapping);
+        var read = Assert.Single(rig.Log.TscReads);
+        Assert.True(read.Exited);
+        Assert.Equal(5_000_600UL, read.Value);
+        Assert.Equal(1, rig.Vm.Platforms[0].Exits.Msr);
+    }
+
     private sealed class Isa_Action(Action action) : IEventHandler
     {
         public void OnEvent(Simulator sim, in SimEvent e) => action();
