@@ -6,8 +6,18 @@ namespace TscSim.Core.Guest;
 /// </summary>
 public sealed class SharedMemory(ReadOnlyMemory<byte> initial)
 {
+    /// <summary>Most vCPUs a VM's pvclock area has room for (KVM's kvm-unit-tests MAX_CPU).</summary>
+    public const int MaxPvclockVcpus = 64;
+
     /// <summary>The bytes, little-endian.</summary>
     internal byte[] Bytes { get; } = initial.ToArray();
+
+    /// <summary>
+    /// The pvclock area at <see cref="Isa.GuestAddressMap.PvclockBase"/>: one 32-byte
+    /// pvclock_vcpu_time_info per vCPU, written by the hypervisor, read by the guest (each
+    /// access sequenced like any shared memory).
+    /// </summary>
+    internal byte[] Pvclock { get; } = new byte[MaxPvclockVcpus * 32];
 
     /// <summary>Size in bytes.</summary>
     public int Length => Bytes.Length;

@@ -651,17 +651,28 @@ public sealed class Vcpu
         }
     }
 
+    /// <summary>VM-wide memory: the program's shared section, or the hypervisor-written pvclock area.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool TryShared(long addr, int size, out int offset)
+    private bool TryShared(long addr, int size, out byte[] buffer, out int offset)
     {
         unchecked
         {
             long p = addr - GuestAddressMap.SharedBase;
             if (_shared.Length >= size && (ulong)p <= (ulong)(_shared.Length - size))
             {
+                buffer = _shared;
                 offset = (int)p;
                 return true;
             }
+            byte[] pv = Shared.Pvclock;
+            p = addr - GuestAddressMap.PvclockBase;
+            if ((ulong)p <= (ulong)(pv.Length - size))
+            {
+                buffer = pv;
+                offset = (int)p;
+                return true;
+            }
+            buffer = null!;
             offset = 0;
             return false;
         }
@@ -694,14 +705,14 @@ public sealed class Vcpu
             value = Read(buffer, offset, size);
             return Step.Continue;
         }
-        if (TryShared(addr, size, out offset))
+        if (TryShared(addr, size, out buffer, out offset))
         {
             if (!SyncReady(ref sl, out _))
             {
                 value = 0;
                 return Step.Yield;
             }
-            value = Read(_shared, offset, size);
+            value = Read(buffer, offset, size);
             return Step.Continue;
         }
         if (Platform.IsMmio(addr))
@@ -725,13 +736,13 @@ public sealed class Vcpu
             Write(buffer, offset, size, value);
             return Step.Continue;
         }
-        if (TryShared(addr, size, out offset))
+        if (TryShared(addr, size, out buffer, out offset))
         {
             if (!SyncReady(ref sl, out _))
             {
                 return Step.Yield;
             }
-            Write(_shared, offset, size, value);
+            Write(buffer, offset, size, value);
             return Step.Continue;
         }
         if (Platform.IsMmio(addr))
@@ -757,13 +768,12 @@ public sealed class Vcpu
             {
                 // private: no sequencing needed
             }
-            else if (TryShared(addr, 8, out offset))
+            else if (TryShared(addr, 8, out buffer, out offset))
             {
                 if (!SyncReady(ref sl, out _))
                 {
                     return Step.Yield;
                 }
-                buffer = _shared;
             }
             else
             {

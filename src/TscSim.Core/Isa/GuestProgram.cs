@@ -26,6 +26,13 @@ public static class GuestAddressMap
     /// <summary>Start of the VM-wide shared section (<c>section .shared</c>).</summary>
     public const long SharedBase = 0x0300_0000;
 
+    /// <summary>
+    /// The VM's pvclock area: vCPU v's pvclock_vcpu_time_info is the 32 bytes at
+    /// PvclockBase + 32 × v (in a real guest each vCPU registers its own address with
+    /// MSR_KVM_SYSTEM_TIME_NEW; the model fixes the layout).
+    /// </summary>
+    public const long PvclockBase = 0x0400_0000;
+
     /// <summary>The HPET's MMIO block (1 KiB), as on PCs (DOMAIN §7).</summary>
     public const long HpetBase = 0xFED0_0000;
 }

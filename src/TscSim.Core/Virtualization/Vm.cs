@@ -113,8 +113,15 @@ public sealed class Vm : IEventHandler
         }
 
         _policyEvent = _sim.RegisterKind($"vm.{config.Id}.policy", EventBand.Hypervisor, this);
+        Kvmclock = new Kvmclock(this, _sim, now);
         Apply(now, TscPolicy.Evaluate(this), creation: true);
     }
+
+    /// <summary>The VM's kvmclock (master clock and pvclock publication).</summary>
+    public Kvmclock Kvmclock { get; }
+
+    /// <summary>Every vCPU runs on the one matched TSC offset (true from creation until a vCPU's offset is set on its own).</summary>
+    public bool AllVcpusMatched => Platforms.All(p => p.Controls.TscOffset == Platforms[0].Controls.TscOffset);
 
     public VmConfig Config { get; }
 
@@ -186,9 +193,14 @@ public sealed class Vm : IEventHandler
         }
     }
 
-    /// <summary>Starts every vCPU at <paramref name="at"/>.</summary>
+    /// <summary>
+    /// Starts every vCPU at <paramref name="at"/>, after the first clock update (a guest writes
+    /// MSR_KVM_SYSTEM_TIME_NEW at boot; KVM answers with a publication for that vCPU).
+    /// </summary>
     public void Start(SimTime at)
     {
+        Kvmclock.UpdateMasterClock(at);
+        Kvmclock.RequestUpdateAll(at);
         foreach (var v in Vcpus)
         {
             v.Start(at);
@@ -210,6 +222,9 @@ public sealed class Vm : IEventHandler
     public void MarkHostTscUnstable(string reason)
     {
         HostMarkedUnstable ??= reason;
+        Kvmclock.BackwardsTscObserved = true;
+        Kvmclock.UpdateMasterClock(_sim.Now);
+        Kvmclock.RequestUpdateAll(_sim.Now);
         RequestReevaluation("host TSC marked unstable: " + reason);
     }
 
@@ -278,6 +293,7 @@ public sealed class Vm : IEventHandler
             if (!creation)
             {
                 Notifications++;
+                Kvmclock.RequestUpdateAll(now); // publish the trapped flag
             }
         }
     }

@@ -1,0 +1,139 @@
+using System.Buffers.Binary;
+using TscSim.Core.Engine;
+using TscSim.Core.Hardware;
+using TscSim.Core.Time;
+
+namespace TscSim.Core.Virtualization;
+
+/// <summary>
+/// KVM's per-VM kvmclock machinery (DOMAIN §3.6): the master clock, and
+/// <c>kvm_guest_time_update</c> publishing each vCPU's pvclock_vcpu_time_info into the guest's
+/// pvclock area with the version protocol. Begin and end of a publication are distinct events:
+/// at the begin the version becomes odd and the fields are written; <see cref="PublishDuration"/>
+/// later the version becomes even. A guest reader that overlaps the odd window must retry.
+/// </summary>
+public sealed class Kvmclock : IEventHandler
+{
+    private readonly Vm _vm;
+    private readonly Simulator _sim;
+    private readonly EventKind _begin;
+    private readonly EventKind _end;
+    private readonly PvclockTimeInfo[] _published;
+
+    internal Kvmclock(Vm vm, Simulator sim, SimTime creation)
+    {
+        _vm = vm;
+        _sim = sim;
+        _published = new PvclockTimeInfo[vm.Config.Vcpus];
+        // kvmclock counts from VM creation: kvmclock_offset = −host ns at creation.
+        KvmclockOffset = -vm.Host.Monotonic.NanosecondsAt(creation);
+        _begin = sim.RegisterKind($"vm.{vm.Config.Id}.pvclock-begin", EventBand.Hypervisor, this);
+        _end = sim.RegisterKind($"vm.{vm.Config.Id}.pvclock-end", EventBand.Hypervisor, this);
+    }
+
+    /// <summary>
+    /// How long the odd window of one publication lasts: the host writing 32 bytes between two
+    /// write barriers, a few hundred cycles (an assumption).
+    /// </summary>
+    public Duration PublishDuration { get; init; } = Duration.FromNanoseconds(100);
+
+    /// <summary>Added to host ns to give kvmclock ns (KVM's kvmclock_offset).</summary>
+    public long KvmclockOffset { get; internal set; }
+
+    /// <summary>Whether the VM-wide master (host TSC, host ns) pair is in use (and TSC_STABLE published).</summary>
+    public bool MasterClock { get; private set; }
+
+    /// <summary>The master pair's host TSC.</summary>
+    public ulong MasterHostTsc { get; private set; }
+
+    /// <summary>The master pair's host ns.</summary>
+    public long MasterKernelNs { get; private set; }
+
+    /// <summary>A backwards host TSC was seen: the master clock stays off (KVM's backwards_tsc_observed).</summary>
+    public bool BackwardsTscObserved { get; internal set; }
+
+    /// <summary>Publications begun.</summary>
+    public int Updates { get; private set; }
+
+    /// <summary>What was last published for vCPU <paramref name="vcpu"/>.</summary>
+    public PvclockTimeInfo Published(int vcpu) => _published[vcpu];
+
+    /// <summary>
+    /// <c>pvclock_update_vm_gtod_copy</c>: use the master clock when the host TSC is a stable,
+    /// TSC-based clocksource, every vCPU is matched, and no backwards TSC was seen; take the pair
+    /// now (one host TSC read, on vCPU 0's core, and the host ns).
+    /// </summary>
+    public void UpdateMasterClock(SimTime at)
+    {
+        var (stable, _) = TscPolicy.HostTsc(_vm.Host, _vm.HostMarkedUnstable);
+        MasterClock = stable && !BackwardsTscObserved && _vm.AllVcpusMatched;
+        if (MasterClock)
+        {
+            MasterHostTsc = _vm.Vcpus[0].Core.ReadTsc(at).Raw;
+            MasterKernelNs = _vm.Host.Monotonic.NanosecondsAt(at);
+        }
+    }
+
+    /// <summary>Requests a clock update (a publication) for vCPU <paramref name="vcpu"/> at <paramref name="at"/>.</summary>
+    public void RequestUpdate(int vcpu, SimTime at) => _sim.Schedule(at, _begin, vcpu);
+
+    /// <summary>Requests a clock update for every vCPU at <paramref name="at"/>.</summary>
+    public void RequestUpdateAll(SimTime at)
+    {
+        for (int v = 0; v < _published.Length; v++)
+        {
+            RequestUpdate(v, at);
+        }
+    }
+
+    void IEventHandler.OnEvent(Simulator sim, in SimEvent e)
+    {
+        int v = e.Subject;
+        byte[] area = _vm.Shared.Pvclock;
+        int at = v * Pvclock.Size;
+        if (e.Kind == _end)
+        {
+            uint version = BinaryPrimitives.ReadUInt32LittleEndian(area.AsSpan(at));
+            if (version == (uint)e.Payload)
+            {
+                BinaryPrimitives.WriteUInt32LittleEndian(area.AsSpan(at), unchecked(version + 1));
+                _published[v] = _published[v] with { Version = unchecked(version + 1) };
+            }
+            return; // another publication began meanwhile: its own end closes the window
+        }
+        PvclockTimeInfo info = Compute(v, e.Time);
+        uint odd = unchecked((BinaryPrimitives.ReadUInt32LittleEndian(area.AsSpan(at)) + 1) | 1);
+        info = info with { Version = odd };
+        Span<byte> s = area.AsSpan(at, Pvclock.Size);
+        BinaryPrimitives.WriteUInt32LittleEndian(s[Pvclock.VersionOffset..], odd);
+        BinaryPrimitives.WriteUInt64LittleEndian(s[Pvclock.TscTimestampOffset..], info.TscTimestamp);
+        BinaryPrimitives.WriteUInt64LittleEndian(s[Pvclock.SystemTimeOffset..], info.SystemTime);
+        BinaryPrimitives.WriteUInt32LittleEndian(s[Pvclock.MulOffset..], info.Mul);
+        s[Pvclock.ShiftOffset] = unchecked((byte)info.Shift);
+        s[Pvclock.FlagsOffset] = info.Flags;
+        _published[v] = info;
+        Updates++;
+        sim.Schedule(e.Time + PublishDuration, _end, v, odd);
+    }
+
+    /// <summary><c>kvm_guest_time_update</c> for vCPU <paramref name="v"/> at <paramref name="t"/>.</summary>
+    private PvclockTimeInfo Compute(int v, SimTime t)
+    {
+        HypervisorPlatform platform = _vm.Platforms[v];
+        PhysicalCpu core = platform.Vcpu.Core;
+        ulong hostTsc = MasterClock ? MasterHostTsc : core.ReadTsc(t).Raw;
+        long kernelNs = MasterClock ? MasterKernelNs : _vm.Host.Monotonic.NanosecondsAt(t);
+        ulong tscTimestamp = _vm.Backend.GuestTsc(hostTsc, in platform.Controls);
+
+        // tgt_tsc_khz: the host's tsc_khz, or the core's current rate without CONSTANT_TSC;
+        // scaled by the ratio when hardware scaling serves the VM.
+        long tgtKhz = core.Model.ConstantTsc ? _vm.HostKhz : core.Frequency.KilohertzFloor;
+        if (_vm.ScalingActive)
+        {
+            tgtKhz = (long)TscScalingMath.Scale((ulong)tgtKhz, _vm.Ratio, _vm.Backend.FractionBits);
+        }
+        var (shift, mul) = Pvclock.GetTimeScale(1_000_000_000, (ulong)tgtKhz * 1_000);
+        byte flags = (byte)((MasterClock ? Pvclock.TscStableBit : 0) | (_vm.GuestToldTrapped ? Vm.PvclockTscTrappedFlag : 0));
+        return new PvclockTimeInfo(0, tscTimestamp, unchecked((ulong)(kernelNs + KvmclockOffset)), mul, shift, flags);
+    }
+}
