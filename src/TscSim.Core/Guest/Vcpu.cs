@@ -33,7 +33,6 @@ public sealed class Vcpu
     private readonly byte[] _stack;
     private readonly byte[] _shared;
     private CpuState _state;
-    private EventHandle _resume;
     private long _carry;              // sub-picosecond phase at the end of the last slice
     private Frequency _carryFrequency; // the frequency that phase is measured in
 
@@ -110,6 +109,19 @@ public sealed class Vcpu
     /// <summary>Slices run (queue round trips).</summary>
     public long Slices { get; private set; }
 
+    /// <summary>Paused by the hypervisor (no resume pending until <see cref="Start"/>).</summary>
+    public bool Paused { get; private set; }
+
+    /// <summary>
+    /// Pauses the vCPU at the current instant: its pending resume is cancelled; state, registers
+    /// and the instruction it would run next are kept. <see cref="Start"/> continues it.
+    /// </summary>
+    public void Pause()
+    {
+        _executor.CancelResume(this);
+        Paused = true;
+    }
+
     /// <summary>True once the vCPU has executed <c>hlt</c> or faulted.</summary>
     public bool Halted { get; private set; }
 
@@ -131,12 +143,13 @@ public sealed class Vcpu
     /// <summary>Starts the vCPU at <paramref name="at"/>.</summary>
     public void Start(SimTime at)
     {
-        if (!_resume.IsNone && _executor.Simulator.IsPending(_resume))
+        if (_executor.IsScheduled(this))
         {
             throw new InvalidOperationException($"{Name} is already running.");
         }
+        Paused = false;
         LocalTime = at;
-        _resume = _executor.ScheduleResume(this, at.Picoseconds);
+        _executor.ScheduleResume(this, at.Picoseconds);
     }
 
     /// <summary>A guest address's qword in this vCPU's private memory or stack (for tests and tools).</summary>
@@ -160,6 +173,7 @@ public sealed class Vcpu
         public long Horizon;    // ps of the next pending event
         public long NowPs;      // the slice's start (= the engine's now)
         public long SeenScheduled;
+        public long SeenExecutor;
         public long YieldAt;    // ps to resume at
         public long Guest, Exit, Retired, Exits;
     }
@@ -187,26 +201,33 @@ public sealed class Vcpu
         if (step == Step.Yield)
         {
             LocalTime = SimTime.FromPicoseconds(sl.YieldAt);
-            _resume = _executor.ScheduleResume(this, sl.YieldAt);
+            _executor.ScheduleResume(this, sl.YieldAt);
         }
         else
         {
             LocalTime = SimTime.FromPicoseconds(sl.Clock.TimeAt(sl.K));
-            _resume = default;
         }
         // Every path above evaluated the clock at K last: its remainder is the phase at LocalTime.
         _carry = sl.Clock.Remainder;
         _carryFrequency = f;
     }
 
-    private static void RefreshHorizon(ref Slice sl, Simulator sim)
+    /// <summary>
+    /// The two horizons: private instructions run until the engine's next event (a frequency
+    /// change, a hypervisor action, the run's end: anything that could change how this vCPU
+    /// executes); sequenced instructions also wait for other vCPUs' pending resumes, since those
+    /// may touch what they read.
+    /// </summary>
+    private void RefreshHorizon(ref Slice sl, Simulator sim)
     {
         // Nothing may run past the run's limit: an instant after it belongs to the next Run call.
         long limit = sim.RunLimit.Picoseconds;
         long afterLimit = limit == long.MaxValue ? long.MaxValue : limit + 1;
-        sl.Horizon = Math.Min(sim.NextEventTime?.Picoseconds ?? long.MaxValue, afterLimit);
-        sl.Budget = sl.Clock.CyclesUntil(sl.Horizon);
+        long engine = Math.Min(sim.NextEventTime?.Picoseconds ?? long.MaxValue, afterLimit);
+        sl.Budget = sl.Clock.CyclesUntil(engine);
+        sl.Horizon = Math.Min(engine, _executor.EarliestOtherResume(this));
         sl.SeenScheduled = sim.ScheduledCount;
+        sl.SeenExecutor = _executor.Version;
     }
 
     /// <summary>May a sequenced instruction issued now run at once? If not, the slice yields to its instant.</summary>

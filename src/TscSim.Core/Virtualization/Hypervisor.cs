@@ -1,17 +1,91 @@
+using TscSim.Core.Engine;
 using TscSim.Core.Guest;
+using TscSim.Core.Time;
 using TscSim.Core.Hardware;
 using TscSim.Core.Isa;
 
 namespace TscSim.Core.Virtualization;
 
 /// <summary>The hypervisor on one simulator: creates VMs on hosts under one policy.</summary>
-public sealed class Hypervisor(GuestExecutor executor, HypervisorConfig policy)
+public sealed class Hypervisor : IEventHandler
 {
     private readonly List<Vm> _vms = [];
+    private readonly List<(Vm Vm, int Vcpu, int Core)> _moves = [];
+    private readonly EventKind _moveEvent;
 
-    public HypervisorConfig Policy { get; } = policy;
+    public Hypervisor(GuestExecutor executor, HypervisorConfig policy)
+    {
+        Executor = executor;
+        Policy = policy;
+        _moveEvent = executor.Simulator.RegisterKind("hv.migrate-vcpu", EventBand.Hypervisor, this);
+    }
 
-    public GuestExecutor Executor { get; } = executor;
+    /// <summary>Host-wide: hosts whose TSC the hypervisor found going backwards, with the reason.</summary>
+    public Dictionary<Host, string> UnstableHosts { get; } = [];
+
+    /// <summary>Moves vCPU <paramref name="vcpu"/> of <paramref name="vm"/> to core <paramref name="core"/> at <paramref name="at"/>.</summary>
+    public void ScheduleMigrateVcpu(SimTime at, Vm vm, int vcpu, int core)
+    {
+        if (vcpu < 0 || vcpu >= vm.Vcpus.Length || core < 0 || core >= vm.Host.Cores.Length)
+        {
+            throw new ArgumentOutOfRangeException(nameof(core), $"vm '{vm.Config.Id}' has vCPUs 0..{vm.Vcpus.Length - 1}; host '{vm.Host.Config.Id}' has cores 0..{vm.Host.Cores.Length - 1}");
+        }
+        _moves.Add((vm, vcpu, core));
+        Executor.Simulator.Schedule(at, _moveEvent, vcpu, _moves.Count - 1);
+    }
+
+    void IEventHandler.OnEvent(Simulator sim, in SimEvent e)
+    {
+        var (vm, vcpu, core) = _moves[(int)e.Payload];
+        MigrateVcpu(vm, vcpu, core, e.Time);
+    }
+
+    /// <summary>
+    /// <c>kvm_arch_vcpu_put</c> on the old core and <c>kvm_arch_vcpu_load</c> on the new one at
+    /// <paramref name="at"/> (DOMAIN §3.7): a host TSC seen going backwards marks the host TSC
+    /// unstable for every VM on it; on an unstable host the guest TSC resumes where it was last
+    /// seen and catch-up is set; without a master clock a global clock update is requested; the
+    /// trapping policy is re-evaluated.
+    /// </summary>
+    public void MigrateVcpu(Vm vm, int vcpu, int core, SimTime at)
+    {
+        HypervisorPlatform p = vm.Platforms[vcpu];
+        Vcpu v = p.Vcpu;
+        PhysicalCpu from = v.Core;
+        PhysicalCpu to = vm.Host.Cores[core];
+        ulong lastGuestTsc = p.NativeGuestTsc(at);
+        ulong lastHostTsc = from.ReadTsc(at).Raw;
+        v.Core = to;
+        if (from == to)
+        {
+            return;
+        }
+        long delta = unchecked((long)(to.ReadTsc(at).Raw - lastHostTsc));
+        if (delta < 0 && !UnstableHosts.ContainsKey(vm.Host))
+        {
+            string reason = $"KVM discovered backwards TSC ({delta} cycles moving {v.Name} from cpu{from.Index} to cpu{to.Index})";
+            UnstableHosts[vm.Host] = reason;
+            foreach (var other in _vms.Where(x => x.Host == vm.Host))
+            {
+                other.MarkHostTscUnstable(reason);
+            }
+        }
+        var (stable, _) = TscPolicy.HostTsc(vm.Host, vm.HostMarkedUnstable);
+        if (!stable)
+        {
+            p.ResumeNativeAfter(at, lastGuestTsc); // resumes exactly where it was last seen
+            p.CatchUpPending = true;
+        }
+        if (!vm.Kvmclock.MasterClock)
+        {
+            vm.Kvmclock.RequestGlobalUpdate(vcpu, at);
+        }
+        vm.RequestReevaluation($"{v.Name} placed on cpu{to.Index}");
+    }
+
+    public HypervisorConfig Policy { get; }
+
+    public GuestExecutor Executor { get; }
 
     public IReadOnlyList<Vm> Vms => _vms;
 

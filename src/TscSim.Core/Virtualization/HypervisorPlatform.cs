@@ -49,6 +49,12 @@ public sealed class HypervisorPlatform : IGuestPlatform
 
     public ExitStats Exits { get; } = new();
 
+    /// <summary>tsc_catchup set on this vCPU (after a move on an unstable host): clock updates push its TSC forward.</summary>
+    public bool CatchUpPending { get; internal set; }
+
+    /// <summary>Host TSC on the core this vCPU last left (vcpu_put's last_host_tsc), or null before its first move.</summary>
+    internal ulong? LastHostTsc { get; set; }
+
     /// <summary>The guest TSC as guest mode would read it now on this vCPU's core (offset + scaled host TSC).</summary>
     public ulong NativeGuestTsc(SimTime at) => _vm.Backend.GuestTsc(Vcpu.Core.ReadTsc(at).Raw, in Controls);
 

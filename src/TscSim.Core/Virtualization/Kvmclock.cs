@@ -18,7 +18,10 @@ public sealed class Kvmclock : IEventHandler
     private readonly Simulator _sim;
     private readonly EventKind _begin;
     private readonly EventKind _end;
+    private readonly EventKind _global;
+    private readonly EventKind _periodic;
     private readonly PvclockTimeInfo[] _published;
+    private bool _globalPending;
 
     internal Kvmclock(Vm vm, Simulator sim, SimTime creation)
     {
@@ -29,7 +32,52 @@ public sealed class Kvmclock : IEventHandler
         KvmclockOffset = -vm.Host.Monotonic.NanosecondsAt(creation);
         _begin = sim.RegisterKind($"vm.{vm.Config.Id}.pvclock-begin", EventBand.Hypervisor, this);
         _end = sim.RegisterKind($"vm.{vm.Config.Id}.pvclock-end", EventBand.Hypervisor, this);
+        _global = sim.RegisterKind($"vm.{vm.Config.Id}.kvmclock-global-update", EventBand.Hypervisor, this);
+        _periodic = sim.RegisterKind($"vm.{vm.Config.Id}.kvmclock-periodic-sync", EventBand.Hypervisor, this);
+        TscWriteNs = vm.Host.Monotonic.NanosecondsAt(creation);
+        var (shift, mul) = Pvclock.GetTimeScale((ulong)vm.VirtualTscKhz * 1_000, 1_000_000_000);
+        (_virtualShift, _virtualMul) = (shift, mul);
     }
+
+    private readonly sbyte _virtualShift;
+    private readonly uint _virtualMul;
+
+    /// <summary>KVMCLOCK_UPDATE_DELAY: a global clock update reaches the other vCPUs 100 ms later (rate limit).</summary>
+    public static readonly Duration GlobalUpdateDelay = Duration.FromMilliseconds(100);
+
+    /// <summary>KVMCLOCK_SYNC_PERIOD: every vCPU is updated every 300 s.</summary>
+    public static readonly Duration PeriodicSync = Duration.FromSeconds(300);
+
+    /// <summary>The guest TSC of the last synchronising write (0 at creation).</summary>
+    public ulong TscWrite { get; internal set; }
+
+    /// <summary>The host ns of the last synchronising write.</summary>
+    public long TscWriteNs { get; internal set; }
+
+    /// <summary>
+    /// <c>compute_guest_tsc</c>: the TSC the guest should show at host ns <paramref name="kernelNs"/>
+    /// had it run at the VM's rate since the last synchronising write (nsec_to_cycles through
+    /// kvm_get_time_scale(virtual Hz, 10^9), bit for bit).
+    /// </summary>
+    public ulong ComputeGuestTsc(long kernelNs) =>
+        unchecked(TscWrite + Pvclock.ScaleDelta((ulong)Math.Max(0, kernelNs - TscWriteNs), _virtualMul, _virtualShift));
+
+    /// <summary>
+    /// KVM_REQ_GLOBAL_CLOCK_UPDATE: this vCPU now, every vCPU after
+    /// <see cref="GlobalUpdateDelay"/> unless such an update is already pending.
+    /// </summary>
+    public void RequestGlobalUpdate(int vcpu, SimTime at)
+    {
+        RequestUpdate(vcpu, at);
+        if (!_globalPending)
+        {
+            _globalPending = true;
+            _sim.Schedule(at + GlobalUpdateDelay, _global);
+        }
+    }
+
+    /// <summary>Starts the 300 s periodic sync.</summary>
+    internal void StartPeriodicSync(SimTime at) => _sim.Schedule(at + PeriodicSync, _periodic);
 
     /// <summary>
     /// How long the odd window of one publication lasts: the host writing 32 bytes between two
@@ -60,13 +108,17 @@ public sealed class Kvmclock : IEventHandler
 
     /// <summary>
     /// <c>pvclock_update_vm_gtod_copy</c>: use the master clock when the host TSC is a stable,
-    /// TSC-based clocksource, every vCPU is matched, and no backwards TSC was seen; take the pair
+    /// TSC-based clocksource, every vCPU is matched, no backwards TSC was seen, and no catch-up
+    /// is needed; take the pair
     /// now (one host TSC read, on vCPU 0's core, and the host ns).
     /// </summary>
     public void UpdateMasterClock(SimTime at)
     {
         var (stable, _) = TscPolicy.HostTsc(_vm.Host, _vm.HostMarkedUnstable);
-        MasterClock = stable && !BackwardsTscObserved && _vm.AllVcpusMatched;
+        // A frozen master pair cannot serve catch-up (the guest TSC then does not run in lockstep
+        // with the host's), so a VM that needs catch-up has no master clock (modelling choice).
+        MasterClock = stable && !BackwardsTscObserved && _vm.AllVcpusMatched
+            && !_vm.CatchUp && !_vm.Platforms.Any(p => p.CatchUpPending);
         if (MasterClock)
         {
             MasterHostTsc = _vm.Vcpus[0].Core.ReadTsc(at).Raw;
@@ -88,6 +140,18 @@ public sealed class Kvmclock : IEventHandler
 
     void IEventHandler.OnEvent(Simulator sim, in SimEvent e)
     {
+        if (e.Kind == _global)
+        {
+            _globalPending = false;
+            RequestUpdateAll(e.Time);
+            return;
+        }
+        if (e.Kind == _periodic)
+        {
+            RequestUpdateAll(e.Time);
+            sim.Schedule(e.Time + PeriodicSync, _periodic);
+            return;
+        }
         int v = e.Subject;
         byte[] area = _vm.Shared.Pvclock;
         int at = v * Pvclock.Size;
@@ -124,6 +188,19 @@ public sealed class Kvmclock : IEventHandler
         ulong hostTsc = MasterClock ? MasterHostTsc : core.ReadTsc(t).Raw;
         long kernelNs = MasterClock ? MasterKernelNs : _vm.Host.Monotonic.NanosecondsAt(t);
         ulong tscTimestamp = _vm.Backend.GuestTsc(hostTsc, in platform.Controls);
+
+        // Catch-up (DOMAIN §3.5): push the offset forward (never back) so the guest TSC is not
+        // behind the TSC it would have at the VM's rate.
+        if (_vm.CatchUp || platform.CatchUpPending)
+        {
+            ulong expected = ComputeGuestTsc(kernelNs);
+            long ahead = unchecked((long)(expected - tscTimestamp));
+            if (ahead > 0)
+            {
+                platform.Controls.TscOffset = unchecked(platform.Controls.TscOffset + ahead);
+                tscTimestamp = expected;
+            }
+        }
 
         // tgt_tsc_khz: the host's tsc_khz, or the core's current rate without CONSTANT_TSC;
         // scaled by the ratio when hardware scaling serves the VM.

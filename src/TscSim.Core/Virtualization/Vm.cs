@@ -201,6 +201,7 @@ public sealed class Vm : IEventHandler
     {
         Kvmclock.UpdateMasterClock(at);
         Kvmclock.RequestUpdateAll(at);
+        Kvmclock.StartPeriodicSync(at);
         foreach (var v in Vcpus)
         {
             v.Start(at);

@@ -215,6 +215,16 @@ public class ExecutionTests
     }
 
     [Fact]
+    public void Vcpus_in_private_loops_run_ahead_of_each_other_instead_of_leapfrogging()
+    {
+        // Private instructions cannot interact, so another vCPU's pending resume does not bound
+        // them: each vCPU runs its 1 ms in one slice (per Run call), not one instruction per slice.
+        var rig = new GuestRig("loop: work 1000\nadd rax, 1\njmp loop", vcpus: 3).Run(Ms(1));
+        Assert.All(rig.Vcpus, v => Assert.Equal(1, v.Slices));
+        Assert.All(rig.Vcpus, v => Assert.Equal(rig.Vcpus[0].Instructions, v.Instructions));
+    }
+
+    [Fact]
     public void The_interpreter_allocates_nothing_per_instruction()
     {
         foreach (string source in new[] { InterpreterBench.AluLoop, InterpreterBench.RdtscLoop })
