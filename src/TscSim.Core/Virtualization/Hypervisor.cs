@@ -12,12 +12,32 @@ public sealed class Hypervisor : IEventHandler
     private readonly List<Vm> _vms = [];
     private readonly List<(Vm Vm, int Vcpu, int Core)> _moves = [];
     private readonly EventKind _moveEvent;
+    private readonly EventKind _pauseEvent;
+    private readonly EventKind _restoreEvent;
+    private readonly List<(Vm Vm, Host To, Duration Downtime)> _migrations = [];
+    private readonly Dictionary<int, (ulong Tsc, long KvmclockNs)> _saved = [];
 
     public Hypervisor(GuestExecutor executor, HypervisorConfig policy)
     {
         Executor = executor;
         Policy = policy;
         _moveEvent = executor.Simulator.RegisterKind("hv.migrate-vcpu", EventBand.Hypervisor, this);
+        _pauseEvent = executor.Simulator.RegisterKind("hv.live-migrate-pause", EventBand.Hypervisor, this);
+        _restoreEvent = executor.Simulator.RegisterKind("hv.live-migrate-resume", EventBand.Hypervisor, this);
+    }
+
+    /// <summary>
+    /// Live-migrates <paramref name="vm"/> to <paramref name="to"/>: paused at <paramref name="at"/>,
+    /// resumed on the destination after <paramref name="downtime"/> (see <see cref="Vm"/>'s restore).
+    /// </summary>
+    public void ScheduleLiveMigration(SimTime at, Vm vm, Host to, Duration downtime)
+    {
+        if (downtime < Duration.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(downtime), downtime, "Downtime cannot be negative.");
+        }
+        _migrations.Add((vm, to, downtime));
+        Executor.Simulator.Schedule(at, _pauseEvent, _vms.IndexOf(vm), _migrations.Count - 1);
     }
 
     /// <summary>Host-wide: hosts whose TSC the hypervisor found going backwards, with the reason.</summary>
@@ -36,8 +56,22 @@ public sealed class Hypervisor : IEventHandler
 
     void IEventHandler.OnEvent(Simulator sim, in SimEvent e)
     {
-        var (vm, vcpu, core) = _moves[(int)e.Payload];
-        MigrateVcpu(vm, vcpu, core, e.Time);
+        if (e.Kind == _pauseEvent)
+        {
+            var (vm, to, downtime) = _migrations[(int)e.Payload];
+            _saved[(int)e.Payload] = vm.SaveForMigration(e.Time);
+            sim.Schedule(e.Time + downtime, _restoreEvent, e.Subject, e.Payload);
+            return;
+        }
+        if (e.Kind == _restoreEvent)
+        {
+            var (vm, to, _) = _migrations[(int)e.Payload];
+            vm.RestoreAfterMigration(e.Time, to, _saved[(int)e.Payload]);
+            _saved.Remove((int)e.Payload);
+            return;
+        }
+        var (mvm, vcpu, core) = _moves[(int)e.Payload];
+        MigrateVcpu(mvm, vcpu, core, e.Time);
     }
 
     /// <summary>

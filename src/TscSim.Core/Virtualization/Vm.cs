@@ -94,23 +94,11 @@ public sealed class Vm : IEventHandler
         Vcpus = [.. vcpus];
         Platforms = [.. platforms];
 
-        foreach (var p in Platforms)
-        {
-            p.Controls.UseTscOffsetting = true;
-            p.Controls.EnableRdtscp = host.Config.Cpu.HasRdtscp;
-            p.Controls.UseTscScaling = ScalingActive;
-            p.Controls.TscRatio = Ratio;
-            p.Controls.HltExiting = true;
-            p.Controls.TscMsrReadExits = false;
-        }
+        ConfigureControls();
         // KVM creates every vCPU with TSC 0 and matches them to one offset (kvm_synchronize_tsc
         // with data = 0): the offset is computed once, against vCPU 0's core, and shared, so a
         // skew between the host's sockets shows through to the guest.
-        long offset = unchecked(-(long)Platforms[0].NativeGuestTsc(now));
-        foreach (var p in Platforms)
-        {
-            p.Controls.TscOffset = offset;
-        }
+        WriteTscMatched(now, 0);
 
         _policyEvent = _sim.RegisterKind($"vm.{config.Id}.policy", EventBand.Hypervisor, this);
         Kvmclock = new Kvmclock(this, _sim, now);
@@ -120,6 +108,129 @@ public sealed class Vm : IEventHandler
     /// <summary>The VM's kvmclock (master clock and pvclock publication).</summary>
     public Kvmclock Kvmclock { get; }
 
+    /// <summary>Live migrations completed.</summary>
+    public int Migrations { get; private set; }
+
+    /// <summary>Warnings about the VM's configuration (e.g. a TSC rate the destination could not honour).</summary>
+    public List<(SimTime Time, string Message)> Warnings { get; } = [];
+
+    private void ConfigureControls()
+    {
+        foreach (var p in Platforms)
+        {
+            p.Controls = default;
+            p.Controls.UseTscOffsetting = true;
+            p.Controls.EnableRdtscp = Host.Config.Cpu.HasRdtscp;
+            p.Controls.UseTscScaling = ScalingActive;
+            p.Controls.TscRatio = Ratio;
+            p.Controls.HltExiting = true;
+            p.Controls.TscMsrReadExits = false;
+            p.CatchUpPending = false;
+        }
+    }
+
+    /// <summary>
+    /// Host-initiated TSC writes of <paramref name="value"/> to every vCPU at once, matched to one
+    /// offset computed on vCPU 0's core (what <c>kvm_synchronize_tsc</c> does for writes within
+    /// its one-second window); the synchronising write also rebases catch-up.
+    /// </summary>
+    private void WriteTscMatched(SimTime at, ulong value)
+    {
+        foreach (var p in Platforms)
+        {
+            p.Controls.TscOffset = 0;
+        }
+        long offset = unchecked((long)(value - Platforms[0].NativeGuestTsc(at)));
+        foreach (var p in Platforms)
+        {
+            p.Controls.TscOffset = offset;
+        }
+        if (Kvmclock is not null)
+        {
+            Kvmclock.TscWrite = value;
+            Kvmclock.TscWriteNs = Host.Monotonic.NanosecondsAt(at);
+        }
+    }
+
+    /// <summary>The guest-visible TSC of vCPU 0 at <paramref name="at"/> without handing out a value (emulated while trapping).</summary>
+    internal ulong GuestVisibleTsc(SimTime at)
+    {
+        if (!Trapping)
+        {
+            return Platforms[0].NativeGuestTsc(at);
+        }
+        long ns = Host.Monotonic.NanosecondsAt(at) - _emuBaseNs;
+        ulong value = unchecked(_emuBaseTsc + (ulong)(long)ExactMath.FloorDiv((Int128)ns * VirtualTscKhz, 1_000_000));
+        return _emulatedGiven && unchecked((long)(value - _lastEmulated)) <= 0 ? unchecked(_lastEmulated + 1) : value;
+    }
+
+    /// <summary>Live-migration state saved at the pause: the guest TSC and kvmclock ns.</summary>
+    internal (ulong Tsc, long KvmclockNs) SaveForMigration(SimTime at)
+    {
+        foreach (var v in Vcpus)
+        {
+            v.Pause();
+        }
+        return (GuestVisibleTsc(at), Host.Monotonic.NanosecondsAt(at) + Kvmclock.KvmclockOffset);
+    }
+
+    /// <summary>
+    /// Completes a live migration at <paramref name="at"/> on <paramref name="destination"/>, as
+    /// QEMU does: vCPU v on the destination's core (its pin index, modulo the cores), the
+    /// VM's TSC rate kept; the TSC restored by a host-initiated write of the saved value (so the
+    /// guest TSC is continuous at resume, the downtime not counted), kvmclock restored from the
+    /// saved ns (KVM_SET_CLOCK), the destination's policy evaluated, the guest notified if
+    /// configured, the vCPUs resumed.
+    /// </summary>
+    internal void RestoreAfterMigration(SimTime at, Host destination, (ulong Tsc, long KvmclockNs) saved)
+    {
+        Host = destination;
+        Backend = destination.Config.Cpu.Vendor == Vendor.Vmx ? VmxBackend.Instance : SvmBackend.Instance;
+        HostKhz = destination.Config.Frequency.KilohertzFloor;
+        for (int v = 0; v < Vcpus.Length; v++)
+        {
+            Vcpus[v].Core = destination.Cores[Vcpus[v].Core.Index % destination.Cores.Length];
+        }
+        try
+        {
+            ChooseRate();
+        }
+        catch (InvalidOperationException ex)
+        {
+            // KVM_SET_TSC_KHZ fails; QEMU warns and the guest runs at the host's rate.
+            Warnings.Add((at, ex.Message + "; running at the destination's rate"));
+            Ratio = 1UL << Backend.FractionBits;
+            ScalingActive = false;
+            CatchUp = false;
+        }
+        ConfigureControls();
+        Trapping = false; // the emulated TSC restarts from the restored value if the policy traps
+        _emulatedGiven = false;
+        WriteTscMatched(at, saved.Tsc);
+        Kvmclock.KvmclockOffset = saved.KvmclockNs - destination.Monotonic.NanosecondsAt(at);
+        Kvmclock.BackwardsTscObserved = false;
+        HostMarkedUnstable = null;
+        Migrations++;
+        var decision = TscPolicy.Evaluate(this);
+        if (Policy.Kind == PolicyKind.HyperV && Policy.NotifyGuest && HostKhz != VirtualTscKhz && !ScalingActive)
+        {
+            decision = (true, "hyperv re-enlightenment: emulating after a rate-changing migration until the guest acknowledges");
+        }
+        Apply(at, decision, creation: false, migration: true);
+        if (Policy.NotifyGuest)
+        {
+            Notifications++;
+            GuestToldTrapped = Trapping;
+        }
+        Kvmclock.UpdateMasterClock(at);
+        Kvmclock.RequestUpdateAll(at);
+        foreach (var v in Vcpus)
+        {
+            v.Start(at);
+        }
+    }
+
+
     /// <summary>Every vCPU runs on the one matched TSC offset (true from creation until a vCPU's offset is set on its own).</summary>
     public bool AllVcpusMatched => Platforms.All(p => p.Controls.TscOffset == Platforms[0].Controls.TscOffset);
 
@@ -128,9 +239,9 @@ public sealed class Vm : IEventHandler
     public HypervisorConfig Policy { get; }
 
     /// <summary>The host the VM runs on now.</summary>
-    public Host Host { get; }
+    public Host Host { get; private set; }
 
-    public IVirtualizationBackend Backend { get; }
+    public IVirtualizationBackend Backend { get; private set; }
 
     public ImmutableArray<Vcpu> Vcpus { get; }
 
@@ -139,7 +250,7 @@ public sealed class Vm : IEventHandler
     public SharedMemory Shared { get; }
 
     /// <summary>The host's TSC rate as the hypervisor knows it (tsc_khz).</summary>
-    public long HostKhz { get; }
+    public long HostKhz { get; private set; }
 
     /// <summary>The VM's virtual TSC rate (virtual_tsc_khz).</summary>
     public long VirtualTscKhz { get; }
@@ -257,10 +368,11 @@ public sealed class Vm : IEventHandler
         CatchUp = VirtualTscKhz > HostKhz;
     }
 
-    private void Apply(SimTime now, (bool Trap, string Reason) decision, bool creation)
+    private void Apply(SimTime now, (bool Trap, string Reason) decision, bool creation, bool migration = false)
     {
         TrappingReason = decision.Reason;
-        if (!creation && decision.Trap == Trapping)
+        bool recordedTrapping = _changes.Count > 0 && _changes[^1].Trapping;
+        if (!creation && decision.Trap == Trapping && (!migration || decision.Trap == recordedTrapping))
         {
             return;
         }
@@ -270,7 +382,7 @@ public sealed class Vm : IEventHandler
             _emuBaseTsc = Platforms[0].NativeGuestTsc(now);
             _emuBaseNs = Host.Monotonic.NanosecondsAt(now);
         }
-        else if (!decision.Trap && Trapping && _emulatedGiven)
+        else if (!decision.Trap && Trapping && _emulatedGiven && !migration)
         {
             // Back to native: move every vCPU's offset so its TSC resumes after the last emulated value.
             foreach (var p in Platforms)
@@ -284,9 +396,13 @@ public sealed class Vm : IEventHandler
         {
             Backend.SetTscTrapping(ref p.Controls, decision.Trap, rdtscp);
         }
-        if (creation || decision.Trap != (_changes.Count > 0 && _changes[^1].Trapping))
+        if (creation || decision.Trap != recordedTrapping)
         {
             _changes.Add(new TrappingChange(now, decision.Trap, decision.Reason));
+        }
+        if (migration)
+        {
+            return; // the migration decides what the guest is told
         }
         if (creation || Policy.NotifyGuest)
         {

@@ -1,0 +1,114 @@
+using TscSim.Core.Engine;
+using TscSim.Core.Guest;
+using TscSim.Core.Hardware;
+using TscSim.Core.Isa;
+using TscSim.Core.Time;
+using TscSim.Core.Virtualization;
+using TscSim.Tests.Isa;
+
+namespace TscSim.Tests.Virtualization;
+
+public class LiveMigrationTests
+{
+    private static SimTime Us(long us) => SimTime.FromDuration(Duration.FromMicroseconds(us));
+
+    private sealed record Setup(Simulator Sim, Hypervisor Hv, Vm Vm, Host Slow, Host Fast, ObservationLog Log);
+
+    private static Setup Build(HypervisorConfig policy, CpuModel? fastCpu = null, long fromMhz = 2_000, long toMhz = 3_000)
+    {
+        var sim = new Simulator(1);
+        var slow = new Host(new HostConfig { Id = "slow", Cpu = CpuPresets.IntelNehalem, Frequency = Frequency.FromMegahertz(fromMhz) }, sim);
+        var fast = new Host(new HostConfig { Id = "fast", Cpu = fastCpu ?? CpuPresets.IntelNehalem, Frequency = Frequency.FromMegahertz(toMhz), Uptime = Duration.FromSeconds(3) }, sim);
+        var hv = new Hypervisor(new GuestExecutor(sim), policy);
+        var log = new ObservationLog();
+        var vm = hv.CreateVm(new VmConfig { Id = "vm0" }, slow, Assembler.Assemble("loop: rdtsc\nwork 10000\njmp loop"), log);
+        vm.Start(SimTime.Zero);
+        hv.ScheduleLiveMigration(Us(1_000), vm, fast, Duration.FromMicroseconds(100));
+        sim.Run(Us(2_000));
+        return new Setup(sim, hv, vm, slow, fast, log);
+    }
+
+    /// <summary>Ticks per second between two reads after the migration, from their exact instants.</summary>
+    private static double RateAfter(ObservationLog log)
+    {
+        var after = log.TscReads.Where(r => r.TimePs > 1_200_000_000).ToList();
+        var (a, b) = (after[0], after[^1]);
+        return (double)(b.Value - a.Value) / (b.TimePs - a.TimePs) * 1e12;
+    }
+
+    [Fact]
+    public void From_2GHz_to_3GHz_without_scaling_kvm_keeps_the_tsc_continuous_and_then_runs_it_at_3GHz()
+    {
+        var s = Build(HypervisorConfig.Find("kvm-modern")!);
+        Assert.Same(s.Fast, s.Vm.Host);
+        Assert.Equal(1, s.Vm.Migrations);
+        Assert.False(s.Vm.Trapping);
+        Assert.Contains(s.Vm.Warnings, w => w.Message.Contains("below the host's 3000000 kHz", StringComparison.Ordinal));
+        // Saved at the pause (1 ms): guest TSC 2,000,000. Restored at 1.1 ms by a host-initiated
+        // write, so the first read after the resume is 2,000,000 plus its distance from 1.1 ms at 3 GHz.
+        var first = s.Log.TscReads.First(r => r.TimePs >= 1_100_000_000);
+        long sinceResumePs = first.TimePs - 1_100_000_000;
+        Assert.Equal(2_000_000UL + (ulong)(sinceResumePs * 3 / 1_000), first.Value);
+        Assert.InRange(RateAfter(s.Log), 2.999e9, 3.001e9);
+        Assert.All(s.Log.TscReads, r => Assert.False(r.Exited));
+    }
+
+    [Fact]
+    public void Under_the_2011_proposal_the_faster_host_traps_and_keeps_2GHz_without_telling_the_guest()
+    {
+        var s = Build(HypervisorConfig.Find("kvm-2011")!);
+        Assert.True(s.Vm.Trapping);
+        Assert.StartsWith("tsc_auto: host TSC (3000000 kHz) faster than the VM's (2000000 kHz)", s.Vm.TrappingReason, StringComparison.Ordinal);
+        var change = s.Vm.Changes[^1];
+        Assert.True(change.Trapping);
+        Assert.Equal(Us(1_100), change.Time);
+        Assert.False(s.Vm.GuestToldTrapped);
+        Assert.Equal(0, s.Vm.Kvmclock.Published(0).Flags & Vm.PvclockTscTrappedFlag);
+        Assert.InRange(RateAfter(s.Log), 1.999e9, 2.001e9);
+        Assert.All(s.Log.TscReads.Where(r => r.TimePs > 1_100_000_000), r => Assert.True(r.Exited));
+        var before = s.Log.TscReads.Last(r => r.TimePs < 1_000_000_000);
+        var after = s.Log.TscReads.First(r => r.TimePs >= 1_100_000_000);
+        Assert.True(after.Value > before.Value);
+        Assert.InRange((long)(after.Value - before.Value), 1L, 30_000L); // the downtime is not counted
+    }
+
+    [Fact]
+    public void A_destination_with_tsc_scaling_keeps_2GHz_natively()
+    {
+        var s = Build(HypervisorConfig.Find("kvm-modern")!, CpuPresets.IntelSkylake);
+        Assert.True(s.Vm.ScalingActive);
+        Assert.Equal(TscScalingMath.RatioFor(TscScaling.VmxMultiplier16_48, 2_000_000, 3_000_000), s.Vm.Ratio);
+        Assert.False(s.Vm.Trapping);
+        Assert.InRange(RateAfter(s.Log), 1.999e9, 2.001e9);
+        Assert.All(s.Log.TscReads, r => Assert.False(r.Exited));
+    }
+
+    [Fact]
+    public void To_a_slower_host_kvm_catches_up_and_drops_the_master_clock()
+    {
+        var s = Build(HypervisorConfig.Find("kvm-modern")!, fromMhz: 3_000, toMhz: 2_000);
+        Assert.True(s.Vm.CatchUp);
+        Assert.False(s.Vm.Kvmclock.MasterClock);
+    }
+
+    [Fact]
+    public void Notify_guest_tells_the_guest_after_the_migration()
+    {
+        var s = Build(HypervisorConfig.Find("kvm-2011")! with { NotifyGuest = true });
+        Assert.True(s.Vm.GuestToldTrapped);
+        Assert.Equal(1, s.Vm.Notifications);
+        Assert.Equal(Vm.PvclockTscTrappedFlag, s.Vm.Kvmclock.Published(0).Flags & Vm.PvclockTscTrappedFlag);
+
+        var hyperv = Build(HypervisorConfig.Find("hyperv")!);
+        Assert.True(hyperv.Vm.Trapping);
+        Assert.StartsWith("hyperv re-enlightenment", hyperv.Vm.TrappingReason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Kvmclock_continues_from_the_saved_value_without_the_downtime()
+    {
+        var s = Build(HypervisorConfig.Find("kvm-modern")!);
+        // KVM_SET_CLOCK restores the 1 ms kvmclock at 1.1 ms: kvmclock at resume = 1,000,000 ns.
+        Assert.Equal(1_000_000L, s.Fast.Monotonic.NanosecondsAt(Us(1_100)) + s.Vm.Kvmclock.KvmclockOffset);
+    }
+}
