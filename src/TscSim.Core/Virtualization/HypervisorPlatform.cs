@@ -143,6 +143,7 @@ public sealed class HypervisorPlatform : IGuestPlatform
                         {
                             case NativePlatform.MsrTsc: SetEdxEax(ref s, TscForHandler(handler)); break;
                             case NativePlatform.MsrTscAux: SetEdxEax(ref s, vcpu.TscAux); break;
+                            case NativePlatform.MsrTscAdjust: SetEdxEax(ref s, (ulong)TscAdjust); break;
                             default:
                                 return vcpu.ExplainFault(GuestFaultKind.GeneralProtection, $"RDMSR of unmodelled MSR 0x{msr:x} (#GP injected)");
                         }
@@ -152,8 +153,18 @@ public sealed class HypervisorPlatform : IGuestPlatform
                         ulong value = ((ulong)(uint)s.Regs[Registers.Rdx] << 32) | (uint)s.Regs[Registers.Rax];
                         switch (msr)
                         {
-                            case NativePlatform.MsrTsc: _vm.GuestWroteTsc(Index, handler, value); break;
+                            case NativePlatform.MsrTsc:
+                                // KVM: a guest TSC write also moves IA32_TSC_ADJUST by the same amount (DOMAIN §3.1).
+                                TscAdjust += (long)(value - TscForHandlerPeek(handler));
+                                _vm.GuestWroteTsc(Index, handler, value);
+                                break;
                             case NativePlatform.MsrTscAux: vcpu.TscAux = (uint)value; break;
+                            case NativePlatform.MsrTscAdjust:
+                                // The TSC moves by (new − old) and KVM requests a clock update.
+                                _vm.GuestWroteTsc(Index, handler, TscForHandlerPeek(handler) + (value - (ulong)TscAdjust));
+                                TscAdjust = (long)value;
+                                _vm.Kvmclock.RequestUpdate(Index, handler);
+                                break;
                             default:
                                 return vcpu.ExplainFault(GuestFaultKind.GeneralProtection, $"WRMSR of unmodelled MSR 0x{msr:x} (#GP injected)");
                         }
@@ -180,7 +191,13 @@ public sealed class HypervisorPlatform : IGuestPlatform
                     break;
             }
             int code = _vm.Backend.ExitCode(i.Op);
-            return Account(code, model.ExitRoundTrip.Count + handlerCycles, halt);
+            long total = model.ExitRoundTrip.Count + handlerCycles;
+            if (_vm.CatchUp)
+            {
+                // tsc_always_catchup: every exit requests a clock update before re-entry (DOMAIN §3.3).
+                _vm.Kvmclock.RequestUpdate(Index, at + core.CoreTime(new Cycles(total)));
+            }
+            return Account(code, total, halt);
         }
     }
 
@@ -190,6 +207,12 @@ public sealed class HypervisorPlatform : IGuestPlatform
         Exits.ByCode[code] = Exits.ByCode.GetValueOrDefault(code) + 1;
         return new PlatformResult { ExitCycles = cycles, Exited = true, Halt = halt };
     }
+
+    /// <summary>The guest's IA32_TSC_ADJUST (virtual MSR 0x3B).</summary>
+    public long TscAdjust { get; private set; }
+
+    /// <summary>The guest TSC at <paramref name="at"/> without handing out an emulated value.</summary>
+    private ulong TscForHandlerPeek(SimTime at) => _vm.Trapping ? _vm.GuestVisibleTsc(at) : NativeGuestTsc(at);
 
     /// <summary>The TSC an exiting time read returns: emulated while trapping, else the guest-mode view at the handler's instant.</summary>
     private ulong TscForHandler(SimTime handler) => _vm.Trapping ? _vm.EmulatedTsc(handler) : NativeGuestTsc(handler);

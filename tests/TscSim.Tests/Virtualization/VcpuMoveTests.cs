@@ -110,6 +110,57 @@ public class VcpuMoveTests
     }
 
     [Fact]
+    public void Always_catchup_updates_the_clock_after_every_exit()
+    {
+        var (sim, _, vm, _) = Build(c => c, [0], tscKhz: 2_500_000, program: "loop: cpuid\nwork 2000\njmp loop");
+        vm.Start(SimTime.Zero);
+        sim.Run(Ms(0.05));
+        int before = vm.Kvmclock.Updates;
+        long exits = vm.Platforms[0].Exits.Cpuid;
+        sim.Run(Ms(0.5));
+        Assert.True(vm.Platforms[0].Exits.Cpuid - exits > 100);
+        Assert.Equal(vm.Platforms[0].Exits.Cpuid - exits, vm.Kvmclock.Updates - before, 1.0);
+        // The guest TSC keeps up with the VM's 2.5 GHz: at 0.5 ms it is within one update of 1,250,000.
+        Assert.InRange((long)vm.Platforms[0].NativeGuestTsc(Ms(0.5)), 1_240_000L, 1_260_000L);
+    }
+
+    [Fact]
+    public void Guest_tsc_adjust_writes_move_the_tsc_and_tsc_writes_move_tsc_adjust()
+    {
+        const string program = """
+                mov rcx, 0x3b
+                mov rdx, 0
+                mov rax, 1000000
+                wrmsr
+                rdtsc
+                mov r12, rax
+                mov rcx, 0x10
+                mov rdx, 0
+                mov rax, 50000000
+                wrmsr
+                mov rcx, 0x3b
+                rdmsr
+                mov r13, rax
+                hlt
+            """;
+        var (sim, _, vm, log) = Build(c => c, [0], program: program);
+        vm.Start(SimTime.Zero);
+        sim.Run(Ms(1));
+        var v = vm.Vcpus[0];
+        Assert.Null(v.Fault);
+        // The first rdtsc sees the TSC moved by +1,000,000: issued after 3 movs and the WRMSR exit
+        // (1,000 + 200 cycles): 1,203 cycles = 1,203 ticks at 2 GHz, plus the adjust.
+        Assert.Equal(1_001_203L, v.Register(12));
+        // Writing TSC = 50,000,000 moves TSC_ADJUST by (50,000,000 − the TSC at that write's
+        // handler). That WRMSR issues at 1,203 + rdtsc 24 + 4 movs = 1,231 cycles; its handler
+        // runs 500 cycles later, when the TSC reads 1,000,000 + 1,731: TSC_ADJUST = 1,000,000 +
+        // 50,000,000 − 1,001,731 = 49,998,269.
+        Assert.Equal(49_998_269L, v.Register(13));
+        Assert.Equal(49_998_269L, vm.Platforms[0].TscAdjust);
+        Assert.Equal(2, vm.Kvmclock.Updates); // one at start, one after the TSC_ADJUST write
+    }
+
+    [Fact]
     public void Without_a_master_clock_a_move_requests_a_global_update_rate_limited_to_100ms()
     {
         var (sim, hv, vm, _) = Build(c => c with { Sockets = 2, SocketSkew = new Cycles(-1_000_000), Uptime = Duration.FromMilliseconds(1) }, [0, 1],
