@@ -95,9 +95,9 @@ public sealed class Vm : IEventHandler
         Platforms = [.. platforms];
 
         ConfigureControls();
-        // KVM creates every vCPU with TSC 0 and matches them to one offset (kvm_synchronize_tsc
-        // with data = 0): the offset is computed once, against vCPU 0's core, and shared, so a
-        // skew between the host's sockets shows through to the guest.
+        // KVM creates every vCPU with TSC 0 (kvm_synchronize_tsc with data = 0): on a stable host
+        // every vCPU reuses the first one's offset; on an unstable host each offset is computed on
+        // the vCPU's own core, which hides a static skew between sockets (drift still shows).
         WriteTscMatched(now, 0);
 
         _policyEvent = _sim.RegisterKind($"vm.{config.Id}.policy", EventBand.Hypervisor, this);
@@ -129,27 +129,115 @@ public sealed class Vm : IEventHandler
         }
     }
 
+    // kvm_synchronize_tsc state (DOMAIN §3.4): the last host-initiated write, the current
+    // offset generation, and how many vCPUs matched it.
+    private long _lastTscNsec;
+    private ulong _lastTscWrite;
+    private long _lastTscKhz;
+    private bool _userSetTsc;
+    private long _curTscGeneration;
+    private long _curTscOffset;
+    private long _curTscNsec;
+    private ulong _curTscWrite;
+    private int _matchedVcpus;
+    private long[] _vcpuGeneration = [];
+
+    /// <summary>The current TSC offset generation (a new one starts at every unmatched host write).</summary>
+    public long TscGeneration => _curTscGeneration;
+
+    /// <summary>vCPUs whose last host-initiated write matched the current generation (KVM's nr_vcpus_matched_tsc + 1).</summary>
+    public int MatchedVcpus => _matchedVcpus + 1;
+
     /// <summary>
-    /// Host-initiated TSC writes of <paramref name="value"/> to every vCPU at once, matched to one
-    /// offset computed on vCPU 0's core (what <c>kvm_synchronize_tsc</c> does for writes within
-    /// its one-second window); the synchronising write also rebases catch-up.
+    /// <c>kvm_synchronize_tsc</c> for a host-initiated write of <paramref name="data"/> to vCPU
+    /// <paramref name="v"/> at <paramref name="at"/>: a write of 0 (vCPU creation), or one within
+    /// one second of guest cycles of where the last write's TSC would be now, at the same rate,
+    /// <em>matches</em>: on a stable host it reuses the generation's exact offset; otherwise the
+    /// data is advanced by the elapsed time and the offset computed on this vCPU's core. An
+    /// unmatched write starts a new generation.
     /// </summary>
-    private void WriteTscMatched(SimTime at, ulong value)
+    public void SynchronizeTsc(int v, SimTime at, ulong data, bool userValue)
     {
-        foreach (var p in Platforms)
+        if (_vcpuGeneration.Length != Platforms.Length)
         {
-            p.Controls.TscOffset = 0;
+            _vcpuGeneration = Enumerable.Repeat(-1L, Platforms.Length).ToArray();
         }
-        long offset = unchecked((long)(value - Platforms[0].NativeGuestTsc(at)));
-        foreach (var p in Platforms)
+        HypervisorPlatform p = Platforms[v];
+        long ns = Host.Monotonic.NanosecondsAt(at);
+        long elapsed = ns - _lastTscNsec;
+        bool synchronizing = false;
+        if (data == 0)
         {
-            p.Controls.TscOffset = offset;
+            synchronizing = true;
         }
+        else if (_userSetTsc)
+        {
+            ulong expected = unchecked(_lastTscWrite + NsecToCycles(elapsed));
+            long tscHz = VirtualTscKhz * 1_000;
+            long diff = unchecked((long)(data - expected));
+            synchronizing = diff > -tscHz && diff < tscHz;
+        }
+        if (userValue)
+        {
+            _userSetTsc = true;
+        }
+        bool matched = false;
+        long offset = OffsetFor(p, at, data);
+        if (synchronizing && VirtualTscKhz == _lastTscKhz)
+        {
+            var (stable, _) = TscPolicy.HostTsc(Host, HostMarkedUnstable);
+            if (stable)
+            {
+                offset = _curTscOffset;
+            }
+            else
+            {
+                offset = OffsetFor(p, at, unchecked(data + NsecToCycles(elapsed)));
+            }
+            matched = true;
+        }
+        _lastTscNsec = ns;
+        _lastTscWrite = data;
+        _lastTscKhz = VirtualTscKhz;
+        if (!matched)
+        {
+            _curTscGeneration++;
+            _curTscNsec = ns;
+            _curTscWrite = data;
+            _curTscOffset = offset;
+            _matchedVcpus = 0;
+        }
+        else if (_vcpuGeneration[v] != _curTscGeneration)
+        {
+            _matchedVcpus++;
+        }
+        _vcpuGeneration[v] = _curTscGeneration;
+        p.Controls.TscOffset = offset;
         if (Kvmclock is not null)
         {
-            Kvmclock.TscWrite = value;
-            Kvmclock.TscWriteNs = Host.Monotonic.NanosecondsAt(at);
+            Kvmclock.TscWrite = _curTscWrite;
+            Kvmclock.TscWriteNs = _curTscNsec;
         }
+    }
+
+    /// <summary>Host-initiated writes of <paramref name="value"/> to every vCPU in order at <paramref name="at"/> (creation, migration restore).</summary>
+    private void WriteTscMatched(SimTime at, ulong value)
+    {
+        for (int v = 0; v < Platforms.Length; v++)
+        {
+            SynchronizeTsc(v, at, value, userValue: value != 0);
+        }
+    }
+
+    /// <summary>The offset at which vCPU <paramref name="p"/> reads <paramref name="value"/> at <paramref name="at"/>.</summary>
+    private static long OffsetFor(HypervisorPlatform p, SimTime at, ulong value) =>
+        unchecked(p.Controls.TscOffset + (long)(value - p.NativeGuestTsc(at)));
+
+    /// <summary>nsec_to_cycles at the VM's rate (kvm_get_time_scale(virtual Hz, 10^9), bit for bit).</summary>
+    private ulong NsecToCycles(long ns)
+    {
+        var (shift, mul) = Pvclock.GetTimeScale((ulong)VirtualTscKhz * 1_000, 1_000_000_000);
+        return Pvclock.ScaleDelta((ulong)Math.Max(0, ns), mul, shift);
     }
 
     /// <summary>The guest-visible TSC of vCPU 0 at <paramref name="at"/> without handing out a value (emulated while trapping).</summary>
@@ -231,8 +319,8 @@ public sealed class Vm : IEventHandler
     }
 
 
-    /// <summary>Every vCPU runs on the one matched TSC offset (true from creation until a vCPU's offset is set on its own).</summary>
-    public bool AllVcpusMatched => Platforms.All(p => p.Controls.TscOffset == Platforms[0].Controls.TscOffset);
+    /// <summary>Every vCPU matched the current TSC generation (KVM: nr_vcpus_matched_tsc + 1 == online vCPUs).</summary>
+    public bool AllVcpusMatched => MatchedVcpus == Platforms.Length;
 
     public VmConfig Config { get; }
 
