@@ -40,6 +40,23 @@ public sealed class Hypervisor : IEventHandler
         Executor.Simulator.Schedule(at, _pauseEvent, _vms.IndexOf(vm), _migrations.Count - 1);
     }
 
+    private readonly Dictionary<Host, HostScheduler> _schedulers = [];
+
+    /// <summary>
+    /// Schedules the unpinned vCPUs of VMs on <paramref name="host"/> round robin in slices of
+    /// <paramref name="slice"/> (when they outnumber the cores); their VMs' <c>Start</c> hands
+    /// them to the scheduler.
+    /// </summary>
+    public HostScheduler EnableScheduler(Host host, Duration slice)
+    {
+        var s = new HostScheduler(this, host, slice);
+        _schedulers.Add(host, s);
+        return s;
+    }
+
+    /// <summary>The scheduler of <paramref name="host"/>, if one was enabled.</summary>
+    public HostScheduler? SchedulerOf(Host host) => _schedulers.GetValueOrDefault(host);
+
     /// <summary>Host-wide: hosts whose TSC the hypervisor found going backwards, with the reason.</summary>
     public Dictionary<Host, string> UnstableHosts { get; } = [];
 
@@ -133,7 +150,7 @@ public sealed class Hypervisor : IEventHandler
         {
             throw new ArgumentException($"vm '{config.Id}': pin must list {config.Vcpus} cores of host '{host.Config.Id}' (0..{host.Cores.Length - 1})");
         }
-        var vm = new Vm(config, Policy, host, Executor, program, observer, pin);
+        var vm = new Vm(config, Policy, host, Executor, program, observer, pin) { Hypervisor = this, Pinned = pin is not null };
         _vms.Add(vm);
         return vm;
     }

@@ -405,7 +405,17 @@ public sealed class Vm : IEventHandler
         {
             v.Start(at);
         }
+        if (!Pinned && Hypervisor?.SchedulerOf(Host) is HostScheduler scheduler)
+        {
+            scheduler.Add(this, at);
+        }
     }
+
+    /// <summary>The hypervisor that created the VM.</summary>
+    public Hypervisor? Hypervisor { get; internal init; }
+
+    /// <summary>Whether the vCPUs are pinned to cores (otherwise the host's scheduler places them, if it has one).</summary>
+    public bool Pinned { get; internal init; }
 
     /// <summary>
     /// Re-evaluates the policy at the current instant (as a Hypervisor-band event, so it lands
