@@ -22,6 +22,7 @@ public sealed class Kvmclock : IEventHandler
     private readonly EventKind _periodic;
     private readonly PvclockTimeInfo[] _published;
     private bool _globalPending;
+    private bool[] _guestStopped = [];
 
     internal Kvmclock(Vm vm, Simulator sim, SimTime creation)
     {
@@ -99,6 +100,15 @@ public sealed class Kvmclock : IEventHandler
 
     /// <summary>A backwards host TSC was seen: the master clock stays off (KVM's backwards_tsc_observed).</summary>
     public bool BackwardsTscObserved { get; internal set; }
+
+    /// <summary>
+    /// KVM_KVMCLOCK_CTRL: userspace paused the VM (e.g. for live migration); the next publication
+    /// for every vCPU carries PVCLOCK_GUEST_STOPPED, so the guest touches its watchdogs.
+    /// </summary>
+    public void MarkGuestStopped()
+    {
+        _guestStopped = Enumerable.Repeat(true, _published.Length).ToArray();
+    }
 
     /// <summary>Publications begun.</summary>
     public int Updates { get; private set; }
@@ -211,6 +221,11 @@ public sealed class Kvmclock : IEventHandler
         }
         var (shift, mul) = Pvclock.GetTimeScale(1_000_000_000, (ulong)tgtKhz * 1_000);
         byte flags = (byte)((MasterClock ? Pvclock.TscStableBit : 0) | (_vm.GuestToldTrapped ? Vm.PvclockTscTrappedFlag : 0));
+        if (v < _guestStopped.Length && _guestStopped[v])
+        {
+            flags |= Pvclock.GuestStoppedBit;
+            _guestStopped[v] = false;
+        }
         return new PvclockTimeInfo(0, tscTimestamp, unchecked((ulong)(kernelNs + KvmclockOffset)), mul, shift, flags);
     }
 }

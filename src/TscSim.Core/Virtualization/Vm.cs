@@ -310,6 +310,7 @@ public sealed class Vm : IEventHandler
             Notifications++;
             GuestToldTrapped = Trapping;
         }
+        Kvmclock.MarkGuestStopped();
         Kvmclock.UpdateMasterClock(at);
         Kvmclock.RequestUpdateAll(at);
         foreach (var v in Vcpus)

@@ -105,6 +105,23 @@ public class LiveMigrationTests
     }
 
     [Fact]
+    public void The_first_publication_after_a_migration_carries_guest_stopped_once()
+    {
+        var sim = new Simulator(1);
+        var a = new Host(new HostConfig { Id = "a", Cpu = CpuPresets.IntelNehalem, Frequency = Frequency.FromMegahertz(2_000) }, sim);
+        var b = new Host(new HostConfig { Id = "b", Cpu = CpuPresets.IntelNehalem, Frequency = Frequency.FromMegahertz(2_000) }, sim);
+        var hv = new Hypervisor(new GuestExecutor(sim), HypervisorConfig.Find("kvm-modern")!);
+        var vm = hv.CreateVm(new VmConfig { Id = "vm0" }, a, Assembler.Assemble("loop: work 100\njmp loop"));
+        vm.Start(SimTime.Zero);
+        hv.ScheduleLiveMigration(Us(100), vm, b, Duration.FromMicroseconds(10));
+        sim.Run(Us(111));
+        Assert.Equal(Pvclock.GuestStoppedBit, vm.Kvmclock.Published(0).Flags & Pvclock.GuestStoppedBit);
+        vm.Kvmclock.RequestUpdate(0, Us(200));
+        sim.Run(Us(300));
+        Assert.Equal(0, vm.Kvmclock.Published(0).Flags & Pvclock.GuestStoppedBit);
+    }
+
+    [Fact]
     public void Kvmclock_continues_from_the_saved_value_without_the_downtime()
     {
         var s = Build(HypervisorConfig.Find("kvm-modern")!);
