@@ -496,7 +496,7 @@ public sealed class Vcpu
                                 Halted = true;
                                 return Step.Stop;
                             }
-                            if (sim.ScheduledCount != sl.SeenScheduled)
+                            if (sim.ScheduledCount != sl.SeenScheduled || _executor.Version != sl.SeenExecutor)
                             {
                                 RefreshHorizon(ref sl, sim);
                             }

@@ -109,7 +109,11 @@ public sealed class VmxBackend : IVirtualizationBackend
     public int ExitCode(Opcode op) =>
         InstructionTable.Of(op).Exit?.VmxReason ?? throw new ArgumentOutOfRangeException(nameof(op), op, "no VMX exit for this instruction");
 
-    public void SetTscTrapping(ref VcpuControls c, bool rdtsc, bool rdtscp) => c.RdtscExiting = rdtsc; // one control for both
+    public void SetTscTrapping(ref VcpuControls c, bool rdtsc, bool rdtscp)
+    {
+        c.RdtscExiting = rdtsc; // one control for both RDTSC and RDTSCP
+        c.TscMsrReadExits = rdtsc; // and the MSR bitmap bit for IA32_TSC: the whole rdtsc family traps
+    }
 }
 
 /// <summary>
@@ -148,5 +152,6 @@ public sealed class SvmBackend : IVirtualizationBackend
     {
         c.InterceptRdtsc = rdtsc;
         c.InterceptRdtscp = rdtscp;
+        c.TscMsrReadExits = rdtsc;
     }
 }

@@ -54,6 +54,9 @@ public sealed class HostScheduler : IEventHandler
         Place(at);
     }
 
+    /// <summary>Removes the vCPUs of <paramref name="vm"/> (it leaves the host).</summary>
+    internal void Remove(Vm vm) => _queue.RemoveAll(q => q.Vm == vm);
+
     void IEventHandler.OnEvent(Simulator sim, in SimEvent e)
     {
         _ticking = false;
@@ -80,6 +83,7 @@ public sealed class HostScheduler : IEventHandler
             if (!running.Contains(q) && !v.Paused)
             {
                 v.Pause();
+                q.Vm.Platforms[q.Vcpu].Put(at);
                 Switches++;
             }
         }
@@ -88,9 +92,9 @@ public sealed class HostScheduler : IEventHandler
             var (vm, index) = _queue[(_rotation + i) % count];
             Vcpu v = vm.Vcpus[index];
             PhysicalCpu core = Host.Cores[_cores[i]];
-            if (v.Core != core)
+            if (v.Core != core || vm.Platforms[index].PutState is not null)
             {
-                _hypervisor.MigrateVcpu(vm, index, core.Index, at);
+                _hypervisor.MigrateVcpu(vm, index, core.Index, at); // vcpu_load (after a put, even on the same core)
             }
             if (v.Paused)
             {

@@ -76,6 +76,7 @@ public sealed class Hypervisor : IEventHandler
         if (e.Kind == _pauseEvent)
         {
             var (vm, to, downtime) = _migrations[(int)e.Payload];
+            SchedulerOf(vm.Host)?.Remove(vm);
             _saved[(int)e.Payload] = vm.SaveForMigration(e.Time);
             sim.Schedule(e.Time + downtime, _restoreEvent, e.Subject, e.Payload);
             return;
@@ -83,8 +84,12 @@ public sealed class Hypervisor : IEventHandler
         if (e.Kind == _restoreEvent)
         {
             var (vm, to, _) = _migrations[(int)e.Payload];
-            vm.RestoreAfterMigration(e.Time, to, _saved[(int)e.Payload]);
+            vm.RestoreAfterMigration(e.Time, to, _saved[(int)e.Payload], UnstableHosts.GetValueOrDefault(to));
             _saved.Remove((int)e.Payload);
+            if (!vm.Pinned && SchedulerOf(to) is HostScheduler scheduler)
+            {
+                scheduler.Add(vm, e.Time);
+            }
             return;
         }
         var (mvm, vcpu, core) = _moves[(int)e.Payload];
@@ -104,10 +109,12 @@ public sealed class Hypervisor : IEventHandler
         Vcpu v = p.Vcpu;
         PhysicalCpu from = v.Core;
         PhysicalCpu to = vm.Host.Cores[core];
-        ulong lastGuestTsc = p.NativeGuestTsc(at);
-        ulong lastHostTsc = from.ReadTsc(at).Raw;
+        // vcpu_put's values: recorded when the vCPU was descheduled, else taken now (a move of a
+        // running vCPU is put and load at the same instant).
+        var (lastHostTsc, lastGuestTsc) = p.PutState ?? (from.ReadTsc(at).Raw, p.NativeGuestTsc(at));
+        p.ClearPut();
         v.Core = to;
-        if (from == to)
+        if (from == to && !vm.HostTscUnstable)
         {
             return;
         }
@@ -150,7 +157,11 @@ public sealed class Hypervisor : IEventHandler
         {
             throw new ArgumentException($"vm '{config.Id}': pin must list {config.Vcpus} cores of host '{host.Config.Id}' (0..{host.Cores.Length - 1})");
         }
-        var vm = new Vm(config, Policy, host, Executor, program, observer, pin) { Hypervisor = this, Pinned = pin is not null };
+        if (config.Vcpus > SharedMemory.MaxPvclockVcpus)
+        {
+            throw new ArgumentException($"vm '{config.Id}': at most {SharedMemory.MaxPvclockVcpus} vCPUs (the pvclock area's size)");
+        }
+        var vm = new Vm(config, Policy, host, Executor, program, observer, pin, UnstableHosts.GetValueOrDefault(host)) { Hypervisor = this, Pinned = pin is not null };
         _vms.Add(vm);
         return vm;
     }

@@ -52,8 +52,14 @@ public sealed class HypervisorPlatform : IGuestPlatform
     /// <summary>tsc_catchup set on this vCPU (after a move on an unstable host): clock updates push its TSC forward.</summary>
     public bool CatchUpPending { get; internal set; }
 
-    /// <summary>Host TSC on the core this vCPU last left (vcpu_put's last_host_tsc), or null before its first move.</summary>
-    internal ulong? LastHostTsc { get; set; }
+    /// <summary>vcpu_put's last_host_tsc and the guest TSC then (last_guest_tsc), recorded when the vCPU is descheduled.</summary>
+    internal (ulong HostTsc, ulong GuestTsc)? PutState { get; private set; }
+
+    /// <summary><c>kvm_arch_vcpu_put</c>: the vCPU leaves its core at <paramref name="at"/> (descheduled).</summary>
+    internal void Put(SimTime at) => PutState = (Vcpu.Core.ReadTsc(at).Raw, NativeGuestTsc(at));
+
+    /// <summary>Forgets the put state once the vCPU is loaded again.</summary>
+    internal void ClearPut() => PutState = null;
 
     /// <summary>The guest TSC as guest mode would read it now on this vCPU's core (offset + scaled host TSC).</summary>
     public ulong NativeGuestTsc(SimTime at) => _vm.Backend.GuestTsc(Vcpu.Core.ReadTsc(at).Raw, in Controls);
@@ -68,6 +74,11 @@ public sealed class HypervisorPlatform : IGuestPlatform
         unchecked
         {
             uint msr = (uint)s.Regs[Registers.Rcx];
+            CpuModel hw = vcpu.Core.Model;
+            if ((i.Op == Opcode.Rdtscp && !hw.HasRdtscp) || (i.Op == Opcode.Rdpid && !hw.HasRdpid))
+            {
+                return vcpu.ExplainFault(GuestFaultKind.InvalidOpcode, $"{hw.Name} has no {i.Op.ToString().ToUpperInvariant()} (#UD)");
+            }
             GuestModeOutcome outcome = _vm.Backend.Decide(i.Op, in Controls, msr);
             if (outcome == GuestModeOutcome.InvalidOpcode)
             {
@@ -192,11 +203,7 @@ public sealed class HypervisorPlatform : IGuestPlatform
             }
             int code = _vm.Backend.ExitCode(i.Op);
             long total = model.ExitRoundTrip.Count + handlerCycles;
-            if (_vm.CatchUp)
-            {
-                // tsc_always_catchup: every exit requests a clock update before re-entry (DOMAIN §3.3).
-                _vm.Kvmclock.RequestUpdate(Index, at + core.CoreTime(new Cycles(total)));
-            }
+            RequestCatchUpUpdate(at, core, total);
             return Account(code, total, halt);
         }
     }
@@ -251,7 +258,9 @@ public sealed class HypervisorPlatform : IGuestPlatform
             };
             value = size switch { 8 => (long)register, 4 => (uint)register, _ => (byte)register };
             Exits.Mmio++;
-            return Account(_vm.Backend.MmioExitCode, model.ExitRoundTrip.Count + _vm.Policy.HandlerCosts.UserspaceIo.Count, false);
+            long total = model.ExitRoundTrip.Count + _vm.Policy.HandlerCosts.UserspaceIo.Count;
+            RequestCatchUpUpdate(at, vcpu.Core, total);
+            return Account(_vm.Backend.MmioExitCode, total, false);
         }
     }
 
@@ -259,6 +268,17 @@ public sealed class HypervisorPlatform : IGuestPlatform
     public PlatformResult MmioWrite(Vcpu vcpu, long address, int size, long value, SimTime at)
     {
         Exits.Mmio++;
-        return Account(_vm.Backend.MmioExitCode, vcpu.Core.Model.ExitRoundTrip.Count + _vm.Policy.HandlerCosts.UserspaceIo.Count, false);
+        long total = vcpu.Core.Model.ExitRoundTrip.Count + _vm.Policy.HandlerCosts.UserspaceIo.Count;
+        RequestCatchUpUpdate(at, vcpu.Core, total);
+        return Account(_vm.Backend.MmioExitCode, total, false);
+    }
+
+    /// <summary>tsc_always_catchup: every exit requests a clock update before re-entry (DOMAIN §3.3).</summary>
+    private void RequestCatchUpUpdate(SimTime at, PhysicalCpu core, long exitCycles)
+    {
+        if (_vm.CatchUpActive)
+        {
+            _vm.Kvmclock.RequestUpdate(Index, at + core.CoreTime(new Cycles(exitCycles)));
+        }
     }
 }

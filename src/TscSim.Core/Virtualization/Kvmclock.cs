@@ -128,7 +128,7 @@ public sealed class Kvmclock : IEventHandler
         // A frozen master pair cannot serve catch-up (the guest TSC then does not run in lockstep
         // with the host's), so a VM that needs catch-up has no master clock (modelling choice).
         MasterClock = stable && !BackwardsTscObserved && _vm.AllVcpusMatched
-            && !_vm.CatchUp && !_vm.Platforms.Any(p => p.CatchUpPending);
+            && !_vm.CatchUpActive && !_vm.Platforms.Any(p => p.CatchUpPending);
         if (MasterClock)
         {
             MasterHostTsc = _vm.Vcpus[0].Core.ReadTsc(at).Raw;
@@ -201,7 +201,7 @@ public sealed class Kvmclock : IEventHandler
 
         // Catch-up (DOMAIN §3.5): push the offset forward (never back) so the guest TSC is not
         // behind the TSC it would have at the VM's rate.
-        if (_vm.CatchUp || platform.CatchUpPending)
+        if (!_vm.Trapping && (_vm.CatchUp || platform.CatchUpPending))
         {
             ulong expected = ComputeGuestTsc(kernelNs);
             long ahead = unchecked((long)(expected - tscTimestamp));
@@ -219,6 +219,13 @@ public sealed class Kvmclock : IEventHandler
         {
             tgtKhz = (long)TscScalingMath.Scale((ulong)tgtKhz, _vm.Ratio, _vm.Backend.FractionBits);
         }
+        if (_vm.PvclockDescribesEmulatedTsc)
+        {
+            // The guest's RDTSC returns the emulated TSC: describe that one (its value at the
+            // pair's host ns, at the VM's rate), or kvm-clock would run at the wrong speed.
+            tscTimestamp = _vm.EmulatedTscAtNs(kernelNs);
+            tgtKhz = _vm.VirtualTscKhz;
+        }
         var (shift, mul) = Pvclock.GetTimeScale(1_000_000_000, (ulong)tgtKhz * 1_000);
         byte flags = (byte)((MasterClock ? Pvclock.TscStableBit : 0) | (_vm.GuestToldTrapped ? Vm.PvclockTscTrappedFlag : 0));
         if (v < _guestStopped.Length && _guestStopped[v])
@@ -226,6 +233,8 @@ public sealed class Kvmclock : IEventHandler
             flags |= Pvclock.GuestStoppedBit;
             _guestStopped[v] = false;
         }
+        // A GUEST_STOPPED bit the guest has not consumed yet stays set (kvm_setup_guest_pvclock).
+        flags |= (byte)(_vm.Shared.Pvclock[v * Pvclock.Size + Pvclock.FlagsOffset] & Pvclock.GuestStoppedBit);
         return new PvclockTimeInfo(0, tscTimestamp, unchecked((ulong)(kernelNs + KvmclockOffset)), mul, shift, flags);
     }
 }

@@ -46,7 +46,9 @@ public static class TscPolicy
             PolicyKind.XenNative => (false, "xen tsc_mode=2 (native) never emulates"),
             PolicyKind.XenAlwaysEmulate => (true, "xen tsc_mode=1 (always_emulate)"),
             PolicyKind.XenDefault => XenDefault(vm),
-            PolicyKind.HyperV => (false, "hyperv: native until a migration changes the rate"),
+            PolicyKind.HyperV => vm.ReenlightenmentPending
+                ? (true, "hyperv re-enlightenment: emulating after a rate-changing migration until the guest acknowledges")
+                : (false, "hyperv: native until a migration changes the rate"),
             _ => throw new ArgumentOutOfRangeException(nameof(vm), p.Kind, "unknown policy"),
         };
     }

@@ -55,9 +55,10 @@ public sealed class Vm : IEventHandler
     private long _emuBaseNs;
 
     internal Vm(VmConfig config, HypervisorConfig policy, Host host, GuestExecutor executor, GuestProgram program,
-        IExecutionObserver? observer, IReadOnlyList<int>? pin)
+        IExecutionObserver? observer, IReadOnlyList<int>? pin, string? hostUnstable = null)
     {
         Config = config;
+        HostMarkedUnstable = hostUnstable;
         Policy = policy;
         Host = host;
         _sim = executor.Simulator;
@@ -101,12 +102,31 @@ public sealed class Vm : IEventHandler
         WriteTscMatched(now, 0);
 
         _policyEvent = _sim.RegisterKind($"vm.{config.Id}.policy", EventBand.Hypervisor, this);
-        Kvmclock = new Kvmclock(this, _sim, now);
+        Kvmclock = new Kvmclock(this, _sim, now) { BackwardsTscObserved = hostUnstable is not null };
         Apply(now, TscPolicy.Evaluate(this), creation: true);
     }
 
     /// <summary>The VM's kvmclock (master clock and pvclock publication).</summary>
     public Kvmclock Kvmclock { get; }
+
+    /// <summary>Whether the host's TSC is unstable now (by its nature or marked by the hypervisor).</summary>
+    public bool HostTscUnstable => !TscPolicy.HostTsc(Host, HostMarkedUnstable).Stable;
+
+    /// <summary>Catch-up is applied: KVM's software catch-up, which does not run while the TSC is trapped.</summary>
+    public bool CatchUpActive => CatchUp && !Trapping;
+
+    /// <summary>Hyper-V re-enlightenment: emulating after a rate-changing migration until the guest acknowledges.</summary>
+    public bool ReenlightenmentPending { get; private set; }
+
+    /// <summary>
+    /// The guest acknowledged a re-enlightenment (wrote 0 to HV_X64_MSR_TSC_EMULATION_STATUS after
+    /// recomputing its clock): emulation may end; the policy is re-evaluated now.
+    /// </summary>
+    public void AcknowledgeReenlightenment()
+    {
+        ReenlightenmentPending = false;
+        RequestReevaluation("guest acknowledged the re-enlightenment");
+    }
 
     /// <summary>Live migrations completed.</summary>
     public int Migrations { get; private set; }
@@ -156,7 +176,9 @@ public sealed class Vm : IEventHandler
     /// data is advanced by the elapsed time and the offset computed on this vCPU's core. An
     /// unmatched write starts a new generation.
     /// </summary>
-    public void SynchronizeTsc(int v, SimTime at, ulong data, bool userValue)
+    public void SynchronizeTsc(int v, SimTime at, ulong data, bool userValue) => SynchronizeTsc(v, at, data, userValue, publish: true);
+
+    private void SynchronizeTsc(int v, SimTime at, ulong data, bool userValue, bool publish)
     {
         if (_vcpuGeneration.Length != Platforms.Length)
         {
@@ -217,6 +239,13 @@ public sealed class Vm : IEventHandler
         {
             Kvmclock.TscWrite = _curTscWrite;
             Kvmclock.TscWriteNs = _curTscNsec;
+            // kvm_track_tsc_matching: a new generation, or the master clock's condition changing,
+            // requests a master clock update and with it a clock update for every vCPU.
+            if (publish && (!matched || Kvmclock.MasterClock != AllVcpusMatched))
+            {
+                Kvmclock.UpdateMasterClock(at);
+                Kvmclock.RequestUpdateAll(at);
+            }
         }
     }
 
@@ -225,7 +254,7 @@ public sealed class Vm : IEventHandler
     {
         for (int v = 0; v < Platforms.Length; v++)
         {
-            SynchronizeTsc(v, at, value, userValue: value != 0);
+            SynchronizeTsc(v, at, value, userValue: value != 0, publish: false); // the caller publishes
         }
     }
 
@@ -252,6 +281,13 @@ public sealed class Vm : IEventHandler
         return _emulatedGiven && unchecked((long)(value - _lastEmulated)) <= 0 ? unchecked(_lastEmulated + 1) : value;
     }
 
+    /// <summary>The emulated TSC's value at host ns <paramref name="ns"/> (no monotonic clamp; for pvclock parameters).</summary>
+    internal ulong EmulatedTscAtNs(long ns) =>
+        unchecked(_emuBaseTsc + (ulong)(long)ExactMath.FloorDiv((Int128)(ns - _emuBaseNs) * VirtualTscKhz, 1_000_000));
+
+    /// <summary>Whether guests' time reads see the emulated TSC (trapping, and RDTSCP not passed through for kvmclock).</summary>
+    internal bool PvclockDescribesEmulatedTsc => Trapping && !(Policy.RdtscpPassthrough && Backend.CanPassThroughRdtscp);
+
     /// <summary>Live-migration state saved at the pause: the guest TSC and kvmclock ns.</summary>
     internal (ulong Tsc, long KvmclockNs) SaveForMigration(SimTime at)
     {
@@ -270,9 +306,22 @@ public sealed class Vm : IEventHandler
     /// saved ns (KVM_SET_CLOCK), the destination's policy evaluated, the guest notified if
     /// configured, the vCPUs resumed.
     /// </summary>
-    internal void RestoreAfterMigration(SimTime at, Host destination, (ulong Tsc, long KvmclockNs) saved)
+    internal void RestoreAfterMigration(SimTime at, Host destination, (ulong Tsc, long KvmclockNs) saved, string? destinationUnstable)
     {
         Host = destination;
+        // A new struct kvm on the destination: TSC matching starts afresh, and the host-wide
+        // instability is the destination's.
+        _lastTscNsec = 0;
+        _lastTscWrite = 0;
+        _lastTscKhz = 0;
+        _userSetTsc = false;
+        _curTscOffset = 0;
+        _curTscNsec = 0;
+        _curTscWrite = 0;
+        _matchedVcpus = 0;
+        _vcpuGeneration = [];
+        HostMarkedUnstable = destinationUnstable;
+        Kvmclock.BackwardsTscObserved = destinationUnstable is not null;
         Backend = destination.Config.Cpu.Vendor == Vendor.Vmx ? VmxBackend.Instance : SvmBackend.Instance;
         HostKhz = destination.Config.Frequency.KilohertzFloor;
         for (int v = 0; v < Vcpus.Length; v++)
@@ -296,14 +345,12 @@ public sealed class Vm : IEventHandler
         _emulatedGiven = false;
         WriteTscMatched(at, saved.Tsc);
         Kvmclock.KvmclockOffset = saved.KvmclockNs - destination.Monotonic.NanosecondsAt(at);
-        Kvmclock.BackwardsTscObserved = false;
-        HostMarkedUnstable = null;
         Migrations++;
-        var decision = TscPolicy.Evaluate(this);
         if (Policy.Kind == PolicyKind.HyperV && Policy.NotifyGuest && HostKhz != VirtualTscKhz && !ScalingActive)
         {
-            decision = (true, "hyperv re-enlightenment: emulating after a rate-changing migration until the guest acknowledges");
+            ReenlightenmentPending = true;
         }
+        var decision = TscPolicy.Evaluate(this);
         Apply(at, decision, creation: false, migration: true);
         if (Policy.NotifyGuest)
         {
@@ -464,7 +511,8 @@ public sealed class Vm : IEventHandler
             throw new InvalidOperationException(
                 $"vm '{Config.Id}': KVM refuses tsc_khz {VirtualTscKhz} below the host's {HostKhz} kHz without TSC scaling (\"user requested TSC rate below hardware speed\")");
         }
-        CatchUp = VirtualTscKhz > HostKhz;
+        // Software catch-up is KVM's; Xen and Hyper-V presets do not have it.
+        CatchUp = VirtualTscKhz > HostKhz && Policy.Kind is PolicyKind.Kvm2011 or PolicyKind.KvmModern;
     }
 
     private void Apply(SimTime now, (bool Trap, string Reason) decision, bool creation, bool migration = false)
@@ -480,6 +528,7 @@ public sealed class Vm : IEventHandler
             // The emulated TSC continues from what the guest sees now: no jump at the switch.
             _emuBaseTsc = Platforms[0].NativeGuestTsc(now);
             _emuBaseNs = Host.Monotonic.NanosecondsAt(now);
+            _emulatedGiven = false;
         }
         else if (!decision.Trap && Trapping && _emulatedGiven && !migration)
         {

@@ -105,7 +105,7 @@ public class LiveMigrationTests
     }
 
     [Fact]
-    public void The_first_publication_after_a_migration_carries_guest_stopped_once()
+    public void Guest_stopped_is_published_after_a_migration_and_stays_until_the_guest_clears_it()
     {
         var sim = new Simulator(1);
         var a = new Host(new HostConfig { Id = "a", Cpu = CpuPresets.IntelNehalem, Frequency = Frequency.FromMegahertz(2_000) }, sim);
@@ -118,7 +118,43 @@ public class LiveMigrationTests
         Assert.Equal(Pvclock.GuestStoppedBit, vm.Kvmclock.Published(0).Flags & Pvclock.GuestStoppedBit);
         vm.Kvmclock.RequestUpdate(0, Us(200));
         sim.Run(Us(300));
+        Assert.Equal(Pvclock.GuestStoppedBit, vm.Kvmclock.Published(0).Flags & Pvclock.GuestStoppedBit); // not consumed yet
+        vm.Shared.Pvclock[Pvclock.FlagsOffset] &= unchecked((byte)~Pvclock.GuestStoppedBit);           // the guest consumes it
+        vm.Kvmclock.RequestUpdate(0, Us(400));
+        sim.Run(Us(500));
         Assert.Equal(0, vm.Kvmclock.Published(0).Flags & Pvclock.GuestStoppedBit);
+    }
+
+    [Fact]
+    public void While_trapped_kvmclock_describes_the_emulated_tsc_and_keeps_true_speed()
+    {
+        // kvm-2011 traps after the 2 -> 3 GHz migration. kvmclock was restored to 1 ms at 1.1 ms;
+        // 0.4 ms later a reader using the emulated TSC must get 1.4 ms, not 1.0 + 0.4 x 2/3.
+        var s = Build(HypervisorConfig.Find("kvm-2011")!);
+        Assert.True(s.Vm.Trapping);
+        PvclockTimeInfo p = s.Vm.Kvmclock.Published(0);
+        Assert.Equal(0x8000_0000u, p.Mul); // 2 GHz, the VM's rate, not the host's 3 GHz
+        long ns = s.Fast.Monotonic.NanosecondsAt(Us(1_500));
+        ulong kvmclock = p.Read(s.Vm.EmulatedTscAtNs(ns));
+        Assert.InRange((long)kvmclock, 1_400_000L - 2, 1_400_000L + 2);
+    }
+
+    [Fact]
+    public void Migrating_back_starts_tsc_matching_afresh_and_keeps_the_tsc_continuous()
+    {
+        var sim = new Simulator(1);
+        var a = new Host(new HostConfig { Id = "a", Cpu = CpuPresets.IntelNehalem, Frequency = Frequency.FromMegahertz(2_000) }, sim);
+        var b = new Host(new HostConfig { Id = "b", Cpu = CpuPresets.IntelNehalem, Frequency = Frequency.FromMegahertz(2_000), Uptime = Duration.FromMilliseconds(500) }, sim);
+        var hv = new Hypervisor(new GuestExecutor(sim), HypervisorConfig.Find("kvm-modern")!);
+        var log = new ObservationLog();
+        var vm = hv.CreateVm(new VmConfig { Id = "vm0" }, a, Assembler.Assemble("loop: rdtsc\nwork 2000\njmp loop"), log);
+        vm.Start(SimTime.Zero);
+        hv.ScheduleLiveMigration(Us(1_000), vm, b, Duration.FromMicroseconds(50));
+        hv.ScheduleLiveMigration(Us(2_000), vm, a, Duration.FromMicroseconds(50));
+        sim.Run(Us(3_000));
+        Assert.Same(a, vm.Host);
+        var values = log.TscReads.Select(r => r.Value).ToList();
+        Assert.All(values.Zip(values.Skip(1)), pair => Assert.InRange((long)(pair.Second - pair.First), 1L, 3_000L));
     }
 
     [Fact]

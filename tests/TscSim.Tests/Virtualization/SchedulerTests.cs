@@ -42,6 +42,27 @@ public class SchedulerTests
     }
 
     [Fact]
+    public void A_scheduled_vm_live_migrates_and_does_not_run_during_the_downtime()
+    {
+        var sim = new Simulator(1);
+        var a = new Host(new HostConfig { Id = "a", Cpu = CpuPresets.IntelNehalem, Frequency = Frequency.FromMegahertz(2_000), CoresPerSocket = 1 }, sim);
+        var b = new Host(new HostConfig { Id = "b", Cpu = CpuPresets.IntelNehalem, Frequency = Frequency.FromMegahertz(2_000), CoresPerSocket = 1 }, sim);
+        var hv = new Hypervisor(new GuestExecutor(sim), HypervisorConfig.Find("kvm-modern")!);
+        hv.EnableScheduler(a, Duration.FromMilliseconds(1));
+        var sb = hv.EnableScheduler(b, Duration.FromMilliseconds(1));
+        var log = new ObservationLog();
+        var vm = hv.CreateVm(new VmConfig { Id = "vm0", Vcpus = 2 }, a, Assembler.Assemble("loop: rdtsc\nwork 2000\njmp loop"), log);
+        vm.Start(SimTime.Zero);
+        hv.ScheduleLiveMigration(Ms(3), vm, b, Duration.FromMilliseconds(3));
+        sim.Run(Ms(10));
+        Assert.DoesNotContain(log.TscReads, r => r.TimePs > 3_000_000_000 && r.TimePs < 6_000_000_000);
+        Assert.Contains(log.TscReads, r => r.TimePs > 6_000_000_000 && r.Vcpu == "vm0.vcpu0");
+        Assert.Contains(log.TscReads, r => r.TimePs > 6_000_000_000 && r.Vcpu == "vm0.vcpu1");
+        Assert.True(sb.Switches > 2); // the destination's scheduler took the VM over
+        Assert.Empty(hv.UnstableHosts); // put at deschedule, load a slice later: no false backwards TSC
+    }
+
+    [Fact]
     public void With_enough_cores_the_scheduler_places_once_and_never_ticks()
     {
         var sim = new Simulator(1);

@@ -60,6 +60,7 @@ public class TscMatchingTests
         vm.SynchronizeTsc(2, at, 5_000_000 + 4_000_000_000, userValue: true);
         Assert.Equal(3, vm.TscGeneration);
         Assert.False(vm.AllVcpusMatched);
+        Assert.False(vm.Kvmclock.MasterClock); // the new generation re-evaluated the master clock
         Assert.Equal(4_005_000_000UL, vm.Platforms[2].NativeGuestTsc(at));
     }
 

@@ -304,6 +304,56 @@ public class VirtualizationTests
         Assert.Equal(1, rig.Vm.Platforms[0].Exits.Msr);
     }
 
+    [Fact]
+    public void Rdmsr_of_ia32_tsc_traps_with_the_rest_of_the_rdtsc_family()
+    {
+        var rig = new Rig(CpuPresets.IntelNehalem, HypervisorConfig.Find("xen-always-emulate")!, "rdtsc\nmov rcx, 0x10\nrdmsr\nrdtsc\nhlt").Run();
+        Assert.Equal([true, true, true], rig.Log.TscReads.Select(r => r.Exited));
+        Assert.Equal(1, rig.Vm.Platforms[0].Exits.Msr);
+        var v = rig.Log.TscReads.Select(r => r.Value).ToList();
+        Assert.True(v[0] < v[1] && v[1] < v[2]);
+    }
+
+    [Fact]
+    public void Rdpid_is_invalid_in_a_guest_on_a_cpu_without_it()
+    {
+        var rig = new Rig(CpuPresets.IntelSkylake, Kvm2011(TrappingOverride.Off), "rdpid rax\nhlt").Run();
+        Assert.Equal(GuestFaultKind.InvalidOpcode, rig.Vm.Vcpus[0].Fault!.Kind);
+        var zen = new Rig(CpuPresets.AmdZen2, Kvm2011(TrappingOverride.Off), "rdpid rax\nhlt").Run();
+        Assert.Null(zen.Vm.Vcpus[0].Fault);
+    }
+
+    [Fact]
+    public void Hyperv_emulates_after_a_rate_changing_migration_until_the_guest_acknowledges()
+    {
+        var sim = new Simulator(1);
+        var a = new Host(new HostConfig { Id = "a", Cpu = CpuPresets.IntelNehalem, Frequency = Frequency.FromMegahertz(2_000) }, sim);
+        var b = new Host(new HostConfig { Id = "b", Cpu = CpuPresets.IntelNehalem, Frequency = Frequency.FromMegahertz(3_000) }, sim);
+        var hv = new Hypervisor(new GuestExecutor(sim), HypervisorConfig.Find("hyperv")!);
+        var vm = hv.CreateVm(new VmConfig { Id = "vm0", Vcpus = 2 }, a, Assembler.Assemble("loop: work 1000\njmp loop"));
+        vm.Start(SimTime.Zero);
+        hv.ScheduleLiveMigration(SimTime.FromDuration(Duration.FromMicroseconds(100)), vm, b, Duration.FromMicroseconds(10));
+        hv.ScheduleMigrateVcpu(SimTime.FromDuration(Duration.FromMicroseconds(200)), vm, 0, 1);
+        sim.Run(SimTime.FromDuration(Duration.FromMicroseconds(300)));
+        Assert.True(vm.Trapping); // a vCPU move re-evaluated the policy and emulation went on
+        vm.AcknowledgeReenlightenment();
+        sim.Run(SimTime.FromDuration(Duration.FromMicroseconds(400)));
+        Assert.False(vm.Trapping);
+    }
+
+    [Fact]
+    public void A_vm_created_on_a_host_already_marked_unstable_knows_it()
+    {
+        var sim = new Simulator(1);
+        var h = new Host(new HostConfig { Id = "h", Cpu = CpuPresets.IntelNehalem, Frequency = Frequency.FromMegahertz(2_000) }, sim);
+        var hv = new Hypervisor(new GuestExecutor(sim), Kvm2011());
+        hv.UnstableHosts[h] = "KVM discovered backwards TSC";
+        var vm = hv.CreateVm(new VmConfig { Id = "vm1" }, h, Assembler.Assemble("hlt"));
+        Assert.True(vm.Trapping);
+        Assert.True(vm.Kvmclock.BackwardsTscObserved);
+        Assert.Throws<ArgumentException>(() => hv.CreateVm(new VmConfig { Id = "big", Vcpus = 65 }, h, Assembler.Assemble("hlt")));
+    }
+
     private sealed class Isa_Action(Action action) : IEventHandler
     {
         public void OnEvent(Simulator sim, in SimEvent e) => action();
