@@ -101,6 +101,14 @@ public sealed class Host : IEventHandler
         Int128 InitialTicks(Crystal crystal, Frequency nominal) => crystal.Drive(nominal).TicksIn(config.Uptime).Count;
     }
 
+    private readonly List<Action<PhysicalCpu, SimTime>> _frequencyListeners = [];
+
+    /// <summary>
+    /// Calls <paramref name="listener"/> after every P-state change, as a cpufreq notifier (KVM
+    /// registers one to refresh kvmclock on hosts without a constant TSC).
+    /// </summary>
+    public void OnFrequencyChange(Action<PhysicalCpu, SimTime> listener) => _frequencyListeners.Add(listener);
+
     public HostConfig Config { get; }
 
     /// <summary>The crystals: index 0 = platform (and socket 0), k = socket k.</summary>
@@ -183,6 +191,10 @@ public sealed class Host : IEventHandler
         if (e.Kind == _cpufreq)
         {
             Cores[e.Subject].SetFrequency(now, Frequency.FromMillihertz(e.Payload));
+            foreach (var listener in _frequencyListeners)
+            {
+                listener(Cores[e.Subject], now);
+            }
         }
         else if (e.Kind == _cstate)
         {

@@ -57,6 +57,33 @@ public sealed class Hypervisor : IEventHandler
     /// <summary>The scheduler of <paramref name="host"/>, if one was enabled.</summary>
     public HostScheduler? SchedulerOf(Host host) => _schedulers.GetValueOrDefault(host);
 
+    private readonly HashSet<Host> _watched = [];
+
+    /// <summary>
+    /// KVM's cpufreq notifier: on a host without a constant TSC, a P-state change requests a
+    /// clock update for every vCPU on that core, so kvmclock's rate follows the TSC's.
+    /// </summary>
+    internal void Watch(Host host)
+    {
+        if (!_watched.Add(host) || host.Config.Cpu.ConstantTsc)
+        {
+            return;
+        }
+        host.OnFrequencyChange((core, at) =>
+        {
+            foreach (var vm in _vms.Where(v => v.Host == host))
+            {
+                for (int i = 0; i < vm.Vcpus.Length; i++)
+                {
+                    if (vm.Vcpus[i].Core == core)
+                    {
+                        vm.Kvmclock.RequestUpdate(i, at);
+                    }
+                }
+            }
+        });
+    }
+
     /// <summary>Host-wide: hosts whose TSC the hypervisor found going backwards, with the reason.</summary>
     public Dictionary<Host, string> UnstableHosts { get; } = [];
 
@@ -85,6 +112,7 @@ public sealed class Hypervisor : IEventHandler
         {
             var (vm, to, _) = _migrations[(int)e.Payload];
             vm.RestoreAfterMigration(e.Time, to, _saved[(int)e.Payload], UnstableHosts.GetValueOrDefault(to));
+            Watch(to);
             _saved.Remove((int)e.Payload);
             if (!vm.Pinned && SchedulerOf(to) is HostScheduler scheduler)
             {
@@ -163,6 +191,7 @@ public sealed class Hypervisor : IEventHandler
         }
         var vm = new Vm(config, Policy, host, Executor, program, observer, pin, UnstableHosts.GetValueOrDefault(host)) { Hypervisor = this, Pinned = pin is not null };
         _vms.Add(vm);
+        Watch(host);
         return vm;
     }
 }

@@ -226,7 +226,7 @@ public sealed class HypervisorPlatform : IGuestPlatform
 
     /// <summary>QEMU's ACPI PM timer: host monotonic ns × 3.579545 MHz, 24 bits.</summary>
     private long PmTimer(SimTime at) =>
-        (long)(ExactMath.FloorDiv((Int128)_vm.Host.Monotonic.NanosecondsAt(at) * 3_579_545, 1_000_000_000) & 0xFF_FFFF);
+        (long)(ExactMath.FloorDiv((Int128)_vm.DeviceClockNs(at) * 3_579_545, 1_000_000_000) & 0xFF_FFFF);
 
     private static void SetEdxEax(ref CpuState s, ulong value)
     {
@@ -247,7 +247,7 @@ public sealed class HypervisorPlatform : IGuestPlatform
         {
             CpuModel model = vcpu.Core.Model;
             SimTime handler = at + vcpu.Core.CoreTime(new Cycles(model.ExitRoundTrip.Count / 2));
-            ulong counter = (ulong)(_vm.Host.Monotonic.NanosecondsAt(handler) / 10);
+            ulong counter = (ulong)(_vm.DeviceClockNs(handler) / 10);
             ulong register = (address - GuestAddressMap.HpetBase) switch
             {
                 NativePlatform.HpetCapabilities => ((ulong)QemuHpetPeriodFemtoseconds << 32) | 0x8086_A201UL,

@@ -295,8 +295,19 @@ public sealed class Vm : IEventHandler
         {
             v.Pause();
         }
+        _savedDeviceNs = DeviceClockNs(at);
         return (GuestVisibleTsc(at), Host.Monotonic.NanosecondsAt(at) + Kvmclock.KvmclockOffset);
     }
+
+    private long _deviceClockOffsetNs;
+    private long _savedDeviceNs;
+
+    /// <summary>
+    /// The clock QEMU's emulated devices (HPET, ACPI PM timer) count from: the host's monotonic
+    /// ns plus an offset that keeps it continuous across live migration (the downtime, like the
+    /// TSC's, is not counted).
+    /// </summary>
+    public long DeviceClockNs(SimTime at) => Host.Monotonic.NanosecondsAt(at) + _deviceClockOffsetNs;
 
     /// <summary>
     /// Completes a live migration at <paramref name="at"/> on <paramref name="destination"/>, as
@@ -345,6 +356,7 @@ public sealed class Vm : IEventHandler
         _emulatedGiven = false;
         WriteTscMatched(at, saved.Tsc);
         Kvmclock.KvmclockOffset = saved.KvmclockNs - destination.Monotonic.NanosecondsAt(at);
+        _deviceClockOffsetNs = _savedDeviceNs - destination.Monotonic.NanosecondsAt(at);
         Migrations++;
         if (Policy.Kind == PolicyKind.HyperV && Policy.NotifyGuest && HostKhz != VirtualTscKhz && !ScalingActive)
         {

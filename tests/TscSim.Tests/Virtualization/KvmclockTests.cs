@@ -97,6 +97,21 @@ public class KvmclockTests
     }
 
     [Fact]
+    public void On_a_host_without_constant_tsc_a_pstate_change_refreshes_kvmclock_at_the_new_rate()
+    {
+        var sim = new Simulator(1);
+        var h = new Host(new HostConfig { Id = "h", Cpu = CpuPresets.AmdK8, Frequency = Frequency.FromMegahertz(2_000) }, sim);
+        var hv = new Hypervisor(new GuestExecutor(sim), HypervisorConfig.Find("kvm-modern")!);
+        var vm = hv.CreateVm(new VmConfig { Id = "vm0" }, h, Assembler.Assemble("loop: work 1000\njmp loop"));
+        vm.Start(SimTime.Zero);
+        h.ScheduleFrequencyChange(SimTime.FromDuration(Duration.FromMicroseconds(10)), 0, Frequency.FromMegahertz(1_000));
+        sim.Run(SimTime.FromDuration(Duration.FromMicroseconds(20)));
+        Assert.Equal(2, vm.Kvmclock.Updates);
+        var p = vm.Kvmclock.Published(0);
+        Assert.Equal(1_000_000UL, Pvclock.TscKhz(p.Mul, p.Shift)); // 1 GHz now
+    }
+
+    [Fact]
     public void No_master_clock_on_an_unsynchronized_host()
     {
         var (sim, vm, _) = Build("hlt", host: c => c with { Sockets = 2, SocketSkew = new Cycles(10_000) });

@@ -140,6 +140,24 @@ public class LiveMigrationTests
     }
 
     [Fact]
+    public void Emulated_hpet_counts_on_across_a_migration_to_a_host_booted_later()
+    {
+        var sim = new Simulator(1);
+        var a = new Host(new HostConfig { Id = "a", Cpu = CpuPresets.IntelNehalem, Frequency = Frequency.FromMegahertz(2_000), Uptime = Duration.FromSeconds(10) }, sim);
+        var b = new Host(new HostConfig { Id = "b", Cpu = CpuPresets.IntelNehalem, Frequency = Frequency.FromMegahertz(2_000) }, sim);
+        var hv = new Hypervisor(new GuestExecutor(sim), HypervisorConfig.Find("kvm-modern")!);
+        var log = new ObservationLog();
+        var vm = hv.CreateVm(new VmConfig { Id = "vm0" }, a, Assembler.Assemble("loop: mov rax, [0xfed000f0]\nprobe rax\nwork 20000\njmp loop"), log);
+        vm.Start(SimTime.Zero);
+        hv.ScheduleLiveMigration(Us(100), vm, b, Duration.FromMicroseconds(50));
+        sim.Run(Us(300));
+        var values = log.Probes.Select(p => p.Value).ToList();
+        Assert.True(values.Count > 10);
+        Assert.All(values.Zip(values.Skip(1)), pair => Assert.True(pair.Second >= pair.First, $"{pair.Second} after {pair.First}"));
+        Assert.True(values[0] >= 100_000_000); // 10 s of uptime at 100 MHz
+    }
+
+    [Fact]
     public void Migrating_back_starts_tsc_matching_afresh_and_keeps_the_tsc_continuous()
     {
         var sim = new Simulator(1);
