@@ -131,6 +131,11 @@ public sealed record HostConfig
         {
             yield return "HPET frequency must be between 10 MHz (spec minimum) and 1 GHz";
         }
+        if ((Cpu.Scaling == TscScaling.VmxMultiplier16_48 && Cpu.Vendor != Vendor.Vmx)
+            || (Cpu.Scaling == TscScaling.SvmRatio8_32 && Cpu.Vendor != Vendor.Svm))
+        {
+            yield return $"cpu {Cpu.Name}: {Cpu.Scaling} scaling does not exist on {Cpu.Vendor}";
+        }
         if (Walk is not null)
         {
             foreach (string p in Walk.Problems())

@@ -309,6 +309,12 @@ public class HostTests
             Id = "skew", Cpu = CpuPresets.IntelNehalem, Frequency = TwoGHz, Sockets = 2, SocketSkew = new Cycles(-1),
         }, new Simulator()));
         Assert.Contains("below zero", skew.Message, StringComparison.Ordinal);
+
+        var mixed = Assert.Throws<ArgumentException>(() => new Host(new HostConfig
+        {
+            Id = "mixed", Cpu = CpuPresets.IntelSkylake with { Scaling = TscScaling.SvmRatio8_32 }, Frequency = TwoGHz,
+        }, new Simulator()));
+        Assert.Contains("does not exist on Vmx", mixed.Message, StringComparison.Ordinal);
     }
 
     [Fact]
