@@ -58,6 +58,8 @@ internal sealed class Trace : IExecutionObserver
     public void OnProbe(Vcpu vcpu, SimTime at, int line, long value) => Probes.Add((vcpu.Name, at.Picoseconds, value));
 
     public void OnFault(Vcpu vcpu, GuestFault fault) => throw new InvalidOperationException(fault.ToString());
+
+    public void OnClockRead(Vcpu vcpu, SimTime at, long nanoseconds, long cycles, int exits) { }
 }
 
 public class InterpreterProperties

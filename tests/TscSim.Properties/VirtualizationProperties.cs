@@ -63,6 +63,8 @@ internal sealed class EmulatedReads : IExecutionObserver
     }
 
     public void OnFault(Vcpu vcpu, GuestFault fault) => throw new InvalidOperationException(fault.ToString());
+
+    public void OnClockRead(Vcpu vcpu, SimTime at, long nanoseconds, long cycles, int exits) { }
 }
 
 internal sealed class Callback(Action action) : IEventHandler

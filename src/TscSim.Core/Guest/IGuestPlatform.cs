@@ -61,4 +61,12 @@ public interface IExecutionObserver
 
     /// <summary>The vCPU stopped with a fault.</summary>
     void OnFault(Vcpu vcpu, GuestFault fault);
+
+    /// <summary>
+    /// A guest clock read: the guest kernel's <c>clock_gettime</c> returned
+    /// <paramref name="nanoseconds"/> (guest ns since boot) at <paramref name="at"/>.
+    /// <paramref name="cycles"/> is what the read cost the vCPU (guest and exit cycles from the
+    /// call to the result) and <paramref name="exits"/> how many exits it took.
+    /// </summary>
+    void OnClockRead(Vcpu vcpu, SimTime at, long nanoseconds, long cycles, int exits);
 }

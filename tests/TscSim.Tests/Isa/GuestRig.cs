@@ -19,6 +19,11 @@ internal sealed class ObservationLog : IExecutionObserver
     public void OnProbe(Vcpu vcpu, SimTime at, int line, long value) => Probes.Add((vcpu.Name, at.Picoseconds, line, value));
 
     public void OnFault(Vcpu vcpu, GuestFault fault) => Faults.Add(fault);
+
+    public List<(string Vcpu, long TimePs, long Nanoseconds, long Cycles, int Exits)> ClockReads { get; } = [];
+
+    public void OnClockRead(Vcpu vcpu, SimTime at, long nanoseconds, long cycles, int exits) =>
+        ClockReads.Add((vcpu.Name, at.Picoseconds, nanoseconds, cycles, exits));
 }
 
 /// <summary>A bare-metal host running one program on N vCPUs (vCPU i on core i, rdi = i), sharing one shared section.</summary>

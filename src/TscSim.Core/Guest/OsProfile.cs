@@ -1,0 +1,171 @@
+using System.Collections.Immutable;
+
+namespace TscSim.Core.Guest;
+
+/// <summary>The clocksources a guest kernel can read (Linux names; other OSes map onto them).</summary>
+public enum ClocksourceKind
+{
+    /// <summary>The raw TSC with the guest's own calibration (mult/shift).</summary>
+    Tsc,
+    /// <summary>kvm-clock: the pvclock page plus the TSC.</summary>
+    KvmClock,
+    /// <summary>The HPET main counter (MMIO: an exit to the userspace device model in a VM).</summary>
+    Hpet,
+    /// <summary>The ACPI PM timer (port I/O, 24 bits).</summary>
+    AcpiPm,
+}
+
+/// <summary>How a guest measures its TSC rate at boot.</summary>
+public enum CalibrationKind
+{
+    /// <summary>Against the PIT (10 ms then 50 ms windows) with an HPET or PM-timer reference read around it (Linux pit_calibrate_tsc + tsc_read_refs).</summary>
+    Pit,
+    /// <summary>From the pvclock page (kvm_get_tsc_khz): no measurement, exact.</summary>
+    Pvclock,
+}
+
+/// <summary>Which clocksource watchdog the guest runs.</summary>
+public enum WatchdogKind
+{
+    /// <summary>None: a clocksource, once chosen, is kept.</summary>
+    None,
+    /// <summary>The 2.6.21–5.x watchdog: every 0.5 s, skew threshold WATCHDOG_THRESHOLD = 62.5 ms.</summary>
+    Legacy,
+    /// <summary>The modern watchdog: every 0.5 s, per-source uncertainty margins (≈124 µs each for MHz-class sources).</summary>
+    Modern,
+}
+
+/// <summary>
+/// A guest operating system as far as timekeeping goes: which clocksources it has and how it
+/// rates them, how it calibrates the TSC, whether it checks TSCs across vCPUs at boot and with
+/// a watchdog, whether it honours pvclock's STABLE flag, and whether it reacts when the
+/// hypervisor tells it that its TSC is trapped or changed rate. Facts and assumptions per
+/// profile are in docs/model.md ("Guest kernel").
+/// </summary>
+public sealed record OsProfile
+{
+    /// <summary>Preset name (<c>linux-modern</c>, …).</summary>
+    public required string Name { get; init; }
+
+    /// <summary>One line for <c>tscsim presets</c>.</summary>
+    public required string Description { get; init; }
+
+    /// <summary>Where the choices come from.</summary>
+    public required string Source { get; init; }
+
+    /// <summary>Clocksources the OS has, with their ratings (higher wins).</summary>
+    public required ImmutableArray<(ClocksourceKind Kind, int Rating)> Ratings { get; init; }
+
+    /// <summary>The kernel lowers kvm-clock to this rating when the TSC is invariant (Linux: 299), or null.</summary>
+    public int? KvmclockRatingWithInvariantTsc { get; init; }
+
+    /// <summary>A forced clocksource (the kernel's <c>clocksource=</c> option), or null to select by rating.</summary>
+    public ClocksourceKind? Clocksource { get; init; }
+
+    public CalibrationKind Calibration { get; init; } = CalibrationKind.Pit;
+
+    /// <summary>Runs check_tsc_warp between vCPU 0 and each other vCPU at bring-up.</summary>
+    public bool WarpTest { get; init; }
+
+    public WatchdogKind Watchdog { get; init; }
+
+    /// <summary>Accepts PVCLOCK_TSC_STABLE_BIT and then skips the global last_value guard.</summary>
+    public bool HonoursStableFlag { get; init; }
+
+    /// <summary>Reacts to a notification from the hypervisor (recomputes its TSC rate, acknowledges).</summary>
+    public bool ReactsToNotification { get; init; }
+
+    /// <summary>Delay between the notification and the guest's response (Linux's re-enlightenment work: HZ/10).</summary>
+    public Time.Duration NotificationDelay { get; init; } = Time.Duration.FromMilliseconds(100);
+
+    /// <summary>Refines the boot calibration ~1 s after boot against HPET / PM timer (accepted within 1%).</summary>
+    public bool RefineCalibration { get; init; }
+
+    /// <summary>The clocksource this profile would use with nothing ruled out.</summary>
+    public ClocksourceKind Preferred => Ratings.MaxBy(r => r.Rating).Kind;
+}
+
+/// <summary>The guest OS presets.</summary>
+public static class OsProfiles
+{
+    public static OsProfile LinuxModern { get; } = new()
+    {
+        Name = "linux-modern",
+        Description = "Linux 5.x/6.x: kvm-clock (400; 299 with invariant TSC), STABLE honoured, modern watchdog, warp test, reacts to notification",
+        Source = "arch/x86/kernel/kvmclock.c, tsc.c, tsc_sync.c, kernel/time/clocksource.c (DOMAIN §6)",
+        Ratings = [(ClocksourceKind.KvmClock, 400), (ClocksourceKind.Tsc, 300), (ClocksourceKind.Hpet, 250), (ClocksourceKind.AcpiPm, 200)],
+        KvmclockRatingWithInvariantTsc = 299,
+        Calibration = CalibrationKind.Pvclock,
+        WarpTest = true,
+        Watchdog = WatchdogKind.Modern,
+        HonoursStableFlag = true,
+        ReactsToNotification = true,
+        RefineCalibration = false,
+    };
+
+    public static OsProfile Linux2618 { get; } = new()
+    {
+        Name = "linux-2.6.18",
+        Description = "Linux 2.6.18 (RHEL 5 era): no kvm-clock, tsc (300) calibrated against the PIT, no watchdog, no warp test",
+        Source = "clocksource framework of 2.6.18 (watchdog came in 2.6.21, tsc_sync.c in 2.6.20); assumptions in docs/model.md",
+        Ratings = [(ClocksourceKind.Tsc, 300), (ClocksourceKind.Hpet, 250), (ClocksourceKind.AcpiPm, 200)],
+        Calibration = CalibrationKind.Pit,
+        WarpTest = false,
+        Watchdog = WatchdogKind.None,
+    };
+
+    public static OsProfile FreeBsd8 { get; } = new()
+    {
+        Name = "freebsd-8",
+        Description = "FreeBSD 8: timecounters by quality, ACPI-fast (1000) > HPET (900) > TSC (800 invariant UP, -100 SMP); no kvm-clock",
+        Source = "sys/dev/acpica/acpi_timer.c, acpi_hpet.c, x86 tsc.c of FreeBSD 8 (qualities; assumptions in docs/model.md)",
+        Ratings = [(ClocksourceKind.AcpiPm, 1000), (ClocksourceKind.Hpet, 900), (ClocksourceKind.Tsc, -100)],
+        Calibration = CalibrationKind.Pit,
+        Watchdog = WatchdogKind.None,
+    };
+
+    public static OsProfile Solaris10 { get; } = new()
+    {
+        Name = "solaris-10",
+        Description = "Solaris 10: gethrtime from the TSC calibrated against the PIT, no fallback, no watchdog",
+        Source = "OpenSolaris i86pc tsc.c (tsc_gethrtime); assumptions in docs/model.md",
+        Ratings = [(ClocksourceKind.Tsc, 300)],
+        Calibration = CalibrationKind.Pit,
+        Watchdog = WatchdogKind.None,
+    };
+
+    public static OsProfile Windows2008R2 { get; } = new()
+    {
+        Name = "windows-2008r2",
+        Description = "Windows Server 2008 R2 without enlightenments: QueryPerformanceCounter on the ACPI PM timer (3.579545 MHz)",
+        Source = "QPC frequency 3,579,545 Hz on multiprocessor systems without invariant TSC; assumptions in docs/model.md",
+        Ratings = [(ClocksourceKind.AcpiPm, 200), (ClocksourceKind.Tsc, 100)],
+        Calibration = CalibrationKind.Pit,
+        Watchdog = WatchdogKind.None,
+    };
+
+    /// <summary>Every preset, in the order <c>tscsim presets</c> lists them.</summary>
+    public static ImmutableArray<OsProfile> All { get; } = [LinuxModern, Linux2618, FreeBsd8, Solaris10, Windows2008R2];
+
+    /// <summary>A preset by name, or null.</summary>
+    public static OsProfile? Find(string name) => All.FirstOrDefault(p => p.Name == name);
+
+    /// <summary>The clocksource names used in scenario files (<c>tsc</c>, <c>kvm-clock</c>, <c>hpet</c>, <c>acpi_pm</c>).</summary>
+    public static string NameOf(ClocksourceKind kind) => kind switch
+    {
+        ClocksourceKind.Tsc => "tsc",
+        ClocksourceKind.KvmClock => "kvm-clock",
+        ClocksourceKind.Hpet => "hpet",
+        _ => "acpi_pm",
+    };
+
+    /// <summary>Parses a clocksource name, or null.</summary>
+    public static ClocksourceKind? ParseClocksource(string name) => name switch
+    {
+        "tsc" => ClocksourceKind.Tsc,
+        "kvm-clock" => ClocksourceKind.KvmClock,
+        "hpet" => ClocksourceKind.Hpet,
+        "acpi_pm" => ClocksourceKind.AcpiPm,
+        _ => null,
+    };
+}
