@@ -70,3 +70,31 @@ public interface IExecutionObserver
     /// </summary>
     void OnClockRead(Vcpu vcpu, SimTime at, long nanoseconds, long cycles, int exits);
 }
+
+/// <summary>What a guest-kernel service asks of the vCPU that called it.</summary>
+public enum KernelCallResult
+{
+    /// <summary>Go on with the next instruction.</summary>
+    Continue,
+    /// <summary>
+    /// Stop here until the kernel wakes the vCPU (<see cref="Vcpu.Wake"/>): an application
+    /// processor waiting for the boot processor to bring it online.
+    /// </summary>
+    Wait,
+}
+
+/// <summary>
+/// The model side of a guest kernel: services a guest program enters with <c>kcall N</c>. The
+/// instruction is sequenced, so a service runs at its exact instant after every earlier event;
+/// it may read and write the caller's registers. Bookkeeping lives here; everything whose cost
+/// or timing matters (clock reads, calibration loops, the warp test) is guest code.
+/// </summary>
+public interface IGuestKernel
+{
+    /// <summary>
+    /// Runs service <paramref name="service"/> for <paramref name="vcpu"/> at <paramref name="at"/>.
+    /// <paramref name="cycles"/> and <paramref name="exits"/> are the vCPU's running totals
+    /// (guest + exit cycles, exits) up to this instant, so a service can price a stretch of guest code.
+    /// </summary>
+    KernelCallResult Call(Vcpu vcpu, int service, SimTime at, long cycles, long exits);
+}

@@ -78,9 +78,6 @@ public sealed record OsProfile
     /// <summary>Delay between the notification and the guest's response (Linux's re-enlightenment work: HZ/10).</summary>
     public Time.Duration NotificationDelay { get; init; } = Time.Duration.FromMilliseconds(100);
 
-    /// <summary>Refines the boot calibration ~1 s after boot against HPET / PM timer (accepted within 1%).</summary>
-    public bool RefineCalibration { get; init; }
-
     /// <summary>The clocksource this profile would use with nothing ruled out.</summary>
     public ClocksourceKind Preferred => Ratings.MaxBy(r => r.Rating).Kind;
 }
@@ -100,7 +97,6 @@ public static class OsProfiles
         Watchdog = WatchdogKind.Modern,
         HonoursStableFlag = true,
         ReactsToNotification = true,
-        RefineCalibration = false,
     };
 
     public static OsProfile Linux2618 { get; } = new()

@@ -25,4 +25,8 @@ public sealed class SharedMemory(ReadOnlyMemory<byte> initial)
     /// <summary>The qword at <paramref name="address"/> (a guest address in the shared section).</summary>
     public long ReadQword(long address) =>
         System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(Bytes.AsSpan(checked((int)(address - Isa.GuestAddressMap.SharedBase)), 8));
+
+    /// <summary>Writes the qword at <paramref name="address"/> (a guest address in the shared section).</summary>
+    public void WriteQword(long address, long value) =>
+        System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(Bytes.AsSpan(checked((int)(address - Isa.GuestAddressMap.SharedBase)), 8), value);
 }

@@ -94,6 +94,9 @@ public sealed class Vcpu
     /// <summary>Sets register <paramref name="r"/> (before the vCPU starts, or from a platform).</summary>
     public void SetRegister(int r, long value) => _state.Regs[r] = value;
 
+    /// <summary>Continues at instruction <paramref name="index"/> (for kernel services: entering the workload after boot).</summary>
+    public void Jump(int index) => _state.Rip = index;
+
     /// <summary>Instructions retired.</summary>
     public long Instructions { get; private set; }
 
@@ -111,6 +114,30 @@ public sealed class Vcpu
 
     /// <summary>Paused by the hypervisor (no resume pending until <see cref="Start"/>).</summary>
     public bool Paused { get; private set; }
+
+    /// <summary>Waiting in the guest kernel (<see cref="KernelCallResult.Wait"/>) until <see cref="Wake"/>.</summary>
+    public bool KernelWaiting { get; private set; }
+
+    /// <summary>The guest kernel model behind <c>kcall</c>, or null (then <c>kcall</c> is #UD).</summary>
+    public IGuestKernel? Kernel { get; set; }
+
+    /// <summary>
+    /// Ends a kernel wait at <paramref name="at"/>: the vCPU runs again from there unless the
+    /// hypervisor has it paused, in which case it runs when the hypervisor starts it.
+    /// </summary>
+    public void Wake(SimTime at)
+    {
+        if (!KernelWaiting)
+        {
+            return;
+        }
+        KernelWaiting = false;
+        if (!Paused && !Halted)
+        {
+            LocalTime = at;
+            _executor.ScheduleResume(this, at.Picoseconds);
+        }
+    }
 
     /// <summary>
     /// Pauses the vCPU at the current instant: its pending resume is cancelled; state, registers
@@ -149,6 +176,10 @@ public sealed class Vcpu
         }
         Paused = false;
         LocalTime = at;
+        if (KernelWaiting)
+        {
+            return; // the guest kernel wakes it
+        }
         _executor.ScheduleResume(this, at.Picoseconds);
     }
 
@@ -542,6 +573,35 @@ public sealed class Vcpu
                             Observer?.OnProbe(this, SimTime.FromPicoseconds(t), i.Line, a);
                             s.Rip++;
                             sl.Retired++;
+                            continue;
+                        }
+                    case Opcode.Kcall:
+                        {
+                            if (!SyncReady(ref sl, out long t))
+                            {
+                                return Step.Yield;
+                            }
+                            if (Kernel is null)
+                            {
+                                return Stop(ref sl, GuestFaultKind.InvalidOpcode, s.Rip, i.Line, "kcall without a guest kernel model");
+                            }
+                            s.Rip++;
+                            sl.Retired++;
+                            KernelCallResult kr = Kernel.Call(this, (int)i.Imm, SimTime.FromPicoseconds(t),
+                                GuestCycles + ExitCycles + sl.Guest + sl.Exit, Exits + sl.Exits);
+                            if (kr == KernelCallResult.Wait)
+                            {
+                                KernelWaiting = true;
+                                return Step.Stop;
+                            }
+                            if (Halted)
+                            {
+                                return Step.Stop;
+                            }
+                            if (sim.ScheduledCount != sl.SeenScheduled || _executor.Version != sl.SeenExecutor)
+                            {
+                                RefreshHorizon(ref sl, sim);
+                            }
                             continue;
                         }
 

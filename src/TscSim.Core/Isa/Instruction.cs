@@ -50,7 +50,8 @@ public struct Instruction
 /// <summary>Register numbers and names.</summary>
 public static class Registers
 {
-    public const byte Rax = 0, Rcx = 1, Rdx = 2, Rbx = 3, Rsp = 4, Rbp = 5, Rsi = 6, Rdi = 7;
+    public const byte Rax = 0, Rcx = 1, Rdx = 2, Rbx = 3, Rsp = 4, Rbp = 5, Rsi = 6, Rdi = 7,
+        R8 = 8, R9 = 9, R10 = 10, R11 = 11, R12 = 12, R13 = 13, R14 = 14, R15 = 15;
 
     /// <summary>64-bit names by number.</summary>
     public static readonly string[] Names64 =

@@ -178,6 +178,8 @@ public static class InstructionTable
             "pseudo: N cycles of opaque private computation, in O(1) (written 'work 10000' or 'work 10000cycles')"),
         new("probe", CostClass.Nop, SyncKind.Always, null, [F(Opcode.Probe, R)],
             "pseudo: record the register's value for measurement at this instant (costs nothing)"),
+        new("kcall", CostClass.Nop, SyncKind.Always, null, [F(Opcode.Kcall, I)],
+            "pseudo: enter the guest kernel model's service N at this instant (costs nothing; see Guest/GuestKernel)"),
     ];
 
     /// <summary>Every row, in table order.</summary>

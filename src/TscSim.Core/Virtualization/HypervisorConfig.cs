@@ -38,6 +38,9 @@ public sealed record ExitHandlerCosts
     public Time.Cycles Msr { get; init; } = new(200);
     public Time.Cycles Hlt { get; init; } = new(100);
     public Time.Cycles UserspaceIo { get; init; } = new(1_650);
+
+    /// <summary>Port I/O to a device KVM emulates in the kernel (the i8254 PIT, port 0x61): no trip to userspace.</summary>
+    public Time.Cycles KernelIo { get; init; } = new(300);
 }
 
 /// <summary>

@@ -191,15 +191,35 @@ public sealed class HypervisorPlatform : IGuestPlatform
                     handlerCycles = costs.Hlt.Count;
                     halt = true;
                     break;
-                default: // port I/O, completed by the userspace device model
-                    Exits.Pio++;
-                    handlerCycles = costs.UserspaceIo.Count;
-                    if (i.Op is Opcode.InD or Opcode.InI)
+                default: // port I/O: the PIT in the kernel, the rest by the userspace device model
                     {
-                        ushort port = i.Op == Opcode.InI ? (ushort)i.Imm : (ushort)s.Regs[Registers.Rdx];
-                        s.Regs[Registers.Rax] = port == NativePlatform.PmTimerPort ? PmTimer(handler) : 0xFFFF_FFFFL;
+                        Exits.Pio++;
+                        bool input = i.Op is Opcode.InD or Opcode.InI;
+                        ushort port = i.Op is Opcode.InI or Opcode.OutI ? (ushort)i.Imm : (ushort)s.Regs[Registers.Rdx];
+                        if (VirtualPit.Claims(port))
+                        {
+                            handlerCycles = costs.KernelIo.Count;
+                            VirtualPit pit = _vm.Pit;
+                            long ns = _vm.DeviceClockNs(handler);
+                            if (input)
+                            {
+                                s.Regs[Registers.Rax] = pit.In(port, ns);
+                            }
+                            else
+                            {
+                                pit.Out(port, (byte)s.Regs[Registers.Rax], ns);
+                            }
+                        }
+                        else
+                        {
+                            handlerCycles = costs.UserspaceIo.Count;
+                            if (input)
+                            {
+                                s.Regs[Registers.Rax] = port == NativePlatform.PmTimerPort ? PmTimer(handler) : 0xFFFF_FFFFL;
+                            }
+                        }
+                        break;
                     }
-                    break;
             }
             int code = _vm.Backend.ExitCode(i.Op);
             long total = model.ExitRoundTrip.Count + handlerCycles;
@@ -214,6 +234,15 @@ public sealed class HypervisorPlatform : IGuestPlatform
         Exits.ByCode[code] = Exits.ByCode.GetValueOrDefault(code) + 1;
         return new PlatformResult { ExitCycles = cycles, Exited = true, Halt = halt };
     }
+
+    /// <summary>What an RDTSC on this vCPU would return at <paramref name="at"/>, without side effects (the emulated TSC's guard is not advanced).</summary>
+    public ulong PeekTsc(SimTime at) => TscForHandlerPeek(at);
+
+    /// <summary>QEMU's HPET main counter at <paramref name="at"/> (100 MHz from the device clock).</summary>
+    public ulong PeekHpetCounter(SimTime at) => (ulong)(_vm.DeviceClockNs(at) / 10);
+
+    /// <summary>The ACPI PM timer at <paramref name="at"/> (24 bits).</summary>
+    public long PeekPmTimer(SimTime at) => PmTimer(at);
 
     /// <summary>The guest's IA32_TSC_ADJUST (virtual MSR 0x3B).</summary>
     public long TscAdjust { get; private set; }

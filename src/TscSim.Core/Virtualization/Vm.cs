@@ -106,6 +106,9 @@ public sealed class Vm : IEventHandler
         Apply(now, TscPolicy.Evaluate(this), creation: true);
     }
 
+    /// <summary>The VM's in-kernel PIT (KVM's i8254), used by guests to calibrate the TSC.</summary>
+    internal VirtualPit Pit { get; } = new();
+
     /// <summary>The VM's kvmclock (master clock and pvclock publication).</summary>
     public Kvmclock Kvmclock { get; }
 
@@ -366,8 +369,8 @@ public sealed class Vm : IEventHandler
         Apply(at, decision, creation: false, migration: true);
         if (Policy.NotifyGuest)
         {
-            Notifications++;
             GuestToldTrapped = Trapping;
+            Notify(at);
         }
         Kvmclock.MarkGuestStopped();
         Kvmclock.UpdateMasterClock(at);
@@ -401,7 +404,7 @@ public sealed class Vm : IEventHandler
     public long HostKhz { get; private set; }
 
     /// <summary>The VM's virtual TSC rate (virtual_tsc_khz).</summary>
-    public long VirtualTscKhz { get; }
+    public long VirtualTscKhz { get; private set; }
 
     /// <summary>Hardware scaling serves the VM's rate.</summary>
     public bool ScalingActive { get; private set; }
@@ -420,6 +423,45 @@ public sealed class Vm : IEventHandler
 
     /// <summary>What the guest has been told: the pvclock trapped flag as last published to it.</summary>
     public bool GuestToldTrapped { get; private set; }
+
+    /// <summary>Raised at each notification to the guest (its kernel model listens).</summary>
+    public event Action<SimTime>? GuestNotified;
+
+    private void Notify(SimTime at)
+    {
+        Notifications++;
+        GuestNotified?.Invoke(at);
+    }
+
+    /// <summary>
+    /// The guest answered a notification: it re-read its TSC rate and acknowledges. Under Hyper-V
+    /// this is the write of 0 to HV_X64_MSR_TSC_EMULATION_STATUS; under the 2011 proposal the
+    /// guest now runs at the host's rate, so the VM's virtual rate becomes the host's (nothing
+    /// left to emulate for a rate mismatch) and the policy is re-evaluated. A trap for an
+    /// unstable host TSC stays: the guest's rate was never the problem there.
+    /// </summary>
+    public void AcknowledgeTscChange(SimTime at)
+    {
+        if (Policy.Kind == PolicyKind.HyperV)
+        {
+            AcknowledgeReenlightenment();
+            return;
+        }
+        if (!ScalingActive && VirtualTscKhz != HostKhz)
+        {
+            if (Trapping)
+            {
+                // The emulated TSC continues from its current value at the new rate.
+                _emuBaseTsc = GuestVisibleTsc(at);
+                _emuBaseNs = Host.Monotonic.NanosecondsAt(at);
+            }
+            VirtualTscKhz = HostKhz;
+            ChooseRate(); // within tolerance now: no scaling, no catch-up; the controls (offset) stay
+            Warnings.Add((at, $"guest acknowledged the TSC change and adopted the host's {HostKhz} kHz"));
+        }
+        Kvmclock.RequestUpdateAll(at);
+        RequestReevaluation("guest acknowledged the TSC change");
+    }
 
     /// <summary>Notifications sent to the guest (notify_guest).</summary>
     public int Notifications { get; private set; }
@@ -542,12 +584,14 @@ public sealed class Vm : IEventHandler
             _emuBaseNs = Host.Monotonic.NanosecondsAt(now);
             _emulatedGiven = false;
         }
-        else if (!decision.Trap && Trapping && _emulatedGiven && !migration)
+        else if (!decision.Trap && Trapping && !migration)
         {
-            // Back to native: move every vCPU's offset so its TSC resumes after the last emulated value.
+            // Back to native: move every vCPU's offset so its TSC continues from the emulated TSC
+            // as it stands now (never below the last value given out).
+            ulong resume = GuestVisibleTsc(now);
             foreach (var p in Platforms)
             {
-                p.ResumeNativeAfter(now, unchecked(_lastEmulated + 1));
+                p.ResumeNativeAfter(now, resume);
             }
         }
         Trapping = decision.Trap;
@@ -569,8 +613,8 @@ public sealed class Vm : IEventHandler
             GuestToldTrapped = decision.Trap;
             if (!creation)
             {
-                Notifications++;
                 Kvmclock.RequestUpdateAll(now); // publish the trapped flag
+                Notify(now);
             }
         }
     }

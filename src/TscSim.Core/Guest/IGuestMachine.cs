@@ -1,0 +1,57 @@
+using TscSim.Core.Time;
+
+namespace TscSim.Core.Guest;
+
+/// <summary>
+/// The virtual machine as its guest kernel sees it: what CPUID and the paravirtual interfaces
+/// advertise, and side-effect-free reads of its clocks for the kernel's own timers (the tick's
+/// accumulation and the watchdog, which the model runs as kernel services, not as guest code).
+/// Implemented by the hypervisor layer for each VM.
+/// </summary>
+public interface IGuestMachine
+{
+    /// <summary>The VM's name (for messages).</summary>
+    string Name { get; }
+
+    /// <summary>The VM's vCPUs, by index.</summary>
+    IReadOnlyList<Vcpu> Vcpus { get; }
+
+    /// <summary>A paravirtual clock (kvm-clock / Xen pvclock) is offered.</summary>
+    bool HasKvmclock { get; }
+
+    /// <summary>CPUID 0x40000001 advertises KVM_FEATURE_CLOCKSOURCE_STABLE_BIT.</summary>
+    bool StableBitFeature { get; }
+
+    /// <summary>CPUID shows an invariant TSC (constant and nonstop: Linux's CONSTANT_TSC and NONSTOP_TSC).</summary>
+    bool InvariantTscExposed { get; }
+
+    /// <summary>The guest address of vCPU <paramref name="vcpu"/>'s pvclock_vcpu_time_info.</summary>
+    long PvclockAddress(int vcpu);
+
+    /// <summary>What RDTSC on vCPU <paramref name="vcpu"/> would return at <paramref name="at"/>.</summary>
+    ulong PeekTsc(int vcpu, SimTime at);
+
+    /// <summary>What vCPU <paramref name="vcpu"/>'s kvm-clock reads at <paramref name="at"/> (its pvclock record and the TSC it describes).</summary>
+    ulong PeekKvmclock(int vcpu, SimTime at);
+
+    /// <summary>The HPET main counter at <paramref name="at"/> (all 64 bits).</summary>
+    ulong PeekHpetCounter(SimTime at);
+
+    /// <summary>The HPET's period in femtoseconds (its capabilities register).</summary>
+    uint HpetPeriodFemtoseconds { get; }
+
+    /// <summary>The ACPI PM timer at <paramref name="at"/> (24 bits).</summary>
+    long PeekPmTimer(SimTime at);
+
+    /// <summary>The TSC rate the guest would learn if it asked now (pvclock / the TSC-frequency MSR), kHz.</summary>
+    long AdvertisedTscKhz { get; }
+
+    /// <summary>
+    /// Called with the instant whenever the hypervisor notifies the guest (notify_guest: the TSC
+    /// became trapped or untrapped, or its rate changed; Hyper-V: re-enlightenment).
+    /// </summary>
+    void OnNotify(Action<SimTime> handler);
+
+    /// <summary>The guest has recomputed its TSC rate and acknowledges the notification (ending emulation where the policy allows).</summary>
+    void AcknowledgeTscChange(SimTime at);
+}

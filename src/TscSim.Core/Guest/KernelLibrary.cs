@@ -1,0 +1,298 @@
+namespace TscSim.Core.Guest;
+
+/// <summary>
+/// The guest kernel's code: boot (TSC calibration against the PIT with HPET reference reads,
+/// the TSC warp test between vCPUs) and <c>clock_gettime</c> with one read routine per
+/// clocksource. Assembled after the workload; services of <see cref="GuestKernel"/> are entered
+/// with <c>kcall</c>. Labels starting with <c>__k_</c>, and <c>start</c> and
+/// <c>clock_gettime</c>, are reserved.
+/// </summary>
+/// <remarks>
+/// The routines follow the Linux code they model (DOMAIN §1.2–1.4, §6.2, §6.4): the pvclock
+/// version loop with the global <c>last_value</c> guard (pvclock_clocksource_read),
+/// pit_calibrate_tsc's polling loop with its loop-count and 10×-delta rejection rules,
+/// tsc_read_refs's bracket (SMI_TRESHOLD 50,000 cycles, 5 tries), check_tsc_warp's global
+/// lock and end check every 8 iterations. They are written for this ISA, not copied.
+/// </remarks>
+public static class KernelLibrary
+{
+    /// <summary>Kernel service numbers (the operand of <c>kcall</c>).</summary>
+    public const int Boot = 1, TimekeepingInit = 2, BringUpNext = 3, WarpResult = 4, EnterWorkload = 5,
+        CalibrationBegin = 6, CalibrationStep = 7, ReadBegin = 10, ReadEnd = 11;
+
+    /// <summary>Clocksource numbers the read path dispatches on (r8 after <see cref="ReadBegin"/>).</summary>
+    public const int CsTsc = 0, CsKvmclock = 1, CsHpet = 2, CsAcpiPm = 3;
+
+    /// <summary>Read-path flags (rbx after <see cref="ReadBegin"/>).</summary>
+    public const int FlagClampNegative = 1, FlagHonourStable = 2, FlagRdtscpWhenTrapped = 4;
+
+    /// <summary>The source text.</summary>
+    public const string Source = """
+        section .text
+        ; ---------------------------------------------------------------- boot
+        start:          kcall 1                 ; Boot: application processors wait here (rbx = 10 when woken)
+                        cmp rbx, 10
+                        je __k_ap
+                        test rbx, rbx
+                        jz __k_bsp_tk
+                        call __k_calibrate
+        __k_bsp_tk:     kcall 2                 ; TimekeepingInit
+        __k_bsp_next:   kcall 3                 ; BringUpNext: rbx = 0 no warp test, 1 warp test, 2 all online
+                        cmp rbx, 2
+                        je __k_enter
+                        test rbx, rbx
+                        jz __k_bsp_next
+                        call __k_warp
+                        kcall 4                 ; WarpResult
+                        jmp __k_bsp_next
+        __k_ap:         test r12, r12
+                        jz __k_enter
+                        call __k_warp
+        __k_enter:      kcall 5                 ; EnterWorkload: registers reset, jumps to the workload
+
+        ; ------------------------------------------------ TSC calibration (BSP)
+        __k_calibrate:  kcall 6                 ; CalibrationBegin: rsi = latch, r8 = minimum loops
+        __k_cal_loop:   call __k_read_refs
+                        mov r12, r14            ; tsc1
+                        mov r13, r15            ; hpet1 (-1: no reference)
+                        call __k_pit_cal        ; r9 = t2 - t1, or -1
+                        call __k_read_refs      ; r14 = tsc2, r15 = hpet2
+                        kcall 7                 ; CalibrationStep: rbx = 1 to try again
+                        test rbx, rbx
+                        jnz __k_cal_loop
+                        ret
+
+        ; tsc_read_refs: TSC, HPET main counter, TSC; accepted when the bracket is under 50,000 cycles
+        __k_read_refs:  mov r10, 5
+        __k_rr_try:     lfence
+                        rdtsc
+                        shl rdx, 32
+                        or rax, rdx
+                        mov r11, rax
+                        mov eax, dword [0xFED000F0]
+                        mov r15, rax
+                        lfence
+                        rdtsc
+                        shl rdx, 32
+                        or rax, rdx
+                        mov r14, rax
+                        sub rax, r11
+                        cmp rax, 50000
+                        jb __k_rr_ok
+                        dec r10
+                        jnz __k_rr_try
+                        mov r15, -1
+        __k_rr_ok:      ret
+
+        ; pit_calibrate_tsc: PIT channel 2 one-shot of rsi ticks; poll OUT2, tracking TSC deltas
+        __k_pit_cal:    in eax, 0x61
+                        and rax, -3             ; speaker off
+                        or rax, 1               ; gate 2 on
+                        out 0x61, eax
+                        mov rax, 0xB0           ; channel 2, lobyte/hibyte, mode 0, binary
+                        out 0x43, eax
+                        mov rax, rsi
+                        out 0x42, eax
+                        mov rax, rsi
+                        shr rax, 8
+                        out 0x42, eax
+                        lfence
+                        rdtsc
+                        shl rdx, 32
+                        or rax, rdx
+                        mov r10, rax            ; t1
+                        mov r11, rax            ; previous read
+                        mov rcx, -1             ; minimum delta
+                        xor rbx, rbx            ; maximum delta
+                        xor rdi, rdi            ; loops
+        __k_pc_loop:    in eax, 0x61
+                        test rax, 0x20
+                        jnz __k_pc_done
+                        lfence
+                        rdtsc
+                        shl rdx, 32
+                        or rax, rdx
+                        mov rdx, rax
+                        sub rdx, r11
+                        mov r11, rax
+                        cmp rdx, rcx
+                        jae __k_pc_nomin
+                        mov rcx, rdx
+        __k_pc_nomin:   cmp rdx, rbx
+                        jbe __k_pc_nomax
+                        mov rbx, rdx
+        __k_pc_nomax:   inc rdi
+                        jmp __k_pc_loop
+        __k_pc_done:    cmp rdi, r8
+                        jb __k_pc_fail          ; too few loops: disturbed
+                        mov rax, rcx
+                        imul rax, 10
+                        cmp rbx, rax
+                        ja __k_pc_fail          ; one delta over 10x the smallest: disturbed
+                        mov r9, r11
+                        sub r9, r10
+                        ret
+        __k_pc_fail:    mov r9, -1
+                        ret
+
+        ; ---------------------------------- check_tsc_warp (both vCPUs of a pair)
+        ; rcx = timeout in TSC cycles, r13 = rendezvous count for this pair
+        __k_warp:       mov rax, 1
+                        lock xadd [__k_start_count], rax
+        __k_w_wait1:    mov rax, [__k_start_count]
+                        cmp rax, r13
+                        jge __k_w_go
+                        pause
+                        jmp __k_w_wait1
+        __k_w_go:       lfence
+                        rdtsc
+                        shl rdx, 32
+                        or rax, rdx
+                        mov r9, rax
+                        add r9, rcx             ; end
+                        xor r10, r10            ; iterations
+        __k_w_loop:     xor rax, rax
+                        mov rdx, 1
+                        lock cmpxchg [__k_lock], rdx
+                        je __k_w_locked
+                        pause
+                        jmp __k_w_loop
+        __k_w_locked:   mov r11, [__k_last_tsc] ; prev
+                        lfence
+                        rdtsc
+                        shl rdx, 32
+                        or rax, rdx             ; now
+                        mov [__k_last_tsc], rax
+                        cmp r11, rax
+                        jbe __k_w_nowarp
+                        mov rdx, r11
+                        sub rdx, rax
+                        mov r8, [__k_max_warp]
+                        cmp rdx, r8
+                        jbe __k_w_count
+                        mov [__k_max_warp], rdx
+        __k_w_count:    mov r8, [__k_nr_warps]
+                        inc r8
+                        mov [__k_nr_warps], r8
+        __k_w_nowarp:   inc r10
+                        test r10, 7
+                        jnz __k_w_unlock
+                        cmp rax, r9
+                        ja __k_w_last
+                        cmp r10, 10000000
+                        ja __k_w_last
+        __k_w_unlock:   mov qword [__k_lock], 0
+                        jmp __k_w_loop
+        __k_w_last:     mov qword [__k_lock], 0
+                        mov rax, 1
+                        lock xadd [__k_stop_count], rax
+        __k_w_wait2:    mov rax, [__k_stop_count]
+                        cmp rax, r13
+                        jge __k_w_out
+                        pause
+                        jmp __k_w_wait2
+        __k_w_out:      ret
+
+        ; ------------------------------------------------------- clock_gettime
+        ; rax = guest nanoseconds; every other register is preserved
+        clock_gettime:  push rbx
+                        push rcx
+                        push rdx
+                        push rsi
+                        push r8
+                        push r9
+                        push r10
+                        push r11
+                        kcall 10                ; ReadBegin: r8 clocksource, r9 cycle_last, r10 mult, rsi mask, rbx flags, r11 pvclock
+                        cmp r8, 1
+                        je __k_kvmclock
+                        cmp r8, 2
+                        je __k_hpet
+                        cmp r8, 3
+                        je __k_acpi_pm
+                        lfence                  ; tsc: rdtsc_ordered
+                        rdtsc
+                        shl rdx, 32
+                        or rax, rdx
+                        jmp __k_delta
+        __k_hpet:       mov eax, dword [0xFED000F0]
+                        jmp __k_delta
+        __k_acpi_pm:    mov rdx, 0x608
+                        in eax, dx
+                        jmp __k_delta
+        __k_kvmclock:   mov r8d, dword [r11]    ; version
+                        and r8, -2
+                        lfence
+                        movzx rax, byte [r11 + 29]
+                        test rax, 8             ; the TSC is trapped (this model's pvclock flag)
+                        jz __k_kv_rdtsc
+                        test rbx, 4             ; and this kernel reads RDTSCP then
+                        jz __k_kv_rdtsc
+                        rdtscp
+                        jmp __k_kv_tsc
+        __k_kv_rdtsc:   rdtsc
+        __k_kv_tsc:     shl rdx, 32
+                        or rax, rdx
+                        sub rax, [r11 + 8]      ; - tsc_timestamp
+                        movsx rcx, byte [r11 + 28]
+                        test rcx, rcx
+                        js __k_kv_right
+                        shl rax, cl
+                        jmp __k_kv_scale
+        __k_kv_right:   neg rcx
+                        shr rax, cl
+        __k_kv_scale:   mov ecx, dword [r11 + 24]
+                        mul rcx
+                        shrd rax, rdx, 32
+                        add rax, [r11 + 16]     ; + system_time
+                        movzx rcx, byte [r11 + 29]
+                        mov edx, dword [r11]
+                        cmp rdx, r8
+                        jne __k_kvmclock        ; the record changed: read again
+                        test rcx, 1             ; PVCLOCK_TSC_STABLE_BIT
+                        jz __k_kv_guard
+                        test rbx, 2             ; honoured by this kernel
+                        jnz __k_delta
+        __k_kv_guard:   mov rcx, [__k_last_value]
+        __k_kv_cmp:     cmp rax, rcx
+                        jbe __k_kv_last         ; never below what any vCPU returned
+                        mov rdx, rax
+                        mov rax, rcx
+                        lock cmpxchg [__k_last_value], rdx
+                        je __k_kv_won
+                        mov rcx, rax
+                        mov rax, rdx
+                        jmp __k_kv_cmp
+        __k_kv_won:     mov rax, rdx
+                        jmp __k_delta
+        __k_kv_last:    mov rax, rcx
+        __k_delta:      sub rax, r9             ; (now - cycle_last) & mask
+                        and rax, rsi
+                        test rbx, 1             ; a read behind cycle_last counts as no time
+                        jz __k_mul
+                        test rax, rax
+                        jns __k_mul
+                        xor rax, rax
+        __k_mul:        mov rcx, rax
+                        mul r10
+                        kcall 11                ; ReadEnd: rax = base + ((rdx:rax + frac) >> shift)
+                        pop r11
+                        pop r10
+                        pop r9
+                        pop r8
+                        pop rsi
+                        pop rdx
+                        pop rcx
+                        pop rbx
+                        ret
+
+        section .shared
+        __k_last_value: dq 0
+        __k_lock:       dq 0
+        __k_last_tsc:   dq 0
+        __k_nr_warps:   dq 0
+        __k_max_warp:   dq 0
+        __k_start_count: dq 0
+        __k_stop_count: dq 0
+        """;
+}

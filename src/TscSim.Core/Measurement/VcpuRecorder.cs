@@ -1,0 +1,131 @@
+namespace TscSim.Core.Measurement;
+
+/// <summary>
+/// Everything the summary reports about one vCPU's clock and TSC reads, in constant memory:
+/// read counts, skew statistics, drift, per-vCPU monotonicity of the clock and of the TSC, and
+/// read latency. Receives plain numbers, in exact true-time order per kind of read.
+/// </summary>
+/// <remarks>
+/// <see cref="OnClockRead"/> and <see cref="OnTscRead"/> are called once per read (millions of
+/// times per run): they take constant time and do not allocate. A read whose true time is before
+/// the previous read's of the same kind is a caller bug and throws.
+/// </remarks>
+public sealed class VcpuRecorder
+{
+    private readonly StreamingStats _skew = new();
+    private readonly StreamingStats _readCycles = new();
+    private readonly DriftEstimator _drift = new();
+    private readonly MonotonicityChecker _clock = new();
+    private readonly MonotonicityChecker _tsc = new();
+    private long _clockReadExits;
+    private long _exitedClockReads;
+    private long _tscExitedReads;
+    private long _tscCycles;
+    private long _lastClockTrueNs = long.MinValue;
+    private long _lastTscTrueNs = long.MinValue;
+
+    /// <summary>A recorder for vCPU <paramref name="id"/> (its index in the VM, from 0).</summary>
+    public VcpuRecorder(int id)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(id);
+        Id = id;
+    }
+
+    /// <summary>The vCPU's index in its VM (the summary's <c>id</c>).</summary>
+    public int Id { get; }
+
+    /// <summary>Guest clock reads recorded (<c>reads</c>).</summary>
+    public long Reads => _skew.Count;
+
+    /// <summary>Skew statistics in ns, skew = clock − true time (<c>skew_ns</c>).</summary>
+    public StatsSummary SkewNs => _skew.Summarize();
+
+    /// <summary>
+    /// The clock's drift in ppm, the least-squares slope of skew against true time × 10^6
+    /// (<c>drift_ppm</c>); null with fewer than two reads at different true times.
+    /// </summary>
+    public double? DriftPpm => _drift.Ppm;
+
+    /// <summary>Clock reads that returned less than this vCPU's previous read (<c>violations</c>).</summary>
+    public long Violations => _clock.Violations;
+
+    /// <summary>Clock reads that returned the same value as this vCPU's previous read.</summary>
+    public long Stalls => _clock.Stalls;
+
+    /// <summary>The largest backward step of this vCPU's clock in ns, 0 if none (<c>worst_backstep_ns</c>).</summary>
+    public ulong WorstBackstepNs => _clock.WorstBackstep;
+
+    /// <summary>What the clock reads cost, in cycles (guest and exit) (<c>read_cycles</c>).</summary>
+    public StatsSummary ReadCycles => _readCycles.Summarize();
+
+    /// <summary>The total number of exits taken by clock reads.</summary>
+    public long ClockReadExits => _clockReadExits;
+
+    /// <summary>Clock reads that took at least one exit.</summary>
+    public long ExitedClockReads => _exitedClockReads;
+
+    /// <summary>TSC reads recorded (<c>tsc_reads</c>).</summary>
+    public long TscReads => _tsc.Count;
+
+    /// <summary>TSC reads that exited to the hypervisor.</summary>
+    public long TscExitedReads => _tscExitedReads;
+
+    /// <summary>The total cost of the TSC reads in cycles (guest and exit).</summary>
+    public long TscCycles => _tscCycles;
+
+    /// <summary>TSC reads below this vCPU's previous TSC read, compared as u64 (<c>tsc_violations</c>).</summary>
+    public long TscViolations => _tsc.Violations;
+
+    /// <summary>TSC reads equal to this vCPU's previous TSC read.</summary>
+    public long TscStalls => _tsc.Stalls;
+
+    /// <summary>The largest backward step of this vCPU's TSC in ticks, 0 if none (<c>tsc_worst_backstep_cycles</c>).</summary>
+    public ulong TscWorstBackstepCycles => _tsc.WorstBackstep;
+
+    /// <summary>
+    /// A guest clock read at true time <paramref name="trueNs"/> (ns since start) returned
+    /// <paramref name="clockNs"/> (guest ns), costing <paramref name="cycles"/> cycles and
+    /// <paramref name="exits"/> exits. Returns true when the value went backwards on this vCPU.
+    /// </summary>
+    public bool OnClockRead(long trueNs, long clockNs, long cycles, int exits)
+    {
+        if (trueNs < _lastClockTrueNs)
+        {
+            throw OutOfOrder(trueNs, _lastClockTrueNs);
+        }
+        _lastClockTrueNs = trueNs;
+        long skew = checked(clockNs - trueNs);
+        _skew.Add(skew);
+        _drift.Add(trueNs, skew);
+        _readCycles.Add(cycles);
+        _clockReadExits += exits;
+        if (exits > 0)
+        {
+            _exitedClockReads++;
+        }
+        return _clock.Observe(clockNs);
+    }
+
+    /// <summary>
+    /// A TSC read at true time <paramref name="trueNs"/> returned <paramref name="tscValue"/>
+    /// (guest TSC ticks); <paramref name="exited"/> whether it exited, <paramref name="cycles"/>
+    /// what it cost. Returns true when the value went backwards (as u64) on this vCPU.
+    /// </summary>
+    public bool OnTscRead(long trueNs, ulong tscValue, bool exited, long cycles)
+    {
+        if (trueNs < _lastTscTrueNs)
+        {
+            throw OutOfOrder(trueNs, _lastTscTrueNs);
+        }
+        _lastTscTrueNs = trueNs;
+        if (exited)
+        {
+            _tscExitedReads++;
+        }
+        _tscCycles += cycles;
+        return _tsc.ObserveUnsigned(tscValue);
+    }
+
+    internal static InvalidOperationException OutOfOrder(long trueNs, long previous) =>
+        new($"Reads must arrive in true-time order: {trueNs} ns after {previous} ns.");
+}

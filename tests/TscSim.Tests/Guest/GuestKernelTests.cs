@@ -1,0 +1,275 @@
+using System.Collections.Immutable;
+using TscSim.Core.Guest;
+using TscSim.Core.Hardware;
+using TscSim.Core.Time;
+using TscSim.Core.Virtualization;
+
+namespace TscSim.Tests.Guest;
+
+public class GuestKernelTests
+{
+    private static Duration Ms(long ms) => Duration.FromMilliseconds(ms);
+
+    private static HypervisorConfig Policy(string name, TrappingOverride trapping = TrappingOverride.Auto, bool notify = false) =>
+        HypervisorConfig.Find(name)! with { Trapping = trapping, NotifyGuest = notify };
+
+    /// <summary>A Linux without kvm-clock (booted with no-kvmclock), so the TSC's fallback is the HPET.</summary>
+    private static readonly OsProfile LinuxModernNoKvmclock = OsProfiles.LinuxModern with
+    {
+        Ratings = OsProfiles.LinuxModern.Ratings.RemoveAll(r => r.Kind == ClocksourceKind.KvmClock),
+    };
+
+    /// <summary>Migrates the VM at 1 s to the second host (100 ms downtime) and runs to 3 s.</summary>
+    private static KernelRig Migrated(OsProfile profile, HypervisorConfig policy, ClocksourceKind? cs = null)
+    {
+        var rig = new KernelRig(profile, policy, [KernelRig.Host("slow", 2_000), KernelRig.Host("fast", 3_000)], clocksource: cs);
+        rig.Hv.ScheduleLiveMigration(SimTime.FromDuration(Ms(1_000)), rig.Vm, rig.Hosts[1], Ms(100));
+        rig.RunUntil(Ms(3_000));
+        return rig;
+    }
+
+    [Theory]
+    [InlineData(2_000, 2_000_000)]
+    [InlineData(2_400, 2_400_000)]
+    [InlineData(3_000, 3_000_000)]
+    public void Pit_calibration_agrees_with_the_hpet_reference_and_takes_the_reference_value(long mhz, long khz)
+    {
+        // The HPET reference measures Δtsc × 10^6 / Δns over ~10 ms; QEMU's HPET ticks every
+        // 10 ns, so Δns is known to ±10 ns: the result is within 1 ppm (+ truncation) of the rate.
+        var rig = new KernelRig(OsProfiles.Linux2618, Policy("kvm-2011"), [KernelRig.Host("a", mhz)]);
+        rig.RunUntil(Ms(100));
+        Assert.InRange(rig.Kernel.TscKhz, khz - khz / 1_000_000 - 1, khz + khz / 1_000_000 + 1);
+        Assert.Equal("PIT calibration matches HPET", rig.Kernel.Calibration!.Method);
+        Assert.Equal(1, rig.Kernel.Calibration.Attempts);
+        // The PIT window is 11,931 ticks of 1.193182 MHz (9.99931 ms): boot takes at least that long.
+        Assert.True(rig.Kernel.Switches[0].Time >= SimTime.FromDuration(Duration.FromMicroseconds(9_999)));
+    }
+
+    [Fact]
+    public void A_kvmclock_guest_takes_its_tsc_rate_from_pvclock_without_calibrating()
+    {
+        var rig = new KernelRig(OsProfiles.LinuxModern, Policy("kvm-modern"), [KernelRig.Host("a", 2_400)]);
+        rig.RunUntil(Ms(50));
+        Assert.Equal("pvclock", rig.Kernel.Calibration!.Method);
+        // pvclock_tsc_khz of kvm_get_time_scale(10^9, 2.4 GHz) recovers 2,400,000 kHz up to truncation.
+        Assert.InRange(rig.Kernel.TscKhz, 2_399_999, 2_400_000);
+        Assert.Equal(ClocksourceKind.KvmClock, rig.Kernel.Clocksource);
+        Assert.Equal("boot: rating 400", rig.Kernel.Switches[0].Reason);
+    }
+
+    [Fact]
+    public void Mult_and_shift_are_clocks_calc_mult_shift()
+    {
+        // 1 GHz to ns with 600 s of headroom: mult = 2^shift exactly.
+        var (m1, s1) = GuestKernel.CalcMultShift(1_000_000_000, 1_000_000_000, 600);
+        Assert.Equal(1UL << s1, m1);
+        // The ACPI PM timer (24-bit mask, 4 s): 10^9/3,579,545 × 2^shift rounded.
+        var (m2, s2) = GuestKernel.CalcMultShift(3_579_545, 1_000_000_000, 4);
+        Assert.Equal((ulong)Math.Round(1e9 / 3_579_545 * Math.Pow(2, s2)), m2);
+        // The product of the largest delta (4 s of ticks) and mult fits 64 bits.
+        Assert.True((UInt128)(4UL * 3_579_545) * m2 < UInt128.One << 64);
+    }
+
+    [Fact]
+    public void Legacy_tsc_guest_migrated_to_a_faster_host_without_trapping_gains_half_a_second_per_second()
+    {
+        var rig = Migrated(OsProfiles.Linux2618, Policy("kvm-2011", TrappingOverride.Off));
+        Assert.False(rig.Vm.Trapping);
+        // Calibrated at 2 GHz, counting 3 GHz: each true second shows as 1.5 guest seconds.
+        long gain = rig.SkewAt(2_900_000_000) - rig.SkewAt(1_900_000_000);
+        Assert.InRange(gain, 500_000_000 - 200_000, 500_000_000 + 200_000); // ±1 read period (100 µs at 2 GHz)
+    }
+
+    [Fact]
+    public void Legacy_tsc_guest_migrated_with_trapping_keeps_its_skew_within_the_downtime()
+    {
+        var rig = Migrated(OsProfiles.Linux2618, Policy("kvm-2011"));
+        Assert.True(rig.Vm.Trapping);
+        foreach (var (trueNs, ns) in rig.Reads())
+        {
+            Assert.InRange(ns - trueNs, -100_000_000 - 1_000, 1_000); // the guest's TSC stood still for the 100 ms downtime
+        }
+        Assert.True(rig.SkewAt(2_900_000_000) < -99_000_000);
+        // And every clock read after the migration exits (RDTSC is trapped).
+        Assert.All(rig.Log.ClockReads.Where(r => r.TimePs > 1_200_000_000_000), r => Assert.Equal(1, r.Exits));
+    }
+
+    [Fact]
+    public void Modern_kvmclock_guest_keeps_its_rate_across_the_same_migration()
+    {
+        var rig = Migrated(OsProfiles.LinuxModern, Policy("kvm-modern"));
+        long drift = rig.SkewAt(2_900_000_000) - rig.SkewAt(1_200_000_000);
+        Assert.InRange(drift, -2_000, 2_000); // kvm-clock follows the new host's rate: no gain
+        Assert.Equal(ClocksourceKind.KvmClock, rig.Kernel.Clocksource);
+    }
+
+    private static KernelRig SkewedSockets(HypervisorConfig policy, OsProfile profile, ClocksourceKind? cs = null, long work = 200_000)
+    {
+        var host = KernelRig.Host("numa", 2_000, cores: 1, sockets: 2) with { SocketDrift = [Ppm.Zero, Ppm.FromPartsPerBillion(200_000)] };
+        string workload = $"loop: call clock_gettime\nwork {work}\njmp loop";
+        var rig = new KernelRig(profile, policy, [host], vcpus: 2, workload: workload, clocksource: cs, pin: [0, 1]);
+        rig.RunUntil(Ms(1_000));
+        return rig;
+    }
+
+    /// <summary>Backward steps of the VM's clock reads taken in true-time order, and how many equal their predecessor.</summary>
+    private static (int Violations, int Stalls) CrossVcpu(KernelRig rig)
+    {
+        int violations = 0, stalls = 0;
+        long last = long.MinValue;
+        foreach (var r in rig.Log.ClockReads)
+        {
+            if (r.Nanoseconds < last)
+            {
+                violations++;
+            }
+            else if (r.Nanoseconds == last)
+            {
+                stalls++;
+            }
+            last = Math.Max(last, r.Nanoseconds);
+        }
+        return (violations, stalls);
+    }
+
+    [Fact]
+    public void Raw_tsc_guest_on_drifting_sockets_sees_cross_vcpu_warps_that_a_trapped_tsc_removes()
+    {
+        var raw = SkewedSockets(Policy("kvm-2011", TrappingOverride.Off), OsProfiles.Linux2618);
+        Assert.Equal(ClocksourceKind.Tsc, raw.Kernel.Clocksource);
+        Assert.True(CrossVcpu(raw).Violations > 100, $"{CrossVcpu(raw).Violations} violations");
+
+        var trapped = SkewedSockets(Policy("kvm-2011", TrappingOverride.On), OsProfiles.Linux2618);
+        Assert.True(trapped.Vm.Trapping);
+        Assert.Equal(0, CrossVcpu(trapped).Violations);
+        Assert.True(trapped.Log.ClockReads.Count > 1_000);
+    }
+
+    [Fact]
+    public void The_warp_test_finds_drifting_sockets_and_turns_the_tsc_off()
+    {
+        var rig = SkewedSockets(Policy("kvm-2011", TrappingOverride.Off), OsProfiles.LinuxModern, ClocksourceKind.Tsc);
+        var (vcpu, warps, max) = Assert.Single(rig.Kernel.WarpTests);
+        Assert.Equal(1, vcpu);
+        Assert.True(warps > 0 && max > 0);
+        Assert.Equal("check_tsc_sync_source failed", rig.Kernel.TscUnstable);
+        Assert.Equal(ClocksourceKind.KvmClock, rig.Kernel.Clocksource);
+    }
+
+    [Fact]
+    public void The_watchdog_moves_a_guest_from_a_tsc_running_1pct_fast_to_the_hpet_within_two_periods()
+    {
+        // An AMD K8 TSC follows P-states: at 1 s the core goes from 2.0 to 2.02 GHz, and a guest
+        // calibrated at 2 GHz sees its TSC run 1% fast against the HPET (5 ms per 0.5 s interval,
+        // far over the modern margins of 2 × 124 µs).
+        var rig = new KernelRig(LinuxModernNoKvmclock, Policy("kvm-2011", TrappingOverride.Off),
+            [KernelRig.Host("k8", 2_000, CpuPresets.AmdK8)], clocksource: ClocksourceKind.Tsc);
+        var change = SimTime.FromDuration(Ms(1_000));
+        foreach (var core in rig.Hosts[0].Cores)
+        {
+            rig.Hosts[0].ScheduleFrequencyChange(change, core.Index, Frequency.FromMegahertz(2_020));
+        }
+        rig.RunUntil(Ms(3_000));
+        var sw = rig.Kernel.Switches.Single(s => s.From == ClocksourceKind.Tsc);
+        Assert.Equal(ClocksourceKind.Hpet, sw.To);
+        Assert.StartsWith("TSC unstable: clocksource watchdog", sw.Reason, StringComparison.Ordinal);
+        Assert.InRange(sw.Time.Picoseconds, change.Picoseconds, (change + GuestKernel.WatchdogInterval + GuestKernel.WatchdogInterval).Picoseconds);
+        // Every HPET read is an MMIO exit to the userspace device model.
+        var after = rig.Log.ClockReads.Where(r => r.TimePs > sw.Time.Picoseconds).ToList();
+        Assert.NotEmpty(after);
+        long exitCycles = CpuPresets.AmdK8.ExitRoundTrip.Count + HypervisorConfig.Find("kvm-2011")!.HandlerCosts.UserspaceIo.Count;
+        Assert.All(after, r => Assert.Equal(1, r.Exits));
+        Assert.All(after, r => Assert.True(r.Cycles > exitCycles, $"{r.Cycles} cycles"));
+        Assert.True(rig.Vm.Platforms[0].Exits.Mmio >= after.Count);
+    }
+
+    [Fact]
+    public void The_watchdog_leaves_a_good_tsc_alone()
+    {
+        var rig = new KernelRig(LinuxModernNoKvmclock, Policy("kvm-2011", TrappingOverride.Off),
+            [KernelRig.Host("a", 2_000)], clocksource: ClocksourceKind.Tsc);
+        rig.RunUntil(Ms(3_000));
+        Assert.Null(rig.Kernel.TscUnstable);
+        Assert.Single(rig.Kernel.Switches);
+    }
+
+    [Fact]
+    public void Kvmclock_without_the_stable_flag_never_goes_back_across_vcpus_but_stalls()
+    {
+        // Drifting sockets: KVM has no master clock, so no PVCLOCK_TSC_STABLE_BIT, and the guest
+        // clamps every read to the global last_value.
+        var rig = SkewedSockets(Policy("kvm-modern"), OsProfiles.LinuxModern, work: 2_000);
+        Assert.False(rig.Vm.Kvmclock.MasterClock);
+        Assert.Equal(ClocksourceKind.KvmClock, rig.Kernel.Clocksource);
+        var (violations, stalls) = CrossVcpu(rig);
+        Assert.Equal(0, violations);
+        Assert.True(stalls > 0, "expected stalls");
+    }
+
+    [Fact]
+    public void A_notified_guest_adopts_the_new_rate_and_trapping_ends_after_its_delay()
+    {
+        var rig = Migrated(OsProfiles.LinuxModern, Policy("kvm-2011", notify: true), ClocksourceKind.Tsc);
+        // Told twice: trapping started (the migration), trapping ended (after its acknowledgement).
+        Assert.Equal(2, rig.Kernel.NotificationsHandled);
+        Assert.False(rig.Vm.Trapping);
+        Assert.Equal(3_000_000, rig.Vm.VirtualTscKhz);
+        Assert.Equal(3_000_000, rig.Kernel.TscKhz);
+        var interval = Assert.Single(rig.Vm.TrappedIntervals());
+        // Trapped from the migration's end (1.1 s) until the guest's answer 100 ms later.
+        Assert.Equal(SimTime.FromDuration(Ms(1_100)), interval.From);
+        Assert.Equal(SimTime.FromDuration(Ms(1_200)), interval.To);
+        // Its clock keeps the right rate afterwards.
+        long drift = rig.SkewAt(2_900_000_000) - rig.SkewAt(1_300_000_000);
+        Assert.InRange(drift, -5_000, 5_000);
+    }
+
+    [Fact]
+    public void A_legacy_guest_ignores_the_notification_and_stays_trapped()
+    {
+        var rig = Migrated(OsProfiles.Linux2618, Policy("kvm-2011", notify: true));
+        Assert.Equal(0, rig.Kernel.NotificationsHandled);
+        Assert.True(rig.Vm.Trapping);
+    }
+
+    [Fact]
+    public void Profiles_select_their_clocksource_by_rating()
+    {
+        foreach (var (profile, expected) in new[]
+        {
+            (OsProfiles.LinuxModern, ClocksourceKind.KvmClock), (OsProfiles.Linux2618, ClocksourceKind.Tsc),
+            (OsProfiles.FreeBsd8, ClocksourceKind.AcpiPm), (OsProfiles.Solaris10, ClocksourceKind.Tsc),
+            (OsProfiles.Windows2008R2, ClocksourceKind.AcpiPm),
+        })
+        {
+            var rig = new KernelRig(profile, Policy("kvm-2011"), [KernelRig.Host("a", 2_000)], vcpus: 2);
+            rig.RunUntil(Ms(200));
+            Assert.Equal(expected, rig.Kernel.Clocksource);
+            Assert.True(rig.Reads("vm0.vcpu1").Count > 100, profile.Name);
+            Assert.All(rig.Reads(), r => Assert.InRange(r.Ns - r.TrueNs, -20_000, 20_000));
+        }
+    }
+
+    [Fact]
+    public void Invariant_tsc_lowers_kvmclock_to_299_so_linux_uses_the_tsc()
+    {
+        var rig = new KernelRig(OsProfiles.LinuxModern, Policy("kvm-modern"), [KernelRig.Host("a", 2_000, CpuPresets.IntelSkylake)],
+            vm: new VmConfig { Id = "vm0", FixedRate = true });
+        rig.RunUntil(Ms(100));
+        Assert.Equal(ClocksourceKind.Tsc, rig.Kernel.Clocksource);
+    }
+
+    [Fact]
+    public void A_workload_without_instructions_is_rejected()
+    {
+        var ex = Assert.Throws<TscSim.Core.Isa.AssemblyException>(() => GuestKernel.Assemble("; nothing\n", "w"));
+        Assert.Contains("no instruction", ex.Errors[0].Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Workload_errors_keep_the_workload_line_numbers()
+    {
+        var ex = Assert.Throws<TscSim.Core.Isa.AssemblyException>(() => GuestKernel.Assemble("nop\nnop\nfrob rax\n", "w"));
+        Assert.Equal(3, ex.Errors[0].Line);
+    }
+}
