@@ -28,16 +28,21 @@ public static class TscSimCli
             "TscSim: a deterministic, cycle-accurate simulator of guest timekeeping in virtual machines " +
             "whose TSC may be trapped.");
 
-        root.Add(Pending("run", "Run a scenario and write its results folder.", "#8", cmd =>
-        {
-            cmd.Add(new Argument<FileInfo>("FILE") { Description = "The scenario file (YAML)." });
-            cmd.Add(new Option<DirectoryInfo>("--out") { Description = "Results folder (default results/<scenario-name>/)." });
-            cmd.Add(new Option<ulong?>("--seed") { Description = "Overrides the scenario's seed." });
-            cmd.Add(new Option<string[]>("--set") { Description = "Overrides a scenario value: path=value (repeatable).", AllowMultipleArgumentsPerToken = false });
-            cmd.Add(new Option<bool>("--quiet") { Description = "No progress output." });
-        }));
-        root.Add(Pending("validate", "Parse and validate scenario files without running them.", "#8", cmd =>
-            cmd.Add(new Argument<FileInfo[]>("FILE") { Description = "Scenario files.", Arity = ArgumentArity.OneOrMore })));
+        var file = new Argument<FileInfo>("FILE") { Description = "The scenario file (YAML)." };
+        var outOpt = new Option<DirectoryInfo>("--out") { Description = "Results folder (default results/<scenario-name>/)." };
+        var seedOpt = new Option<ulong?>("--seed") { Description = "Overrides the scenario's seed." };
+        var setOpt = new Option<string[]>("--set") { Description = "Overrides a scenario value: path=value (repeatable).", AllowMultipleArgumentsPerToken = false };
+        var quietOpt = new Option<bool>("--quiet") { Description = "No progress output and no result table." };
+        var run = new Command("run", "Run a scenario and write its results folder.") { file, outOpt, seedOpt, setOpt, quietOpt };
+        run.SetAction(parse => RunCommand.Run(parse.GetValue(file)!.ToString(),
+            parse.GetValue(outOpt)?.ToString(), parse.GetValue(seedOpt), parse.GetValue(setOpt) ?? [], parse.GetValue(quietOpt),
+            parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
+        root.Add(run);
+        var files = new Argument<FileInfo[]>("FILE") { Description = "Scenario files.", Arity = ArgumentArity.OneOrMore };
+        var validate = new Command("validate", "Parse and validate scenario files without running them.") { files };
+        validate.SetAction(parse => RunCommand.Validate([.. parse.GetValue(files)!.Select(f => f.ToString())],
+            parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
+        root.Add(validate);
         root.Add(Pending("sweep", "Run a parameter grid: one results folder per point and sweep.csv; resumable.", "#9", cmd =>
         {
             cmd.Add(new Argument<FileInfo>("FILE") { Description = "The sweep file (YAML)." });

@@ -9,7 +9,7 @@ namespace TscSim.Core.Time;
 /// fractional digits trimmed (<c>333.333ns</c>, <c>14.31818MHz</c>). Every string it makes
 /// parses back to the same value with <see cref="Quantity"/>.
 /// </summary>
-internal static class QuantityFormat
+public static class QuantityFormat
 {
     private static readonly (string Unit, int Decimals)[] DurationUnits =
         [("s", 12), ("ms", 9), ("us", 6), ("ns", 3), ("ps", 0)];

@@ -387,7 +387,14 @@ public sealed class Vm : IEventHandler
 
     public VmConfig Config { get; }
 
-    public HypervisorConfig Policy { get; }
+    public HypervisorConfig Policy { get; private set; }
+
+    /// <summary>Changes the hypervisor policy for this VM at the current instant (a scenario's <c>policy</c> event) and re-evaluates.</summary>
+    public void ChangePolicy(HypervisorConfig policy, string why)
+    {
+        Policy = policy;
+        RequestReevaluation(why);
+    }
 
     /// <summary>The host the VM runs on now.</summary>
     public Host Host { get; private set; }

@@ -14,8 +14,6 @@ public class CliTests
     }
 
     [Theory]
-    [InlineData("run", "scenario.yaml")]
-    [InlineData("validate", "a.yaml")]
     [InlineData("sweep", "s.yaml")]
     [InlineData("merge", "shard0")]
     [InlineData("plot", "results/x")]

@@ -1,0 +1,127 @@
+using TscSim.Cli;
+using TscSim.Tests.Runs;
+
+namespace TscSim.Tests.Cli;
+
+/// <summary><c>tscsim run</c> and <c>validate</c>: exit codes, messages, and no results folder for bad input.</summary>
+public sealed class RunCliTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), $"tscsim-cli-{Environment.ProcessId}-{Guid.NewGuid():N}");
+
+    public RunCliTests() => Directory.CreateDirectory(_dir);
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var o = new StringWriter();
+        var e = new StringWriter();
+        int code = TscSimCli.Run(args, o, e);
+        return (code, o.ToString(), e.ToString());
+    }
+
+    private string Write(string name, string text)
+    {
+        string path = Path.Combine(_dir, name);
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    private const string Good = """
+        name: tiny
+        duration: 50ms
+        hosts:
+          - id: h
+            cpu: intel-nehalem
+            frequency: 2GHz
+        vms:
+          - id: vm0
+            host: h
+            vcpus: 1
+            guest: linux-2.6.18
+            workload: |
+              loop:
+                call clock_gettime
+                work 100000cycles
+                jmp loop
+        expect:
+          - vm0.vcpu0.reads > 10
+        """;
+
+    [Fact]
+    public void Run_writes_the_results_folder_and_exits_0_when_expectations_hold()
+    {
+        string outDir = Path.Combine(_dir, "out");
+        var (code, stdout, err) = Run("run", Write("tiny.yaml", Good), "--out", outDir);
+        Assert.True(code == ExitCodes.Success, err);
+        Assert.Contains("PASS  vm0.vcpu0.reads > 10", stdout, StringComparison.Ordinal);
+        Assert.True(File.Exists(Path.Combine(outDir, "summary.json")));
+        Assert.Contains("\"complete\": true", File.ReadAllText(Path.Combine(outDir, "summary.json")), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_failed_expectation_exits_1_and_still_writes_results()
+    {
+        string outDir = Path.Combine(_dir, "out");
+        var (code, stdout, _) = Run("run", Write("tiny.yaml", Good.Replace("reads > 10", "reads > 100000000", StringComparison.Ordinal)), "--out", outDir);
+        Assert.Equal(ExitCodes.ExpectationFailed, code);
+        Assert.Contains("FAIL  vm0.vcpu0.reads > 100000000", stdout, StringComparison.Ordinal);
+        Assert.True(File.Exists(Path.Combine(outDir, "summary.json")));
+    }
+
+    [Fact]
+    public void Seed_and_set_overrides_are_applied()
+    {
+        string outDir = Path.Combine(_dir, "out");
+        var (code, _, err) = Run("run", Write("tiny.yaml", Good), "--out", outDir, "--seed", "9", "--set", "vms[0].vcpus=2", "--quiet");
+        Assert.True(code == ExitCodes.Success, err);
+        string summary = File.ReadAllText(Path.Combine(outDir, "summary.json"));
+        Assert.Contains("\"seed\": 9", summary, StringComparison.Ordinal);
+        Assert.Contains("vcpus: 2", File.ReadAllText(Path.Combine(outDir, "scenario.resolved.yaml")), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("duration: 50ms", "duration: 50", "duration")]
+    [InlineData("frequency: 2GHz", "frequency: 2.4Gz", "unknown unit 'Gz'")]
+    [InlineData("host: h", "host: nowhere", "nowhere")]
+    [InlineData("        work 100000cycles", "        wrok 100000cycles", "wrok")]
+    [InlineData("vcpus: 1", "vcpus: 1000000000", "vcpus")]
+    [InlineData("name: tiny", "name: [tiny", "")]
+    public void Bad_input_exits_2_with_a_positioned_message_and_no_results(string from, string to, string mentions)
+    {
+        string file = Write("bad.yaml", Good.Replace(from, to, StringComparison.Ordinal));
+        string outDir = Path.Combine(_dir, "out");
+        var (code, _, err) = Run("run", file, "--out", outDir);
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Matches(@"bad\.yaml:\d+:\d+: ", err);
+        Assert.Contains(mentions, err, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", err, StringComparison.Ordinal); // no stack trace
+        Assert.False(Directory.Exists(outDir));
+    }
+
+    [Fact]
+    public void Workload_errors_point_at_the_scenario_file_line()
+    {
+        string file = Write("bad.yaml", Good.Replace("        work 100000cycles", "        wrok 100000cycles", StringComparison.Ordinal));
+        var (_, _, err) = Run("validate", file);
+        int line = Good.Split('\n').ToList().FindIndex(l => l.Contains("work 100000cycles", StringComparison.Ordinal)) + 1;
+        Assert.Contains($"bad.yaml:{line}:", err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Validate_accepts_every_shipped_scenario()
+    {
+        var files = Directory.GetFiles(Path.Combine(ShippedScenarioTests.RepoRoot(), "scenarios"), "*.yaml");
+        var (code, stdout, err) = Run(["validate", .. files]);
+        Assert.True(code == ExitCodes.Success, err);
+        Assert.Equal(files.Length, stdout.Split('\n').Count(l => l.Contains(": ok (", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public void A_missing_file_exits_2()
+    {
+        var (code, _, err) = Run("run", Path.Combine(_dir, "nope.yaml"));
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Contains("nope.yaml", err, StringComparison.Ordinal);
+    }
+}

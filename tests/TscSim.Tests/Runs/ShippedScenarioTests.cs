@@ -1,0 +1,114 @@
+using System.Globalization;
+using TscSim.Core.Runs;
+using TscSim.Core.Scenarios;
+
+namespace TscSim.Tests.Runs;
+
+/// <summary>
+/// Every shipped scenario runs, meets its own expectations and reproduces the fingerprint pinned
+/// in tests/fingerprints.csv. To re-pin on purpose (after a model change that is meant to change
+/// results), run the tests with TSCSIM_UPDATE_FINGERPRINTS=1 and commit the rewritten file.
+/// </summary>
+public class ShippedScenarioTests
+{
+    internal static string RepoRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "TscSim.sln")))
+        {
+            dir = dir.Parent;
+        }
+        return dir?.FullName ?? throw new InvalidOperationException("TscSim.sln not found above the test binaries");
+    }
+
+    public static TheoryData<string> Files()
+    {
+        var data = new TheoryData<string>();
+        foreach (var f in Directory.GetFiles(Path.Combine(RepoRoot(), "scenarios"), "*.yaml").Order(StringComparer.Ordinal))
+        {
+            data.Add(Path.GetFileName(f));
+        }
+        return data;
+    }
+
+    private static readonly Lock FingerprintLock = new();
+
+    private static Dictionary<string, string> Pinned()
+    {
+        string path = Path.Combine(RepoRoot(), "tests", "fingerprints.csv");
+        return File.Exists(path)
+            ? File.ReadAllLines(path).Skip(1).Where(l => l.Length > 0).Select(l => l.Split(',')).ToDictionary(p => p[0], p => p[1])
+            : [];
+    }
+
+    [Theory]
+    [MemberData(nameof(Files))]
+    public void Shipped_scenario_meets_its_expectations_and_its_pinned_fingerprint(string file)
+    {
+        var scenario = ScenarioLoader.Load(Path.Combine(RepoRoot(), "scenarios", file));
+        var model = new ScenarioModel(scenario);
+        var result = ScenarioRun.Execute(model);
+        Assert.True(result.Complete);
+        Assert.NotEmpty(result.Expectations);
+        Assert.All(result.Expectations, e => Assert.True(e.Passed, $"{file}: {e.Expectation.Text}: {e.Message}"));
+        Assert.Empty(model.Observer.Faults);
+
+        if (Environment.GetEnvironmentVariable("TSCSIM_UPDATE_FINGERPRINTS") == "1")
+        {
+            lock (FingerprintLock)
+            {
+                var pins = Pinned();
+                pins[scenario.Name] = result.Fingerprint;
+                File.WriteAllLines(Path.Combine(RepoRoot(), "tests", "fingerprints.csv"),
+                    ["scenario,fingerprint", .. pins.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key},{p.Value}")]);
+            }
+            return;
+        }
+        Assert.True(Pinned().TryGetValue(scenario.Name, out var pinned), $"no fingerprint pinned for {scenario.Name} in tests/fingerprints.csv");
+        Assert.Equal(pinned, result.Fingerprint);
+    }
+
+    [Fact]
+    public void The_resolved_scenario_reproduces_the_run_exactly()
+    {
+        var scenario = ScenarioLoader.Load(Path.Combine(RepoRoot(), "scenarios", "legacy-guest-to-faster-host.yaml"));
+        var first = ScenarioRun.Execute(new ScenarioModel(scenario));
+        var again = ScenarioLoader.LoadText(ScenarioWriter.ToYaml(scenario), "scenario.resolved.yaml");
+        var second = ScenarioRun.Execute(new ScenarioModel(again));
+        Assert.Equal(first.Fingerprint, second.Fingerprint);
+        Assert.Equal(Strip(first), Strip(second));
+    }
+
+    [Fact]
+    public void A_different_seed_is_recorded_and_a_results_folder_is_written_whole()
+    {
+        var scenario = ScenarioLoader.Load(Path.Combine(RepoRoot(), "scenarios", "tsc-khz-far-from-host.yaml"));
+        var model = new ScenarioModel(scenario, seed: 7);
+        var result = ScenarioRun.Execute(model);
+        string dir = Path.Combine(Path.GetTempPath(), $"tscsim-results-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        try
+        {
+            ResultsWriter.Write(dir, model, result);
+            Assert.Equal(["events.csv", "reads.csv", "scenario.resolved.yaml", "summary.json"],
+                Directory.GetFiles(dir).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+            Assert.Contains("seed: 7", File.ReadAllText(Path.Combine(dir, "scenario.resolved.yaml")), StringComparison.Ordinal);
+            Assert.StartsWith("true_ns,vm,vcpu,core,host,clock_ns,skew_ns,exited", File.ReadAllText(Path.Combine(dir, "reads.csv")), StringComparison.Ordinal);
+            Assert.Empty(Directory.GetDirectories(Path.GetDirectoryName(dir)!, $".{Path.GetFileName(dir)}*"));
+        }
+        finally
+        {
+            if (Directory.Exists(dir))
+            {
+                Directory.Delete(dir, true);
+            }
+        }
+    }
+
+    /// <summary>The summary without its one non-deterministic field (wall_seconds).</summary>
+    private static string Strip(RunResult r)
+    {
+        var copy = r.Summary.DeepClone().AsObject();
+        copy.Remove("wall_seconds");
+        return copy.ToJsonString();
+    }
+}
