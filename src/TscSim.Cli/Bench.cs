@@ -56,6 +56,49 @@ internal static class Bench
         return rates[rounds / 2];
     }
 
+    /// <summary>
+    /// The reference scenario for <c>simulated_to_wall_ratio</c>: one VM of 4 vCPUs with kvm-clock
+    /// (linux-modern on kvm-modern), each reading the clock every 10 µs of guest time.
+    /// </summary>
+    public const string ReferenceScenario = """
+        name: bench-reference
+        duration: {DURATION}
+        hosts:
+          - id: h
+            cpu: intel-skylake
+            frequency: 2GHz
+            cores_per_socket: 4
+        hypervisor:
+          policy: kvm-modern
+        vms:
+          - id: vm0
+            host: h
+            vcpus: 4
+            pin: [0, 1, 2, 3]
+            guest: linux-modern
+            workload: |
+              loop:
+                call clock_gettime
+                work 20000cycles
+                jmp loop
+        """;
+
+    /// <summary>Simulated seconds per wall second for the reference scenario (median of rounds).</summary>
+    public static double SimulatedToWallRatio(Duration simulated, int rounds)
+    {
+        string text = ReferenceScenario.Replace("{DURATION}", $"{simulated.Picoseconds}ps", StringComparison.Ordinal);
+        var ratios = new double[rounds];
+        for (int r = 0; r < rounds; r++)
+        {
+            var model = new TscSim.Core.Runs.ScenarioModel(TscSim.Core.Scenarios.ScenarioLoader.LoadText(text, "bench-reference.yaml"));
+            var sw = System.Diagnostics.Stopwatch.StartNew();
+            TscSim.Core.Runs.ScenarioRun.Execute(model);
+            ratios[r] = simulated.Picoseconds / 1e12 / sw.Elapsed.TotalSeconds;
+        }
+        Array.Sort(ratios);
+        return ratios[rounds / 2];
+    }
+
     public static int Run(TextWriter output, bool json, long? eventsOverride, int rounds)
     {
         var hold = new SortedDictionary<string, double>(StringComparer.Ordinal);
@@ -70,6 +113,8 @@ internal static class Bench
             : Duration.FromMilliseconds(100);
         double instructions = Math.Round(InterpreterPerSecond(InterpreterBench.AluLoop, simulated, rounds, 1));
         double rdtsc = Math.Round(InterpreterPerSecond(InterpreterBench.RdtscLoop, simulated, rounds, 2));
+        Duration reference = eventsOverride is long e2 ? Duration.FromPicoseconds(Math.Max(1_000_000_000, e2 * 20_000)) : Duration.FromSeconds(2);
+        double ratio = Math.Round(SimulatedToWallRatio(reference, rounds), 3);
 
         if (json)
         {
@@ -78,6 +123,7 @@ internal static class Bench
                 ["engine_hold_events_per_s"] = hold,
                 ["interpreter_instructions_per_s"] = instructions,
                 ["interpreter_rdtsc_per_s"] = rdtsc,
+                ["simulated_to_wall_ratio"] = ratio,
             };
             output.WriteLine(JsonSerializer.Serialize(doc));
         }
@@ -91,6 +137,8 @@ internal static class Bench
             output.WriteLine("interpreter, one vCPU on bare metal (intel-skylake, 2 GHz):");
             output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  register ALU/branch loop: {instructions / 1e6,8:F2} M instructions/s"));
             output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  rdtsc loop (not exiting): {rdtsc / 1e6,8:F2} M rdtsc/s"));
+            output.WriteLine("reference scenario (1 VM, 4 vCPUs, kvm-clock, a clock read every 10 us of guest time):");
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  simulated/wall: {ratio,8:F2} simulated s per wall s"));
         }
         return ExitCodes.Success;
     }

@@ -26,7 +26,18 @@ internal static class Presets
             output.WriteLine($"    sources: {m.Sources}");
         }
         output.WriteLine();
-        output.WriteLine("Guest OS profiles: not built yet (issue #7).");
+        output.WriteLine("Guest OS profiles (vms: guest: NAME, or { profile: NAME, clocksource: tsc|kvm-clock|hpet|acpi_pm })");
+        foreach (var g in TscSim.Core.Guest.OsProfiles.All)
+        {
+            output.WriteLine();
+            output.WriteLine($"  {g.Name}: {g.Description}");
+            output.WriteLine($"    clocksources: {string.Join(", ", g.Ratings.Select(r => $"{TscSim.Core.Guest.OsProfiles.NameOf(r.Kind)} {r.Rating}"))}"
+                + (g.KvmclockRatingWithInvariantTsc is int low ? $" (kvm-clock {low} with an invariant TSC)" : ""));
+            output.WriteLine($"    calibration: {g.Calibration}; warp test: {(g.WarpTest ? "yes" : "no")}; watchdog: {g.Watchdog}; "
+                + $"honours STABLE: {(g.HonoursStableFlag ? "yes" : "no")}; reacts to notification: {(g.ReactsToNotification ? $"yes, after {g.NotificationDelay}" : "no")}");
+            output.WriteLine($"    sources: {g.Source}");
+        }
+        output.WriteLine();
         output.WriteLine("Hypervisor policy presets (hypervisor: policy: NAME)");
         foreach (var p in HypervisorConfig.Presets)
         {

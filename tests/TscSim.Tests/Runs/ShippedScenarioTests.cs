@@ -112,3 +112,26 @@ public class ShippedScenarioTests
         return copy.ToJsonString();
     }
 }
+
+public class InterruptionTests
+{
+    [Fact]
+    public void A_cancelled_run_stops_between_steps_and_says_it_is_incomplete()
+    {
+        var scenario = ScenarioLoader.Load(Path.Combine(ShippedScenarioTests.RepoRoot(), "scenarios", "tsc-khz-far-from-host.yaml"));
+        var model = new ScenarioModel(scenario);
+        using var cts = new CancellationTokenSource();
+        int steps = 0;
+        var result = ScenarioRun.Execute(model, _ =>
+        {
+            if (++steps == 10)
+            {
+                cts.Cancel();
+            }
+        }, cts.Token);
+        Assert.False(result.Complete);
+        Assert.False((bool)result.Summary["complete"]!);
+        // Ten of the 200 steps ran: the simulation stopped at 10/200 of the 2 s duration.
+        Assert.Equal(100_000_000L, (long)result.Summary["simulated_ns"]!);
+    }
+}
