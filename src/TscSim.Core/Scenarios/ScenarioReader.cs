@@ -556,7 +556,7 @@ internal sealed partial class ScenarioReader(List<ScenarioDiagnostic> diagnostic
             var cores = new List<int>();
             for (int i = 0; i < pinSeq.Items.Count; i++)
             {
-                int maxCore = host is null ? 255 * 8 : host.Cores - 1;
+                int maxCore = host is null ? 8 * 256 - 1 : host.Cores - 1;
                 if (Integer(pinSeq.Items[i], $"{pp}[{i}]", 0, maxCore, host is null ? "a core index" : $"a core index of host '{host.Id}'") is { } core)
                 {
                     cores.Add((int)core);
