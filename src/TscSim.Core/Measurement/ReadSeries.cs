@@ -11,12 +11,13 @@ namespace TscSim.Core.Measurement;
 /// <param name="ClockNs">The value the guest clock returned, guest ns.</param>
 /// <param name="SkewNs">ClockNs − TrueNs.</param>
 /// <param name="Exited">Whether the read took an exit.</param>
+/// <param name="Cycles">What the read cost the vCPU, in core cycles (exits included).</param>
 public readonly record struct ReadRow(
-    long TrueNs, string Vm, int Vcpu, int Core, string Host, long ClockNs, long SkewNs, bool Exited);
+    long TrueNs, string Vm, int Vcpu, int Core, string Host, long ClockNs, long SkewNs, bool Exited, long Cycles = 0);
 
 /// <summary>
 /// The bounded, decimated series of clock reads behind <c>reads.csv</c>
-/// (<c>true_ns,vm,vcpu,core,host,clock_ns,skew_ns,exited</c>), for plots: at most
+/// (<c>true_ns,vm,vcpu,core,host,clock_ns,skew_ns,exited,cycles</c>), for plots: at most
 /// <see cref="Capacity"/> rows however long the run, chosen deterministically.
 /// </summary>
 /// <remarks>
@@ -39,7 +40,7 @@ public readonly record struct ReadRow(
 public sealed class ReadSeries
 {
     /// <summary>The CSV header line (without line end).</summary>
-    public const string Header = "true_ns,vm,vcpu,core,host,clock_ns,skew_ns,exited";
+    public const string Header = "true_ns,vm,vcpu,core,host,clock_ns,skew_ns,exited,cycles";
 
     /// <summary>The smallest capacity accepted.</summary>
     public const int MinCapacity = 8;
@@ -55,6 +56,7 @@ public sealed class ReadSeries
         public int Host;
         public bool Exited;
         public bool Pinned;
+        public long Cycles;
     }
 
     private readonly Stored[] _rows;
@@ -113,7 +115,7 @@ public sealed class ReadSeries
     /// <paramref name="pin"/> keeps it whatever the decimation (within the pin budget).
     /// Reads must be added in true-time order. Does not allocate.
     /// </summary>
-    public void Add(long trueNs, int vm, int vcpu, int core, int host, long clockNs, bool exited, bool pin = false)
+    public void Add(long trueNs, int vm, int vcpu, int core, int host, long clockNs, bool exited, bool pin = false, long cycles = 0)
     {
         if ((uint)vm >= (uint)_vms.Count)
         {
@@ -133,6 +135,7 @@ public sealed class ReadSeries
             Core = core,
             Host = host,
             Exited = exited,
+            Cycles = cycles,
         };
         _reads++;
         _last = row;
@@ -195,7 +198,7 @@ public sealed class ReadSeries
     }
 
     private ReadRow ToRow(in Stored s) =>
-        new(s.TrueNs, _vms[s.Vm], s.Vcpu, s.Core, _hosts[s.Host], s.ClockNs, checked(s.ClockNs - s.TrueNs), s.Exited);
+        new(s.TrueNs, _vms[s.Vm], s.Vcpu, s.Core, _hosts[s.Host], s.ClockNs, checked(s.ClockNs - s.TrueNs), s.Exited, s.Cycles);
 
     /// <summary>
     /// Writes the header and the rows as CSV: invariant culture, integers in decimal, names quoted
@@ -227,6 +230,8 @@ public sealed class ReadSeries
             writer.Write(row.SkewNs.ToString(CultureInfo.InvariantCulture));
             writer.Write(',');
             writer.Write(row.Exited ? '1' : '0');
+            writer.Write(',');
+            writer.Write(row.Cycles.ToString(CultureInfo.InvariantCulture));
             writer.Write('\n');
         }
     }

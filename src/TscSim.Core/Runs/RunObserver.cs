@@ -77,7 +77,7 @@ public sealed class RunObserver : IExecutionObserver
         if (backwards || ReadsInterval is not Duration gap || trueNs - _lastSeriesNs[vcpu.Id] >= gap.Picoseconds / 1000)
         {
             _lastSeriesNs[vcpu.Id] = trueNs;
-            Series.Add(trueNs, vmIndex, v, vcpu.Core.Index, HostIndex(vcpu), nanoseconds, exits > 0, pin: backwards);
+            Series.Add(trueNs, vmIndex, v, vcpu.Core.Index, HostIndex(vcpu), nanoseconds, exits > 0, pin: backwards, cycles: cycles);
         }
     }
 

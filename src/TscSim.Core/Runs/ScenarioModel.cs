@@ -8,6 +8,10 @@ using TscSim.Core.Virtualization;
 
 namespace TscSim.Core.Runs;
 
+/// <summary>One line of <c>exits.csv</c>: a vCPU's cumulative exits by reason and its cycles at an instant.</summary>
+public sealed record ExitSample(long TrueNs, string Vm, int Vcpu, long Rdtsc, long Rdtscp, long Msr, long Mmio, long Pio, long Cpuid, long Hlt,
+    long ExitCycles, long GuestCycles);
+
 /// <summary>One line of the timeline (<c>events.csv</c>): what happened, when, and why.</summary>
 public sealed record TimelineEntry(SimTime Time, string Kind, string Subject, string Detail);
 
@@ -103,6 +107,24 @@ public sealed class ScenarioModel : IEventHandler
     public List<(VmSpec Spec, Vm Vm, GuestKernel Kernel)> Vms { get; } = [];
 
     public RunObserver Observer { get; }
+
+    /// <summary>Cumulative exits per vCPU sampled at each run step (for <c>exits.csv</c>).</summary>
+    public List<ExitSample> ExitSamples { get; } = [];
+
+    /// <summary>Samples every vCPU's cumulative exit counts now.</summary>
+    public void SampleExits()
+    {
+        long ns = Sim.Now.Picoseconds / 1000;
+        foreach (var (spec, vm, _) in Vms)
+        {
+            for (int v = 0; v < vm.Vcpus.Length; v++)
+            {
+                var x = vm.Platforms[v].Exits;
+                ExitSamples.Add(new ExitSample(ns, spec.Id, v, x.Rdtsc, x.Rdtscp, x.Msr, x.Mmio, x.Pio, x.Cpuid, x.Hlt,
+                    vm.Vcpus[v].ExitCycles, vm.Vcpus[v].GuestCycles));
+            }
+        }
+    }
 
     private Vm VmById(string id) => Vms.First(v => v.Spec.Id == id).Vm;
 

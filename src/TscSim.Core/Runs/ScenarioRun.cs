@@ -46,6 +46,7 @@ public static class ScenarioRun
             }
             long until = (long)((Int128)end * step / Steps);
             model.Sim.Run(SimTime.FromPicoseconds(until));
+            model.SampleExits();
             progress?.Invoke((double)step / Steps);
         }
         wall.Stop();
@@ -260,6 +261,17 @@ public static class ScenarioRun
         }
     }
 
+    /// <summary>Cumulative exits per vCPU at each step, as CSV.</summary>
+    public static string ExitsCsv(ScenarioModel model)
+    {
+        var sb = new StringBuilder("true_ns,vm,vcpu,rdtsc,rdtscp,msr,mmio,pio,cpuid,hlt,exit_cycles,guest_cycles\n");
+        foreach (var x in model.ExitSamples)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"{x.TrueNs},{Csv(x.Vm)},{x.Vcpu},{x.Rdtsc},{x.Rdtscp},{x.Msr},{x.Mmio},{x.Pio},{x.Cpuid},{x.Hlt},{x.ExitCycles},{x.GuestCycles}\n");
+        }
+        return sb.ToString();
+    }
+
     /// <summary>The timeline as CSV (<c>true_ns,kind,subject,detail</c>).</summary>
     public static string TimelineCsv(ScenarioModel model)
     {
@@ -301,6 +313,7 @@ public static class ResultsWriter
             model.Observer.Series.WriteCsv(w);
         }
         File.WriteAllText(Path.Combine(temp, "events.csv"), ScenarioRun.TimelineCsv(model));
+        File.WriteAllText(Path.Combine(temp, "exits.csv"), ScenarioRun.ExitsCsv(model));
         var resolved = model.Seed == model.Scenario.Seed ? model.Scenario : model.Scenario with { Seed = model.Seed };
         File.WriteAllText(Path.Combine(temp, "scenario.resolved.yaml"), ScenarioWriter.ToYaml(resolved));
         if (Directory.Exists(full))

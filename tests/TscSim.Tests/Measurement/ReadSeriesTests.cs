@@ -26,15 +26,15 @@ public class ReadSeriesTests
         int host = s.RegisterHost("slow");
         Assert.Equal(vm, s.RegisterVm("vm0")); // registering again gives the same id
         s.Add(0, vm, 0, 0, host, 5, exited: false);
-        s.Add(1500, vm, 1, 3, host, 1490, exited: true);
+        s.Add(1500, vm, 1, 3, host, 1490, exited: true, cycles: 2_850);
         s.Add(2000, vm, 0, 0, host, 2000, exited: false);
         var csv = new StringWriter();
         s.WriteCsv(csv);
         Assert.Equal(
-            "true_ns,vm,vcpu,core,host,clock_ns,skew_ns,exited\n" +
-            "0,vm0,0,0,slow,5,5,0\n" +
-            "1500,vm0,1,3,slow,1490,-10,1\n" +
-            "2000,vm0,0,0,slow,2000,0,0\n",
+            "true_ns,vm,vcpu,core,host,clock_ns,skew_ns,exited,cycles\n" +
+            "0,vm0,0,0,slow,5,5,0,0\n" +
+            "1500,vm0,1,3,slow,1490,-10,1,2850\n" +
+            "2000,vm0,0,0,slow,2000,0,0,0\n",
             csv.ToString());
         Assert.Equal(3, s.Count);
         Assert.Equal(1, s.Stride);
@@ -47,7 +47,7 @@ public class ReadSeriesTests
         s.Add(7, s.RegisterVm("a,b"), 0, 1, s.RegisterHost("h\"1"), 9, exited: false);
         var csv = new StringWriter();
         s.WriteCsv(csv, header: false);
-        Assert.Equal("7,\"a,b\",0,1,\"h\"\"1\",9,2,0\n", csv.ToString());
+        Assert.Equal("7,\"a,b\",0,1,\"h\"\"1\",9,2,0,0\n", csv.ToString());
     }
 
     [Fact]
