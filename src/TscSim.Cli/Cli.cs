@@ -43,15 +43,22 @@ public static class TscSimCli
         validate.SetAction(parse => RunCommand.Validate([.. parse.GetValue(files)!.Select(f => f.ToString())],
             parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
         root.Add(validate);
-        root.Add(Pending("sweep", "Run a parameter grid: one results folder per point and sweep.csv; resumable.", "#9", cmd =>
-        {
-            cmd.Add(new Argument<FileInfo>("FILE") { Description = "The sweep file (YAML)." });
-            cmd.Add(new Option<DirectoryInfo>("--out") { Description = "Output folder." });
-            cmd.Add(new Option<int?>("--jobs") { Description = "Points run in parallel (default: the core count)." });
-            cmd.Add(new Option<string>("--shard") { Description = "Run shard I of N (I/N), for batch systems." });
-        }));
-        root.Add(Pending("merge", "Merge the shard outputs of one sweep into one sweep.csv.", "#9", cmd =>
-            cmd.Add(new Argument<DirectoryInfo[]>("DIR") { Description = "Shard output folders.", Arity = ArgumentArity.OneOrMore })));
+        var sweepFile = new Argument<FileInfo>("FILE") { Description = "The sweep file (YAML): a base scenario and a grid." };
+        var sweepOut = new Option<DirectoryInfo>("--out") { Description = "Output folder (default results/<sweep-name>/)." };
+        var jobsOpt = new Option<int?>("--jobs") { Description = "Points run in parallel (default: the core count)." };
+        var shardOpt = new Option<string>("--shard") { Description = "Run only shard I of N (I/N, 0 <= I < N), for batch systems." };
+        var sweepQuiet = new Option<bool>("--quiet") { Description = "No line per point." };
+        var sweep = new Command("sweep", "Run a parameter grid: one results folder per point and sweep.csv; resumable.") { sweepFile, sweepOut, jobsOpt, shardOpt, sweepQuiet };
+        sweep.SetAction(parse => SweepCommand.Sweep(parse.GetValue(sweepFile)!.ToString(), parse.GetValue(sweepOut)?.ToString(),
+            parse.GetValue(jobsOpt), parse.GetValue(shardOpt), parse.GetValue(sweepQuiet),
+            parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
+        root.Add(sweep);
+        var mergeDirs = new Argument<DirectoryInfo[]>("DIR") { Description = "Shard output folders of one sweep.", Arity = ArgumentArity.OneOrMore };
+        var mergeOut = new Option<FileInfo>("--out") { Description = "Where the merged sweep.csv goes (default: DIR[0]/sweep.csv)." };
+        var merge = new Command("merge", "Merge the shard outputs of one sweep into one sweep.csv.") { mergeDirs, mergeOut };
+        merge.SetAction(parse => SweepCommand.Merge([.. parse.GetValue(mergeDirs)!.Select(d => d.ToString())], parse.GetValue(mergeOut)?.ToString(),
+            parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
+        root.Add(merge);
         root.Add(Pending("plot", "Draw the figures of a results or sweep folder as PNG and SVG.", "#9", cmd =>
         {
             cmd.Add(new Argument<DirectoryInfo>("DIR") { Description = "A results or sweep folder." });

@@ -14,8 +14,6 @@ public class CliTests
     }
 
     [Theory]
-    [InlineData("sweep", "s.yaml")]
-    [InlineData("merge", "shard0")]
     [InlineData("plot", "results/x")]
     public void Verbs_not_built_yet_say_so_and_exit_2(params string[] args)
     {
