@@ -560,11 +560,21 @@ public sealed class Vm : IEventHandler
         {
             return;
         }
-        if (Policy.UseScaling && hw != TscScaling.None && TscScalingMath.RatioFor(hw, VirtualTscKhz, HostKhz) is ulong ratio)
+        if (Policy.UseScaling && hw != TscScaling.None)
         {
-            Ratio = ratio;
-            ScalingActive = true;
-            return;
+            if (TscScalingMath.RatioFor(hw, VirtualTscKhz, HostKhz) is ulong ratio)
+            {
+                Ratio = ratio;
+                ScalingActive = true;
+                return;
+            }
+            if (Policy.Kind == PolicyKind.KvmModern)
+            {
+                // set_tsc_khz: a ratio of 0 or at/above kvm_caps.max_tsc_scaling_ratio is refused
+                // ("Invalid TSC scaling ratio"), KVM_SET_TSC_KHZ fails (DOMAIN §3.2–3.3).
+                throw new InvalidOperationException(
+                    $"vm '{Config.Id}': KVM refuses tsc_khz {VirtualTscKhz} on a {HostKhz} kHz host: the scaling ratio is out of the hardware's range (\"Invalid TSC scaling ratio\")");
+            }
         }
         if (Policy.Kind == PolicyKind.KvmModern && VirtualTscKhz < HostKhz)
         {

@@ -177,6 +177,22 @@ public class VirtualizationTests
     }
 
     [Fact]
+    public void Kvm_refuses_a_scaling_ratio_beyond_the_hardware_range_and_the_2011_policy_traps_instead()
+    {
+        // SVM's ratio MSR has 8 integer bits: 3 GHz on a 10 MHz host is a ratio of 300, out of range.
+        var vm = new VmConfig { Id = "vm0", TscKhz = 3_000_000 };
+        var ex = Assert.Throws<InvalidOperationException>(() => new Rig(CpuPresets.AmdZen2, HypervisorConfig.Find("kvm-modern")!, "hlt", vm, mhz: 10));
+        Assert.Contains("Invalid TSC scaling ratio", ex.Message, StringComparison.Ordinal);
+        var trapped = new Rig(CpuPresets.AmdZen2, HypervisorConfig.Find("kvm-2011")!, "hlt", vm, mhz: 10).Vm;
+        Assert.True(trapped.Trapping);
+        Assert.False(trapped.ScalingActive);
+        // 255 × is still in range: scaled, not trapped.
+        var scaled = new Rig(CpuPresets.AmdZen2, HypervisorConfig.Find("kvm-2011")!, "hlt", new VmConfig { Id = "vm0", TscKhz = 2_550_000 }, mhz: 10).Vm;
+        Assert.True(scaled.ScalingActive);
+        Assert.False(scaled.Trapping);
+    }
+
+    [Fact]
     public void Untrapped_guest_tsc_is_offset_to_zero_at_vm_creation_and_scaled()
     {
         // Skylake host at 3 GHz up for 1 s; the VM asks for 1.5 GHz: ratio 2^47, guest TSC 0 at
