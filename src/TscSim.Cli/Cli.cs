@@ -59,11 +59,12 @@ public static class TscSimCli
         merge.SetAction(parse => SweepCommand.Merge([.. parse.GetValue(mergeDirs)!.Select(d => d.ToString())], parse.GetValue(mergeOut)?.ToString(),
             parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
         root.Add(merge);
-        root.Add(Pending("plot", "Draw the figures of a results or sweep folder as PNG and SVG.", "#9", cmd =>
-        {
-            cmd.Add(new Argument<DirectoryInfo>("DIR") { Description = "A results or sweep folder." });
-            cmd.Add(new Option<DirectoryInfo>("--out") { Description = "Where the figures go." });
-        }));
+        var plotDir = new Argument<DirectoryInfo>("DIR") { Description = "A results folder (summary.json) or a sweep folder (sweep.csv)." };
+        var plotOut = new Option<DirectoryInfo>("--out") { Description = "Where the figures go (default DIR/plots/)." };
+        var plot = new Command("plot", "Draw the figures of a results or sweep folder as PNG and SVG.") { plotDir, plotOut };
+        plot.SetAction(parse => PlotCommand.Run(parse.GetValue(plotDir)!.ToString(), parse.GetValue(plotOut)?.ToString(),
+            parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
+        root.Add(plot);
         var presets = new Command("presets", "List CPU models, guest OS profiles and policy presets with their parameters and sources.");
         presets.SetAction(parse => Presets.Run(parse.InvocationConfiguration.Output));
         root.Add(presets);
@@ -89,19 +90,5 @@ public static class TscSimCli
         });
         root.Add(bench);
         return root;
-    }
-
-    /// <summary>A verb whose options are defined but whose work lands with a later issue: it says so and exits 2.</summary>
-    private static Command Pending(string name, string description, string issue, Action<Command> define)
-    {
-        var cmd = new Command(name, description);
-        define(cmd);
-        cmd.SetAction(parse =>
-        {
-            parse.InvocationConfiguration.Error.WriteLine(
-                $"tscsim {name}: not built yet (planned in issue {issue}); nothing was done.");
-            return ExitCodes.BadInput;
-        });
-        return cmd;
     }
 }

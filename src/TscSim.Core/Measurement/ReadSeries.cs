@@ -21,8 +21,9 @@ public readonly record struct ReadRow(
 /// <see cref="Capacity"/> rows however long the run, chosen deterministically.
 /// </summary>
 /// <remarks>
-/// <para>Decimation. Reads are numbered 0, 1, 2, … in arrival order. With stride k (initially 1)
-/// read i is kept when i is a multiple of k. When a kept read finds the buffer (Capacity − 1
+/// <para>Decimation. Each vCPU's reads are numbered 0, 1, 2, … in arrival order (per vCPU, so
+/// vCPUs reading in turn do not alias onto the stride: a global numbering kept only one vCPU's
+/// reads when two alternated). With stride k (initially 1) read i is kept when i is a multiple of k. When a kept read finds the buffer (Capacity − 1
 /// rows) full, the buffer is compacted: k doubles and the rows whose number is not a multiple of
 /// the new k are dropped (about every other row); the read is then kept only if its number is a
 /// multiple of the new k. So the rows are always every k-th read from the first, evenly spaced in
@@ -45,9 +46,13 @@ public sealed class ReadSeries
     /// <summary>The smallest capacity accepted.</summary>
     public const int MinCapacity = 8;
 
+    /// <summary>vCPUs per VM the per-vCPU numbering has room for (the scenario limit).</summary>
+    public const int MaxVcpusPerVm = 64;
+
     private struct Stored
     {
         public long Index;
+        public long Number;     // the read's number among its own vCPU's reads: what decimation uses
         public long TrueNs;
         public long ClockNs;
         public int Vm;
@@ -68,6 +73,7 @@ public sealed class ReadSeries
     private long _stride = 1;
     private long _reads;
     private Stored _last;
+    private long[] _perVcpu = [];
 
     /// <summary>A series of at most <paramref name="capacity"/> rows (at least <see cref="MinCapacity"/>; e.g. 20000).</summary>
     public ReadSeries(int capacity)
@@ -93,7 +99,15 @@ public sealed class ReadSeries
     private bool LastIsStored => _count > 0 && _rows[_count - 1].Index == _last.Index;
 
     /// <summary>The id of VM <paramref name="name"/> for <see cref="Add"/>, registering it the first time.</summary>
-    public int RegisterVm(string name) => Register(_vms, name);
+    public int RegisterVm(string name)
+    {
+        int id = Register(_vms, name);
+        if (_perVcpu.Length < _vms.Count * MaxVcpusPerVm)
+        {
+            Array.Resize(ref _perVcpu, _vms.Count * MaxVcpusPerVm);
+        }
+        return id;
+    }
 
     /// <summary>The id of host <paramref name="name"/> for <see cref="Add"/>, registering it the first time.</summary>
     public int RegisterHost(string name) => Register(_hosts, name);
@@ -125,9 +139,14 @@ public sealed class ReadSeries
         {
             throw new ArgumentOutOfRangeException(nameof(host), host, "Unregistered host id.");
         }
+        if ((uint)vcpu >= MaxVcpusPerVm)
+        {
+            throw new ArgumentOutOfRangeException(nameof(vcpu), vcpu, $"At most {MaxVcpusPerVm} vCPUs per VM.");
+        }
         var row = new Stored
         {
             Index = _reads,
+            Number = _perVcpu[vm * MaxVcpusPerVm + vcpu]++,
             TrueNs = trueNs,
             ClockNs = clockNs,
             Vm = vm,
@@ -144,19 +163,24 @@ public sealed class ReadSeries
         {
             row.Pinned = true;
         }
-        else if (row.Index % _stride != 0)
+        else if (row.Number % _stride != 0)
         {
             return;
         }
         while (_count == _rows.Length)
         {
+            int before = _count;
             Compact();
+            if (_count == before)
+            {
+                return; // every stored row is a vCPU's first read or pinned (more vCPUs than rows): keep those
+            }
         }
         if (row.Pinned)
         {
             _pinned++;
         }
-        else if (row.Index % _stride != 0)
+        else if (row.Number % _stride != 0)
         {
             return; // compaction raised the stride past this read
         }
@@ -173,7 +197,7 @@ public sealed class ReadSeries
         int kept = 0;
         for (int i = 0; i < _count; i++)
         {
-            if (_rows[i].Pinned || _rows[i].Index % _stride == 0)
+            if (_rows[i].Pinned || _rows[i].Number % _stride == 0)
             {
                 _rows[kept++] = _rows[i];
             }

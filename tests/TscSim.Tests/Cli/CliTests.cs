@@ -14,15 +14,6 @@ public class CliTests
     }
 
     [Theory]
-    [InlineData("plot", "results/x")]
-    public void Verbs_not_built_yet_say_so_and_exit_2(params string[] args)
-    {
-        var (code, _, err) = Run(args);
-        Assert.Equal(ExitCodes.BadInput, code);
-        Assert.Contains($"tscsim {args[0]}: not built yet", err, StringComparison.Ordinal);
-    }
-
-    [Theory]
     [InlineData("run")]
     [InlineData("validate")]
     [InlineData("sweep")]

@@ -62,12 +62,19 @@ public class ReadSeriesTests
         Assert.InRange(rows.Count, capacity / 2, capacity);
         Assert.Equal(0, rows[0].TrueNs);
         Assert.Equal((n - 1) * 1000, rows[^1].TrueNs);
-        // Every row but the last is a read whose number is a multiple of the stride, from 0 on, none missing.
-        long strideNs = s.Stride * 1000;
+        // Every row but the last is, for its vCPU (reads alternate between vCPU 0 and 1), a read whose
+        // number among that vCPU's reads is a multiple of the stride, from 0 on, none missing.
         Assert.True(long.IsPow2(s.Stride));
-        for (int i = 0; i < rows.Count - 1; i++)
+        foreach (int vcpu in new[] { 0, 1 })
         {
-            Assert.Equal(i * strideNs, rows[i].TrueNs);
+            var mine = rows.Take(rows.Count - 1).Where(x => x.Vcpu == vcpu).ToList();
+            Assert.NotEmpty(mine);
+            for (int i = 0; i < mine.Count; i++)
+            {
+                long number = mine[i].TrueNs / 1000;        // global read number
+                Assert.Equal(vcpu, number % 2);
+                Assert.Equal(i * s.Stride, number / 2);     // the vCPU's own read number
+            }
         }
         // The row data survive compaction intact.
         ReadRow r = rows[5];
@@ -130,5 +137,39 @@ public class ReadSeriesTests
         var empty = new StringWriter();
         s.WriteCsv(empty);
         Assert.Equal(ReadSeries.Header + "\n", empty.ToString());
+    }
+}
+
+public class ReadSeriesInterleavingTests
+{
+    [Fact]
+    public void Two_vcpus_reading_in_turn_keep_rows_of_both()
+    {
+        // A global read number would alias: with the stride at 2 or more, one vCPU's reads (all odd)
+        // would vanish. Numbered per vCPU, both keep every stride-th read of their own.
+        var s = new ReadSeries(100);
+        int vm = s.RegisterVm("vm0");
+        int host = s.RegisterHost("h");
+        for (int i = 0; i < 100_000; i++)
+        {
+            s.Add(i * 10L, vm, i % 2, i % 2, host, i * 10L, exited: false);
+        }
+        var rows = s.GetRows();
+        int v0 = rows.Count(r => r.Vcpu == 0), v1 = rows.Count(r => r.Vcpu == 1);
+        Assert.True(v0 >= 40 && v1 >= 40, $"vcpu0 {v0} rows, vcpu1 {v1} rows");
+        Assert.True(rows.Count <= 100);
+    }
+
+    [Fact]
+    public void More_vcpus_than_rows_does_not_hang()
+    {
+        var s = new ReadSeries(8);
+        int vm = s.RegisterVm("vm0");
+        int host = s.RegisterHost("h");
+        for (int i = 0; i < 1_000; i++)
+        {
+            s.Add(i, vm, i % 20, 0, host, i, exited: false);
+        }
+        Assert.True(s.GetRows().Count <= 8);
     }
 }

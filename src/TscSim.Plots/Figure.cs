@@ -1,0 +1,119 @@
+using System.Text;
+using System.Text.RegularExpressions;
+using ScottPlot;
+
+namespace TscSim.Plots;
+
+/// <summary>
+/// What every figure shares: a fixed size, a fixed palette, the legend outside the data area,
+/// and saving as PNG and SVG. Files carry no timestamp, and SVG clip-path ids are renumbered per
+/// file, so the same data gives the same files on the same machine (fonts differ between machines).
+/// </summary>
+public static partial class Figure
+{
+    /// <summary>Width of every figure, pixels.</summary>
+    public const int Width = 1000;
+
+    /// <summary>Height of every figure, pixels.</summary>
+    public const int Height = 600;
+
+    private static readonly IPalette Palette = new ScottPlot.Palettes.Category10();
+
+    /// <summary>The <paramref name="index"/>-th colour of the figures' palette (Category10, cycling).</summary>
+    public static Color ColorAt(int index) => Palette.GetColor(index);
+
+    private static readonly Lazy<string> SansFont = new(() =>
+    {
+        // ScottPlot's own sans-serif detection does not know DejaVu (Debian's default), so look for it first.
+        var installed = new HashSet<string>(SkiaSharp.SKFontManager.Default.FontFamilies, StringComparer.Ordinal);
+        return new[] { "DejaVu Sans", "Liberation Sans", "Noto Sans", "Arial", "Helvetica" }.FirstOrDefault(installed.Contains) ?? Fonts.Sans;
+    });
+
+    /// <summary>The font of every figure: the first installed of DejaVu Sans, Liberation Sans, Noto Sans, Arial, Helvetica, else ScottPlot's sans-serif choice.</summary>
+    public static string FontName => SansFont.Value;
+
+    /// <summary>A new plot with the figures' common style (a sans-serif font).</summary>
+    public static Plot NewPlot()
+    {
+        var plot = new Plot();
+        plot.Font.Set(FontName);
+        return plot;
+    }
+
+    /// <summary>Title and axis labels.</summary>
+    public static void Label(Plot plot, string title, string xLabel, string yLabel)
+    {
+        plot.Title(title, 16);
+        plot.XLabel(xLabel, 14);
+        plot.YLabel(yLabel, 14);
+    }
+
+    /// <summary>Draws each series as a line, in palette order, with its label in the legend.</summary>
+    public static void Lines(Plot plot, IReadOnlyList<Series> series, ConnectStyle connect = ConnectStyle.Straight, float markerSize = 0)
+    {
+        for (int i = 0; i < series.Count; i++)
+        {
+            var s = series[i];
+            var line = plot.Add.Scatter(s.X, s.Y, ColorAt(i));
+            line.LegendText = s.Label;
+            line.ConnectStyle = connect;
+            line.MarkerSize = markerSize;
+            line.LineWidth = 1.5f;
+        }
+    }
+
+    /// <summary>Shows the legend at the right of the data area (never over the data) when there is anything to list.</summary>
+    public static void Legend(Plot plot)
+    {
+        if (plot.GetPlottables().Any(p => p.LegendItems.Any(item => !string.IsNullOrEmpty(item.LabelText))))
+        {
+            plot.ShowLegend(Edge.Right);
+        }
+    }
+
+    /// <summary>Writes <paramref name="message"/> in the middle of an empty figure.</summary>
+    public static void NoData(Plot plot, string message)
+    {
+        plot.Add.Annotation(message, Alignment.MiddleCenter);
+    }
+
+    /// <summary>
+    /// Saves <paramref name="plot"/> as <c>NAME.png</c> and <c>NAME.svg</c> in <paramref name="dir"/>
+    /// (created if needed), each written under a temporary name and then renamed, and returns the two paths.
+    /// </summary>
+    public static IReadOnlyList<string> Save(Plot plot, string dir, string name)
+    {
+        ArgumentNullException.ThrowIfNull(plot);
+        Directory.CreateDirectory(dir);
+        string png = Path.Combine(dir, name + ".png");
+        string svg = Path.Combine(dir, name + ".svg");
+        WriteAtomically(png, plot.GetImageBytes(Width, Height, ImageFormat.Png));
+        WriteAtomically(svg, new UTF8Encoding(false).GetBytes(NormalizeSvg(plot.GetSvgXml(Width, Height))));
+        return [png, svg];
+    }
+
+    [GeneratedRegex(@"\bcl_([0-9A-Fa-f]+)\b", RegexOptions.CultureInvariant)]
+    private static partial Regex ClipId();
+
+    /// <summary>Renumbers the SVG's clip-path ids from 0 in order of appearance (Skia numbers them per process).</summary>
+    internal static string NormalizeSvg(string svg)
+    {
+        var ids = new Dictionary<string, int>(StringComparer.Ordinal);
+        return ClipId().Replace(svg, m =>
+        {
+            if (!ids.TryGetValue(m.Groups[1].Value, out int n))
+            {
+                n = ids.Count;
+                ids[m.Groups[1].Value] = n;
+            }
+            return "cl_" + n.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        });
+    }
+
+    private static void WriteAtomically(string path, byte[] bytes)
+    {
+        string temp = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "." + Path.GetFileName(path) + ".tmp");
+        File.WriteAllBytes(temp, bytes);
+        File.Move(temp, path, overwrite: true);
+    }
+}
