@@ -1,0 +1,15 @@
+#!/bin/sh
+# Regenerates the README's figures from shipped scenarios and sweeps (deterministic inputs; the
+# images are the same on a given machine). Run from anywhere: plots/regenerate.sh
+set -eu
+cd "$(dirname "$0")/.."
+tscsim() { dotnet run -c Release --project src/TscSim.Cli --no-launch-profile -- "$@"; }
+dotnet build -c Release src/TscSim.Cli >/dev/null
+for s in legacy-guest-to-faster-host hpet-fallback-after-watchdog; do
+  tscsim run "scenarios/$s.yaml" --out "results/$s" --quiet
+  tscsim plot "results/$s" --out "plots/$s"
+done
+for w in skew-vs-frequency-ratio trap-overhead-vs-rdtsc-rate; do
+  tscsim sweep "scenarios/sweeps/$w.yaml" --out "results/$w" --quiet
+  tscsim plot "results/$w" --out "plots/$w"
+done
