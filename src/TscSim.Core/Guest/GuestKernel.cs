@@ -58,6 +58,7 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
     private readonly EventKind _tick, _watchdog, _notify;
     private readonly long[] _readMarkCycles;
     private readonly long[] _readMarkExits;
+    private readonly long[] _readBeginPs;
     private readonly (long Base, ulong Frac, uint Mult, int Shift)[] _readSnapshot;
     private readonly List<ClocksourceSwitch> _switches = [];
     private readonly List<(SimTime Time, string Message)> _log = [];
@@ -99,6 +100,7 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
         int n = machine.Vcpus.Count;
         _readMarkCycles = new long[n];
         _readMarkExits = new long[n];
+        _readBeginPs = new long[n];
         _readSnapshot = new (long, ulong, uint, int)[n];
         _nrWarpsAddress = program.AddressOf("__k_nr_warps");
         _maxWarpAddress = program.AddressOf("__k_max_warp");
@@ -207,12 +209,13 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
             case KernelLibrary.ReadBegin:
                 _readMarkCycles[v] = cycles;
                 _readMarkExits[v] = exits;
+                _readBeginPs[v] = at.Picoseconds;
                 LoadReadRegisters(vcpu, v);
                 return KernelCallResult.Continue;
             case KernelLibrary.ReadEnd:
                 long ns = FinishRead(vcpu, v);
                 vcpu.SetRegister(Registers.Rax, ns);
-                vcpu.Observer?.OnClockRead(vcpu, at, ns, cycles - _readMarkCycles[v], (int)(exits - _readMarkExits[v]));
+                vcpu.Observer?.OnClockRead(vcpu, SimTime.FromPicoseconds(_readBeginPs[v]), at, ns, cycles - _readMarkCycles[v], (int)(exits - _readMarkExits[v]));
                 return KernelCallResult.Continue;
             case KernelLibrary.Boot:
                 return Boot(vcpu, v, at);
@@ -518,7 +521,7 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
         };
         int flags = (ClampsNegative ? KernelLibrary.FlagClampNegative : 0)
             | (Profile.HonoursStableFlag && _machine.StableBitFeature ? KernelLibrary.FlagHonourStable : 0)
-            | (Profile.ReactsToNotification ? KernelLibrary.FlagRdtscpWhenTrapped : 0);
+            | (Profile.ReactsToNotification && _machine.HasRdtscp ? KernelLibrary.FlagRdtscpWhenTrapped : 0);
         vcpu.SetRegister(Registers.R8, cs);
         vcpu.SetRegister(Registers.R9, unchecked((long)_cycleLast));
         vcpu.SetRegister(Registers.R10, _mult);

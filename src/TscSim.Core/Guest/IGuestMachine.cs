@@ -25,6 +25,9 @@ public interface IGuestMachine
     /// <summary>CPUID shows an invariant TSC (constant and nonstop: Linux's CONSTANT_TSC and NONSTOP_TSC).</summary>
     bool InvariantTscExposed { get; }
 
+    /// <summary>CPUID shows RDTSCP (X86_FEATURE_RDTSCP) on the host the VM runs on now.</summary>
+    bool HasRdtscp { get; }
+
     /// <summary>The guest address of vCPU <paramref name="vcpu"/>'s pvclock_vcpu_time_info.</summary>
     long PvclockAddress(int vcpu);
 

@@ -69,6 +69,14 @@ public interface IExecutionObserver
     /// call to the result) and <paramref name="exits"/> how many exits it took.
     /// </summary>
     void OnClockRead(Vcpu vcpu, SimTime at, long nanoseconds, long cycles, int exits);
+
+    /// <summary>
+    /// A guest clock read that began at <paramref name="begin"/> (entering the read routine) and
+    /// returned at <paramref name="at"/>. Reads of different vCPUs may overlap; an observer that
+    /// checks order across vCPUs needs both instants. By default forwards to the other overload.
+    /// </summary>
+    void OnClockRead(Vcpu vcpu, SimTime begin, SimTime at, long nanoseconds, long cycles, int exits) =>
+        OnClockRead(vcpu, at, nanoseconds, cycles, exits);
 }
 
 /// <summary>What a guest-kernel service asks of the vCPU that called it.</summary>

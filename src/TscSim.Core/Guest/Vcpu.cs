@@ -118,6 +118,8 @@ public sealed class Vcpu
     /// <summary>Waiting in the guest kernel (<see cref="KernelCallResult.Wait"/>) until <see cref="Wake"/>.</summary>
     public bool KernelWaiting { get; private set; }
 
+    private bool _wakePending;
+
     /// <summary>The guest kernel model behind <c>kcall</c>, or null (then <c>kcall</c> is #UD).</summary>
     public IGuestKernel? Kernel { get; set; }
 
@@ -129,6 +131,9 @@ public sealed class Vcpu
     {
         if (!KernelWaiting)
         {
+            // Not waiting yet (e.g. it has not had its first slice): the wake is kept, and the
+            // wait it was meant to end returns at once (no lost wake-up).
+            _wakePending = true;
             return;
         }
         KernelWaiting = false;
@@ -591,8 +596,15 @@ public sealed class Vcpu
                                 GuestCycles + ExitCycles + sl.Guest + sl.Exit, Exits + sl.Exits);
                             if (kr == KernelCallResult.Wait)
                             {
-                                KernelWaiting = true;
-                                return Step.Stop;
+                                if (_wakePending)
+                                {
+                                    _wakePending = false; // woken before it waited
+                                }
+                                else
+                                {
+                                    KernelWaiting = true;
+                                    return Step.Stop;
+                                }
                             }
                             if (Halted)
                             {

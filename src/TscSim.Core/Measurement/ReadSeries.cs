@@ -31,7 +31,7 @@ public readonly record struct ReadRow(
 /// Read 0 (the first) is always kept, and the most recent read is kept in a slot of its own and
 /// written last, so the file always spans the whole run.</para>
 /// <para>Pinned rows. A read added with <c>pin: true</c> (the caller passes the monotonicity
-/// verdict, e.g. <see cref="VmRecorder.OnClockRead"/>'s result) is kept whatever its number and
+/// verdict, e.g. <see cref="VmRecorder.OnClockRead(int, long, long, long, long, int)"/>'s result) is kept whatever its number and
 /// survives compactions, so backward steps appear in the plot. At most Capacity / 4 rows are
 /// pinned; later pins are treated as ordinary reads. Nothing else (gaps, migrations) is pinned.</para>
 /// <para>Vm and host names are registered once (<see cref="RegisterVm"/>,

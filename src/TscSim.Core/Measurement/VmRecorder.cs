@@ -7,15 +7,16 @@ namespace TscSim.Core.Measurement;
 /// (<see cref="CrossVcpuSkew"/>).
 /// </summary>
 /// <remarks>
-/// Reads must arrive in exact true-time order across the whole VM (separately for clock reads and
-/// TSC reads); a read earlier than the previous one of its kind throws. Reads at the same true
-/// instant on two vCPUs are compared in arrival order. <see cref="OnClockRead"/> and
-/// <see cref="OnTscRead"/> take O(vCPUs) time and do not allocate.
+/// Reads must arrive in exact true-time order of their return across the whole VM (separately
+/// for clock reads and TSC reads); a read earlier than the previous one of its kind throws.
+/// Clock reads across vCPUs are checked in the happens-before order (a read that began after
+/// another returned must not return less); TSC reads, which are instantaneous, in arrival order.
+/// <see cref="OnClockRead(int, long, long, long, long, int)"/> and <see cref="OnTscRead"/> take
+/// O(vCPUs) time and do not allocate in steady state.
 /// </remarks>
 public sealed class VmRecorder
 {
     private readonly VcpuRecorder[] _vcpus;
-    private readonly MonotonicityChecker _clock = new();
     private readonly MonotonicityChecker _tsc = new();
     private readonly CrossVcpuSkew _skew;
     private long _lastClockTrueNs = long.MinValue;
@@ -42,13 +43,13 @@ public sealed class VmRecorder
     public IReadOnlyList<VcpuRecorder> Vcpus => _vcpus;
 
     /// <summary>Clock reads (any vCPU) below the VM's previous clock read (<c>cross_vcpu.violations</c>).</summary>
-    public long CrossViolations => _clock.Violations;
+    public long CrossViolations => _crossViolations;
 
     /// <summary>Clock reads (any vCPU) equal to the VM's previous clock read.</summary>
-    public long CrossStalls => _clock.Stalls;
+    public long CrossStalls => _crossStalls;
 
     /// <summary>The largest backward step across vCPUs in ns, 0 if none (<c>cross_vcpu.worst_backstep_ns</c>).</summary>
-    public ulong CrossWorstBackstepNs => _clock.WorstBackstep;
+    public ulong CrossWorstBackstepNs => _crossWorst;
 
     /// <summary>The largest skew between two vCPUs in ns, see <see cref="CrossVcpuSkew"/> (<c>cross_vcpu.max_skew_ns</c>).</summary>
     public ulong CrossMaxSkewNs => _skew.MaxSkew;
@@ -64,7 +65,84 @@ public sealed class VmRecorder
     /// Returns true when the value went backwards on its vCPU or across the VM (a row worth
     /// keeping in <see cref="ReadSeries"/>).
     /// </summary>
-    public bool OnClockRead(int vcpu, long trueNs, long clockNs, long cycles, int exits)
+    public bool OnClockRead(int vcpu, long trueNs, long clockNs, long cycles, int exits) =>
+        OnClockRead(vcpu, trueNs, trueNs, clockNs, cycles, exits);
+
+    // Reads that have returned but may still overlap a later read: (return ns, value), in return order.
+    private long[] _pendingEnd = new long[16];
+    private long[] _pendingValue = new long[16];
+    private int _pendingHead, _pendingCount;
+    private long _settledMax;
+    private bool _hasSettled;
+    private long _crossViolations, _crossStalls;
+    private ulong _crossWorst;
+
+    /// <summary>
+    /// A clock read on <paramref name="vcpu"/> that began at <paramref name="beginNs"/> and
+    /// returned <paramref name="clockNs"/> at <paramref name="trueNs"/>; reads arrive in return
+    /// order. Across vCPUs a violation is a read that began after another read had returned and
+    /// returned less (the happens-before order an observer can see); two reads that overlap in
+    /// time are not ordered, whatever order they return in (the value is sampled inside the read).
+    /// Per vCPU, reads never overlap and are compared in order. Returns whether the read went
+    /// backwards on its vCPU or across the VM.
+    /// </summary>
+    public bool OnClockRead(int vcpu, long beginNs, long trueNs, long clockNs, long cycles, int exits)
+    {
+        bool cross = CrossCheck(beginNs, trueNs, clockNs);
+        return OnClockReadCore(vcpu, trueNs, clockNs, cycles, exits) | cross;
+    }
+
+    private bool CrossCheck(long beginNs, long endNs, long value)
+    {
+        while (_pendingCount > 0 && _pendingEnd[_pendingHead] <= beginNs)
+        {
+            long v = _pendingValue[_pendingHead];
+            if (!_hasSettled || v > _settledMax)
+            {
+                _settledMax = v;
+                _hasSettled = true;
+            }
+            _pendingHead = (_pendingHead + 1) % _pendingEnd.Length;
+            _pendingCount--;
+        }
+        bool backwards = false;
+        if (_hasSettled)
+        {
+            if (value < _settledMax)
+            {
+                backwards = true;
+                _crossViolations++;
+                ulong step = unchecked((ulong)(_settledMax - value));
+                if (step > _crossWorst)
+                {
+                    _crossWorst = step;
+                }
+            }
+            else if (value == _settledMax)
+            {
+                _crossStalls++;
+            }
+        }
+        if (_pendingCount == _pendingEnd.Length)
+        {
+            // Grow (rare: only as many reads can overlap as there are vCPUs).
+            var end = new long[_pendingEnd.Length * 2];
+            var val = new long[_pendingEnd.Length * 2];
+            for (int i = 0; i < _pendingCount; i++)
+            {
+                end[i] = _pendingEnd[(_pendingHead + i) % _pendingEnd.Length];
+                val[i] = _pendingValue[(_pendingHead + i) % _pendingEnd.Length];
+            }
+            (_pendingEnd, _pendingValue, _pendingHead) = (end, val, 0);
+        }
+        int tail = (_pendingHead + _pendingCount) % _pendingEnd.Length;
+        _pendingEnd[tail] = endNs;
+        _pendingValue[tail] = value;
+        _pendingCount++;
+        return backwards;
+    }
+
+    private bool OnClockReadCore(int vcpu, long trueNs, long clockNs, long cycles, int exits)
     {
         VcpuRecorder recorder = Vcpu(vcpu);
         if (trueNs < _lastClockTrueNs)
@@ -74,7 +152,7 @@ public sealed class VmRecorder
         _lastClockTrueNs = trueNs;
         bool backwards = recorder.OnClockRead(trueNs, clockNs, cycles, exits);
         _skew.Observe(vcpu, checked(clockNs - trueNs));
-        return _clock.Observe(clockNs) | backwards;
+        return backwards;
     }
 
     /// <summary>

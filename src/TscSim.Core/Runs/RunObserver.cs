@@ -69,11 +69,15 @@ public sealed class RunObserver : IExecutionObserver
     }
 
     /// <inheritdoc />
-    public void OnClockRead(Vcpu vcpu, SimTime at, long nanoseconds, long cycles, int exits)
+    public void OnClockRead(Vcpu vcpu, SimTime at, long nanoseconds, long cycles, int exits) =>
+        OnClockRead(vcpu, at, at, nanoseconds, cycles, exits);
+
+    /// <inheritdoc />
+    public void OnClockRead(Vcpu vcpu, SimTime begin, SimTime at, long nanoseconds, long cycles, int exits)
     {
         var (vm, v, vmIndex) = _byVcpuId[vcpu.Id];
         long trueNs = at.Picoseconds / 1000;
-        bool backwards = vm.OnClockRead(v, trueNs, nanoseconds, cycles, exits);
+        bool backwards = vm.OnClockRead(v, begin.Picoseconds / 1000, trueNs, nanoseconds, cycles, exits);
         if (backwards || ReadsInterval is not Duration gap || trueNs - _lastSeriesNs[vcpu.Id] >= gap.Picoseconds / 1000)
         {
             _lastSeriesNs[vcpu.Id] = trueNs;

@@ -39,6 +39,17 @@ public static class TscPolicy
     public static (bool Trap, string Reason) Evaluate(Vm vm)
     {
         HypervisorConfig p = vm.Policy;
+        // The override control wins under every preset: it is the scenario's knob for "force it"
+        // (the 2011 proposal's, applied to all policies so that `trapping: on|off` means the same
+        // whatever the preset; found by the property suite, which saw it ignored elsewhere).
+        if (p.Trapping == TrappingOverride.On)
+        {
+            return (true, "trapping=on (override)");
+        }
+        if (p.Trapping == TrappingOverride.Off)
+        {
+            return (false, "trapping=off (override)");
+        }
         return p.Kind switch
         {
             PolicyKind.Kvm2011 => Kvm2011(vm),

@@ -30,6 +30,9 @@ public sealed class VmGuestMachine(Vm vm) : IGuestMachine
     public bool InvariantTscExposed => Vm.Config.FixedRate && Vm.Host.Config.Cpu.ConstantTsc && Vm.Host.Config.Cpu.NonstopTsc;
 
     /// <inheritdoc />
+    public bool HasRdtscp => Vm.Host.Config.Cpu.HasRdtscp;
+
+    /// <inheritdoc />
     public long PvclockAddress(int vcpu) => GuestAddressMap.PvclockBase + (long)vcpu * Pvclock.Size;
 
     /// <inheritdoc />

@@ -121,16 +121,34 @@ public class RecorderTests
         Assert.Equal(10UL, vm.CrossMaxSkewNs);
         Assert.Equal(0, vm.CrossViolations);
         vm.OnClockRead(1, 500, 380, 10, 0);  // 380 < 390: back 10 across, 380 > 197 on vCPU 1
-        vm.OnClockRead(2, 600, 385, 10, 0);  // 385 > 380, but < 390 is not compared (only the previous read)
+        vm.OnClockRead(2, 600, 385, 10, 0);  // 385 > 380, but < 390, which returned before it began: back 5
 
         Assert.Equal(2, vm.Vcpus[0].Reads);
         Assert.Equal(2, vm.Vcpus[1].Reads);
         Assert.Equal(1, vm.Vcpus[0].ClockReadExits);
-        Assert.Equal(1, vm.CrossViolations);
+        Assert.Equal(2, vm.CrossViolations);
         Assert.Equal(10UL, vm.CrossWorstBackstepNs);
         // vCPU 1 at 500: skew -120 vs -10 and 0 -> 120; vCPU 2 at 600: skew -215 vs -10 -> 205.
         Assert.Equal(205UL, vm.CrossMaxSkewNs);
         Assert.Equal(0, vm.Vcpus.Sum(v => v.Violations));
+    }
+
+    [Fact]
+    public void Overlapping_clock_reads_are_not_ordered_across_vcpus()
+    {
+        var vm = new VmRecorder("vm0", 2);
+        // vCPU 0 reads during [100, 200] and gets 150; vCPU 1 reads during [120, 210] and gets 140:
+        // neither began after the other returned, so no order is violated.
+        Assert.False(vm.OnClockRead(0, 100, 200, 150, 10, 0));
+        Assert.False(vm.OnClockRead(1, 120, 210, 140, 10, 0));
+        Assert.Equal(0, vm.CrossViolations);
+        // vCPU 0 then reads during [230, 240] and gets 145: it began after both returned, below 150.
+        Assert.True(vm.OnClockRead(0, 230, 240, 145, 10, 0));
+        Assert.Equal(1, vm.CrossViolations);
+        Assert.Equal(5UL, vm.CrossWorstBackstepNs);
+        // A read equal to the largest settled value is a stall, not a violation.
+        Assert.False(vm.OnClockRead(1, 250, 260, 150, 10, 0));
+        Assert.Equal(1, vm.CrossStalls);
     }
 
     [Fact]
