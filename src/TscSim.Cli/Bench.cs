@@ -56,37 +56,10 @@ internal static class Bench
         return rates[rounds / 2];
     }
 
-    /// <summary>
-    /// The reference scenario for <c>simulated_to_wall_ratio</c>: one VM of 4 vCPUs with kvm-clock
-    /// (linux-modern on kvm-modern), each reading the clock every 10 µs of guest time.
-    /// </summary>
-    public const string ReferenceScenario = """
-        name: bench-reference
-        duration: {DURATION}
-        hosts:
-          - id: h
-            cpu: intel-skylake
-            frequency: 2GHz
-            cores_per_socket: 4
-        hypervisor:
-          policy: kvm-modern
-        vms:
-          - id: vm0
-            host: h
-            vcpus: 4
-            pin: [0, 1, 2, 3]
-            guest: linux-modern
-            workload: |
-              loop:
-                call clock_gettime
-                work 20000cycles
-                jmp loop
-        """;
-
     /// <summary>Simulated seconds per wall second for the reference scenario (median of rounds).</summary>
     public static double SimulatedToWallRatio(Duration simulated, int rounds)
     {
-        string text = ReferenceScenario.Replace("{DURATION}", $"{simulated.Picoseconds}ps", StringComparison.Ordinal);
+        string text = TscSim.Core.Runs.ReferenceScenario.Text(simulated);
         var ratios = new double[rounds];
         for (int r = 0; r < rounds; r++)
         {

@@ -12,33 +12,10 @@ namespace TscSim.Benchmarks;
 [MemoryDiagnoser]
 public class ScenarioBenchmarks
 {
-    private const string Text = """
-        name: bench-reference
-        duration: 250ms
-        hosts:
-          - id: h
-            cpu: intel-skylake
-            frequency: 2GHz
-            cores_per_socket: 4
-        hypervisor:
-          policy: kvm-modern
-        vms:
-          - id: vm0
-            host: h
-            vcpus: 4
-            pin: [0, 1, 2, 3]
-            guest: linux-modern
-            workload: |
-              loop:
-                call clock_gettime
-                work 20000cycles
-                jmp loop
-        """;
-
     private Scenario _scenario = null!;
 
     [GlobalSetup]
-    public void Setup() => _scenario = ScenarioLoader.LoadText(Text, "bench-reference.yaml");
+    public void Setup() => _scenario = ScenarioLoader.LoadText(ReferenceScenario.Text(TscSim.Core.Time.Duration.FromMilliseconds(250)), "bench-reference.yaml");
 
     [Benchmark]
     public string ReferenceScenario250ms() => ScenarioRun.Execute(new ScenarioModel(_scenario)).Fingerprint;

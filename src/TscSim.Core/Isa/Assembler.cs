@@ -716,7 +716,7 @@ public static class Assembler
             int bestDistance = int.MaxValue;
             foreach (var c in candidates.Order(StringComparer.Ordinal))
             {
-                int d = EditDistance(word, c);
+                int d = Scenarios.Suggestions.Distance(word, c); // one edit distance for every "did you mean"
                 if (d < bestDistance)
                 {
                     bestDistance = d;
@@ -724,33 +724,6 @@ public static class Assembler
                 }
             }
             return best is not null && bestDistance <= Math.Max(1, word.Length / 3) ? $"; did you mean '{best}'?" : "";
-        }
-
-        /// <summary>Edit distance counting an adjacent transposition as one edit (optimal string alignment).</summary>
-        internal static int EditDistance(string a, string b)
-        {
-            var d = new int[a.Length + 1, b.Length + 1];
-            for (int i = 0; i <= a.Length; i++)
-            {
-                d[i, 0] = i;
-            }
-            for (int j = 0; j <= b.Length; j++)
-            {
-                d[0, j] = j;
-            }
-            for (int i = 1; i <= a.Length; i++)
-            {
-                for (int j = 1; j <= b.Length; j++)
-                {
-                    int cost = a[i - 1] == b[j - 1] ? 0 : 1;
-                    d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + cost);
-                    if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
-                    {
-                        d[i, j] = Math.Min(d[i, j], d[i - 2, j - 2] + 1);
-                    }
-                }
-            }
-            return d[a.Length, b.Length];
         }
 
         public GuestProgram Build()
