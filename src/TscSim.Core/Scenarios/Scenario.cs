@@ -222,7 +222,7 @@ public sealed record HintsSpec
     public bool SmpStable { get; init; }
 }
 
-/// <summary>The guest OS: a profile preset and, optionally, a forced clocksource.</summary>
+/// <summary>The guest OS: a profile preset and, optionally, a forced clocksource or no kvm-clock.</summary>
 public sealed record GuestSpec
 {
     /// <summary>The OS profile preset's name (<see cref="OsProfiles.Find"/>).</summary>
@@ -231,11 +231,19 @@ public sealed record GuestSpec
     /// <summary>A forced clocksource (the kernel's <c>clocksource=</c>), or null to choose by rating.</summary>
     public ClocksourceKind? Clocksource { get; init; }
 
-    /// <summary>The profile preset with <see cref="Clocksource"/> applied.</summary>
+    /// <summary>
+    /// False: the guest does not use kvm-clock even where the hypervisor offers it (Linux's
+    /// <c>no-kvmclock</c> boot option), so its TSC falls back to the HPET or the PM timer.
+    /// </summary>
+    public bool Kvmclock { get; init; } = true;
+
+    /// <summary>The profile preset with <see cref="Clocksource"/> and <see cref="Kvmclock"/> applied.</summary>
     public OsProfile ToProfile()
     {
         var preset = OsProfiles.Find(Profile) ?? throw new InvalidOperationException($"unknown guest profile '{Profile}'");
-        return preset with { Clocksource = Clocksource };
+        return Kvmclock
+            ? preset with { Clocksource = Clocksource }
+            : preset with { Clocksource = Clocksource, Ratings = preset.Ratings.RemoveAll(r => r.Kind == ClocksourceKind.KvmClock) };
     }
 }
 

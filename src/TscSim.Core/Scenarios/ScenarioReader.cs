@@ -27,7 +27,7 @@ internal sealed partial class ScenarioReader(List<ScenarioDiagnostic> diagnostic
     internal static readonly string[] HypervisorKeys = ["policy", "tsc_auto", "trapping", "notify_guest", "rdtscp_passthrough", "tolerance_ppm", "scaling", "scheduler_slice"];
     internal static readonly string[] VmKeys = ["id", "host", "vcpus", "pin", "tsc_khz", "hints", "guest", "workload", "start"];
     internal static readonly string[] HintKeys = ["fixed_rate", "smp_stable"];
-    internal static readonly string[] GuestKeys = ["profile", "clocksource"];
+    internal static readonly string[] GuestKeys = ["profile", "clocksource", "kvmclock"];
     internal static readonly string[] MeasurementKeys = ["reads_csv_max_rows", "reads_csv_interval"];
     internal static readonly string[] EventKinds = ["live_migrate", "cpufreq", "cstate", "migrate_vcpu", "tsc_write", "policy"];
     private static readonly string[] EventKeys = ["at", .. EventKinds];
@@ -672,7 +672,7 @@ internal sealed partial class ScenarioReader(List<ScenarioDiagnostic> diagnostic
         {
             return Choice(node, path, "guest profile", profiles) is { } name ? new GuestSpec { Profile = name } : null;
         }
-        if (Map(node, path, "a guest profile name or a mapping (profile, clocksource)", GuestKeys) is not { } map)
+        if (Map(node, path, "a guest profile name or a mapping (profile, clocksource, kvmclock)", GuestKeys) is not { } map)
         {
             return null;
         }
@@ -686,11 +686,24 @@ internal sealed partial class ScenarioReader(List<ScenarioDiagnostic> diagnostic
             clocksource = Choice(cNode, Join(path, "clocksource"), "clocksource", ClocksourceNames) is { } cs ? OsProfiles.ParseClocksource(cs) : null;
             clocksourceOk = clocksource is not null;
         }
-        if (profile is null || !clocksourceOk)
+        bool kvmclock = true;
+        bool kvmclockOk = true;
+        if (Get(map, "kvmclock") is { } kNode)
+        {
+            bool? k = Bool(kNode, Join(path, "kvmclock"));
+            kvmclockOk = k is not null;
+            kvmclock = k ?? true;
+            if (k == false && clocksource == ClocksourceKind.KvmClock)
+            {
+                Error(kNode.Position, $"{Join(path, "kvmclock")}: false contradicts clocksource: kvm-clock; expected true, or another clocksource");
+                kvmclockOk = false;
+            }
+        }
+        if (profile is null || !clocksourceOk || !kvmclockOk)
         {
             return null;
         }
-        return new GuestSpec { Profile = profile, Clocksource = clocksource ?? OsProfiles.Find(profile)!.Clocksource };
+        return new GuestSpec { Profile = profile, Clocksource = clocksource ?? OsProfiles.Find(profile)!.Clocksource, Kvmclock = kvmclock };
     }
 
     private MeasurementSpec? ReadMeasurement(YNode node)

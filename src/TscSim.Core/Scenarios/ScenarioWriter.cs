@@ -85,6 +85,10 @@ public static partial class ScenarioWriter
             {
                 w.Append(", clocksource: ").Append(OsProfiles.NameOf(cs));
             }
+            if (!vm.Guest.Kvmclock)
+            {
+                w.Append(", kvmclock: false");
+            }
             w.Append(" }\n");
             w.Append("    start: ").Append(vm.Start).Append('\n');
             w.Append("    workload: ");
