@@ -59,11 +59,11 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
     private readonly long[] _readMarkCycles;
     private readonly long[] _readMarkExits;
     private readonly long[] _readBeginPs;
-    private readonly (long Base, ulong Frac, uint Mult, int Shift)[] _readSnapshot;
+    private readonly (long Base, ulong Frac, uint Mult, int Shift, ulong Mask)[] _readSnapshot;
     private readonly List<ClocksourceSwitch> _switches = [];
     private readonly List<(SimTime Time, string Message)> _log = [];
     private readonly Dictionary<ClocksourceKind, int> _ratings = [];
-    private readonly long _nrWarpsAddress, _maxWarpAddress;
+    private readonly long _nrWarpsAddress, _maxWarpAddress, _lastTscAddress;
 
     // timekeeper
     private bool _timekeeping;
@@ -101,9 +101,10 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
         _readMarkCycles = new long[n];
         _readMarkExits = new long[n];
         _readBeginPs = new long[n];
-        _readSnapshot = new (long, ulong, uint, int)[n];
+        _readSnapshot = new (long, ulong, uint, int, ulong)[n];
         _nrWarpsAddress = program.AddressOf("__k_nr_warps");
         _maxWarpAddress = program.AddressOf("__k_max_warp");
+        _lastTscAddress = program.AddressOf("__k_last_tsc");
         WorkloadEntry = 0;
         _tick = sim.RegisterKind($"guest.{machine.Name}.tick", EventBand.Guest, this);
         _watchdog = sim.RegisterKind($"guest.{machine.Name}.watchdog", EventBand.Guest, this);
@@ -271,7 +272,7 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
             vcpu.SetRegister(Registers.Rbx, 10);
             return KernelCallResult.Wait; // brought online by the BSP
         }
-        if (Profile.Calibration == CalibrationKind.Pvclock && _machine.HasKvmclock)
+        if (Profile.Calibration == CalibrationKind.Pvclock && _machine.HasKvmclock && _ratings.ContainsKey(ClocksourceKind.KvmClock))
         {
             // kvm_get_tsc_khz: the rate from vCPU 0's pvclock record (pvclock_tsc_khz).
             var (mul, shift) = ReadPvclockScale(0);
@@ -324,7 +325,7 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
                 }
             }
             bool done = false;
-            if (_pitMin != long.MaxValue && _refMin != long.MaxValue)
+            if (_pitMin != long.MaxValue && refKhz != long.MaxValue)
             {
                 long ratio = _pitMin * 100 / _refMin;
                 if (ratio is >= 90 and <= 110)
@@ -530,7 +531,7 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
         vcpu.SetRegister(Registers.R11, _machine.PvclockAddress(v));
         // The read completes with the timekeeper it started with (what the vDSO's seqcount
         // retry guarantees): a tick between begin and end must not mix old cycle_last with a new base.
-        _readSnapshot[v] = (_baseNs, _frac, _mult, _shift);
+        _readSnapshot[v] = (_baseNs, _frac, _mult, _shift, _mask);
     }
 
     /// <summary>ReadEnd: rdx:rax = delta × mult (from guest code), rcx = delta; returns base + ((product + frac) >> shift).</summary>
@@ -538,9 +539,9 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
     {
         unchecked
         {
-            var (baseNs, frac, mult, shift) = _readSnapshot[v];
+            var (baseNs, frac, mult, shift, mask) = _readSnapshot[v];
             ulong delta = (ulong)vcpu.Register(Registers.Rcx);
-            if (!ClampsNegative && _mask == ulong.MaxValue && (long)delta < 0)
+            if (!ClampsNegative && mask == ulong.MaxValue && (long)delta < 0)
             {
                 // An old kernel computes a negative delta as negative time: the clock steps back.
                 UInt128 back = (UInt128)(ulong)(-(long)delta) * mult;
@@ -585,6 +586,7 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
         long max = shared.ReadQword(_maxWarpAddress);
         shared.WriteQword(_nrWarpsAddress, 0);
         shared.WriteQword(_maxWarpAddress, 0);
+        shared.WriteQword(_lastTscAddress, 0); // check_tsc_sync_source resets last_tsc for the next pair
         WarpTests.Add((_nextAp, warps, max));
         if (warps > 0)
         {
@@ -600,7 +602,7 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
     {
         if (e.Kind == _tick)
         {
-            if (!_machine.Vcpus[0].Paused)
+            if (AnyVcpuRunning())
             {
                 Accumulate(e.Time);
             }
@@ -608,7 +610,7 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
         }
         else if (e.Kind == _watchdog)
         {
-            if (!_machine.Vcpus[0].Paused)
+            if (AnyVcpuRunning())
             {
                 Watchdog(e.Time);
             }
@@ -621,6 +623,23 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
         {
             RespondToNotification(e.Time);
         }
+    }
+
+    /// <summary>
+    /// The kernel's timers run on whichever CPU is online and running (Linux hands the timekeeping
+    /// update to another CPU when one stalls): they pause only when the whole VM does (migration
+    /// downtime, or every vCPU descheduled). A vCPU waiting to be brought online does not count.
+    /// </summary>
+    private bool AnyVcpuRunning()
+    {
+        foreach (var v in _machine.Vcpus)
+        {
+            if (!v.Paused && !v.KernelWaiting && !v.Halted)
+            {
+                return true;
+            }
+        }
+        return false;
     }
 
     /// <summary>
@@ -668,8 +687,8 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
             _wdLastCs = csNow;
             return;
         }
-        long wdNs = ToNs(source, unchecked(wdNow - _wdLastWd) & Describe(source).Mask);
-        long csNs = ToNs(ClocksourceKind.Tsc, unchecked(csNow - _wdLastCs));
+        long wdNs = ToNs(source, Delta(unchecked(wdNow - _wdLastWd), Describe(source).Mask));
+        long csNs = ToNs(ClocksourceKind.Tsc, Delta(unchecked(csNow - _wdLastCs), ulong.MaxValue));
         _wdLastWd = wdNow;
         _wdLastCs = csNow;
         long threshold;
@@ -693,6 +712,17 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
                 + $"'{OsProfiles.NameOf(source)}' wd_nsec: {wdNs}, 'tsc' cs_nsec: {csNs}");
             MarkTscUnstable(at, $"clocksource watchdog (skew {skew} ns over the interval against {OsProfiles.NameOf(source)}, limit {threshold} ns)");
         }
+    }
+
+    /// <summary>
+    /// clocksource_delta: the masked difference, and 0 for a "negative" one (more than half the
+    /// mask) in kernels that check it (modern profiles), so a TSC that stepped back shows as no
+    /// time passed: the watchdog then sees the skew (the whole interval) and demotes it.
+    /// </summary>
+    private ulong Delta(ulong raw, ulong mask)
+    {
+        ulong d = raw & mask;
+        return ClampsNegative && (d & ~(mask >> 1)) != 0 ? 0 : d;
     }
 
     /// <summary>uncertainty_margin: max(NSEC_PER_SEC / Hz, 2 × WATCHDOG_MAX_SKEW).</summary>

@@ -300,10 +300,20 @@ public static class ResultsWriter
         string full = Path.GetFullPath(directory);
         string parent = Path.GetDirectoryName(full) ?? ".";
         Directory.CreateDirectory(parent);
-        string temp = Path.Combine(parent, $".{Path.GetFileName(full)}.tmp-{Environment.ProcessId}");
-        if (Directory.Exists(temp))
+        string temp = Path.Combine(parent, $".{Path.GetFileName(full)}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        // Leftovers of an earlier writer of this folder that was killed: temporary copies go; an
+        // ".old" copy is the previous complete result, put back if the folder itself is missing.
+        foreach (var stale in Directory.GetDirectories(parent, $".{Path.GetFileName(full)}.*"))
         {
-            Directory.Delete(temp, recursive: true);
+            string n = Path.GetFileName(stale);
+            if (n.Contains(".old-", StringComparison.Ordinal) && !Directory.Exists(full))
+            {
+                Directory.Move(stale, full);
+            }
+            else if (n.Contains(".tmp-", StringComparison.Ordinal) || n.Contains(".old-", StringComparison.Ordinal))
+            {
+                Directory.Delete(stale, recursive: true);
+            }
         }
         Directory.CreateDirectory(temp);
         var options = new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
@@ -318,7 +328,7 @@ public static class ResultsWriter
         File.WriteAllText(Path.Combine(temp, "scenario.resolved.yaml"), ScenarioWriter.ToYaml(resolved));
         if (Directory.Exists(full))
         {
-            string old = Path.Combine(parent, $".{Path.GetFileName(full)}.old-{Environment.ProcessId}");
+            string old = Path.Combine(parent, $".{Path.GetFileName(full)}.old-{Environment.ProcessId}-{Guid.NewGuid():N}");
             Directory.Move(full, old);
             Directory.Move(temp, full);
             Directory.Delete(old, recursive: true);

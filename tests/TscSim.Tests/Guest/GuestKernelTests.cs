@@ -273,3 +273,38 @@ public class GuestKernelTests
         Assert.Equal(3, ex.Errors[0].Line);
     }
 }
+
+public class GuestKernelReviewTests
+{
+    private static Duration Ms(long ms) => Duration.FromMilliseconds(ms);
+
+    private static readonly OsProfile NoKvmclock = OsProfiles.LinuxModern with
+    {
+        Ratings = OsProfiles.LinuxModern.Ratings.RemoveAll(r => r.Kind == ClocksourceKind.KvmClock),
+    };
+
+    [Fact]
+    public void A_guest_without_kvmclock_calibrates_against_the_pit()
+    {
+        var rig = new KernelRig(NoKvmclock, HypervisorConfig.Find("kvm-2011")!, [KernelRig.Host("a", 2_000)]);
+        rig.RunUntil(Ms(100));
+        Assert.Equal("PIT calibration matches HPET", rig.Kernel.Calibration!.Method);
+    }
+
+    [Fact]
+    public void The_modern_watchdog_demotes_a_tsc_that_stepped_back()
+    {
+        // A host TSC write at 1.2 s sends the TSC back ~2.4 G cycles: clocksource_delta makes the
+        // interval 0 ns of TSC against 500 ms of HPET, and the TSC is marked unstable.
+        var rig = new KernelRig(NoKvmclock, HypervisorConfig.Find("kvm-2011")! with { Trapping = TrappingOverride.Off },
+            [KernelRig.Host("k8", 2_000, CpuPresets.AmdK8)], clocksource: ClocksourceKind.Tsc);
+        foreach (var core in rig.Hosts[0].Cores)
+        {
+            rig.Hosts[0].ScheduleTscWrite(SimTime.FromDuration(Ms(1_200)), core.Index, 1_000);
+        }
+        rig.RunUntil(Ms(2_500));
+        Assert.NotNull(rig.Kernel.TscUnstable);
+        Assert.StartsWith("clocksource watchdog", rig.Kernel.TscUnstable, StringComparison.Ordinal);
+        Assert.Equal(ClocksourceKind.Hpet, rig.Kernel.Clocksource);
+    }
+}
