@@ -53,6 +53,8 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
     public const int CalLatch = 1_193_182 / 100, Cal2Latch = 1_193_182 / 20, CalMs = 10, Cal2Ms = 50, CalLoops = 1000, Cal2Loops = 5000;
 
     private readonly IGuestMachine _machine;
+    private readonly Vcpu[] _vcpus;      // the VM's vCPUs, cached: IGuestMachine.Vcpus may box on every access
+    private readonly int _firstVcpuId;   // executor id of vCPU 0; a VM's vCPUs have consecutive ids
     private readonly Simulator _sim;
     private readonly GuestProgram _program;
     private readonly EventKind _tick, _watchdog, _notify;
@@ -97,7 +99,16 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
         _machine = machine;
         _sim = sim;
         _program = program;
-        int n = machine.Vcpus.Count;
+        _vcpus = [.. machine.Vcpus];
+        _firstVcpuId = _vcpus[0].Id;
+        for (int i = 0; i < _vcpus.Length; i++)
+        {
+            if (_vcpus[i].Id != _firstVcpuId + i)
+            {
+                throw new ArgumentException($"{machine.Name}: the vCPUs' executor ids must be consecutive", nameof(machine));
+            }
+        }
+        int n = _vcpus.Length;
         _readMarkCycles = new long[n];
         _readMarkExits = new long[n];
         _readBeginPs = new long[n];
@@ -113,7 +124,7 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
         {
             _ratings[kind] = rating;
         }
-        foreach (var v in machine.Vcpus)
+        foreach (var v in _vcpus)
         {
             v.Kernel = this;
         }
@@ -250,17 +261,15 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
         }
     }
 
+    /// <summary>The vCPU's index in the VM, from its executor id (no search on the read path).</summary>
     private int IndexOf(Vcpu vcpu)
     {
-        var list = _machine.Vcpus;
-        for (int i = 0; i < list.Count; i++)
+        int id = vcpu.Id - _firstVcpuId;
+        if ((uint)id >= (uint)_vcpus.Length || !ReferenceEquals(_vcpus[id], vcpu))
         {
-            if (ReferenceEquals(list[i], vcpu))
-            {
-                return i;
-            }
+            throw new InvalidOperationException($"{vcpu.Name} does not belong to {_machine.Name}");
         }
-        throw new InvalidOperationException($"{vcpu.Name} does not belong to {_machine.Name}");
+        return id;
     }
 
     private void Message(SimTime at, string text) => _log.Add((at, text));
@@ -297,7 +306,7 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
 
     private (uint Mul, sbyte Shift) ReadPvclockScale(int v)
     {
-        byte[] pv = _machine.Vcpus[v].Shared.Pvclock;
+        byte[] pv = _vcpus[v].Shared.Pvclock;
         int o = v * 32;
         return (System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(pv.AsSpan(o + 24, 4)), unchecked((sbyte)pv[o + 28]));
     }
@@ -557,12 +566,12 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
     private void BringUpNext(Vcpu bsp, SimTime at)
     {
         _nextAp++;
-        if (_nextAp >= _machine.Vcpus.Count)
+        if (_nextAp >= _vcpus.Length)
         {
             bsp.SetRegister(Registers.Rbx, 2);
             return;
         }
-        Vcpu ap = _machine.Vcpus[_nextAp];
+        Vcpu ap = _vcpus[_nextAp];
         bool warp = Profile.WarpTest && TscUnstable is null && TscKhz > 0;
         long timeout = TscKhz * WarpTestMilliseconds;
         if (warp)
@@ -581,7 +590,7 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
 
     private void WarpResult(SimTime at)
     {
-        SharedMemory shared = _machine.Vcpus[0].Shared;
+        SharedMemory shared = _vcpus[0].Shared;
         long warps = shared.ReadQword(_nrWarpsAddress);
         long max = shared.ReadQword(_maxWarpAddress);
         shared.WriteQword(_nrWarpsAddress, 0);
@@ -632,7 +641,7 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
     /// </summary>
     private bool AnyVcpuRunning()
     {
-        foreach (var v in _machine.Vcpus)
+        foreach (var v in _vcpus)
         {
             if (!v.Paused && !v.KernelWaiting && !v.Halted)
             {
@@ -741,9 +750,9 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
         {
             return false;
         }
-        byte[] pv = _machine.Vcpus[0].Shared.Pvclock;
+        byte[] pv = _vcpus[0].Shared.Pvclock;
         bool any = false;
-        for (int v = 0; v < _machine.Vcpus.Count; v++)
+        for (int v = 0; v < _vcpus.Length; v++)
         {
             int o = v * 32 + 29;
             if ((pv[o] & 2) != 0)

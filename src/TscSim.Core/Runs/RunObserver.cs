@@ -12,7 +12,7 @@ namespace TscSim.Core.Runs;
 public sealed class RunObserver : IExecutionObserver
 {
     private readonly List<(VmRecorder Vm, int Vcpu, int VmIndex)> _byVcpuId = [];
-    private readonly Dictionary<string, int> _hostIds = [];
+    private readonly Dictionary<Hardware.Host, int> _hostIds = [];
 
     public RunObserver(int readsCsvMaxRows, Duration? readsInterval = null)
     {
@@ -59,10 +59,10 @@ public sealed class RunObserver : IExecutionObserver
 
     private int HostIndex(Vcpu vcpu)
     {
-        string host = vcpu.Core.Host.Config.Id;
+        var host = vcpu.Core.Host;
         if (!_hostIds.TryGetValue(host, out int id))
         {
-            id = Series.RegisterHost(host);
+            id = Series.RegisterHost(host.Config.Id);
             _hostIds[host] = id;
         }
         return id;

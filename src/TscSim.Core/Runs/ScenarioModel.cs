@@ -128,6 +128,16 @@ public sealed class ScenarioModel : IEventHandler
 
     private Vm VmById(string id) => Vms.First(v => v.Spec.Id == id).Vm;
 
+    /// <summary>Applies <paramref name="schedule"/> to each selected core of host <paramref name="hostId"/>.</summary>
+    private void ForCores(string hostId, CoreSelection cores, Action<Host, int> schedule)
+    {
+        Host host = Hosts[hostId];
+        foreach (int core in cores.Expand(host.Cores.Length))
+        {
+            schedule(host, core);
+        }
+    }
+
     private void ScheduleEvent(ScenarioEvent e)
     {
         var at = SimTime.FromDuration(e.At);
@@ -141,18 +151,12 @@ public sealed class ScenarioModel : IEventHandler
                 detail = $"live migration to {m.To}, downtime {QuantityFormat.Duration(m.Downtime.Picoseconds)}";
                 break;
             case CpufreqEvent f:
-                foreach (int c in f.Cores.Expand(Hosts[f.Host].Cores.Length))
-                {
-                    Hosts[f.Host].ScheduleFrequencyChange(at, c, f.Frequency);
-                }
+                ForCores(f.Host, f.Cores, (h, c) => h.ScheduleFrequencyChange(at, c, f.Frequency));
                 subject = f.Host;
                 detail = $"cores {f.Cores} to {QuantityFormat.Frequency(f.Frequency.Millihertz)}";
                 break;
             case CstateEvent c:
-                foreach (int core in c.Cores.Expand(Hosts[c.Host].Cores.Length))
-                {
-                    Hosts[c.Host].ScheduleCState(at, core, c.State, c.Duration);
-                }
+                ForCores(c.Host, c.Cores, (h, core) => h.ScheduleCState(at, core, c.State, c.Duration));
                 subject = c.Host;
                 detail = $"cores {c.Cores} enter {c.State} for {QuantityFormat.Duration(c.Duration.Picoseconds)}";
                 break;
@@ -162,10 +166,7 @@ public sealed class ScenarioModel : IEventHandler
                 detail = $"vcpu{mv.Vcpu} to core {mv.ToCore}";
                 break;
             case TscWriteEvent w:
-                foreach (int core in w.Cores.Expand(Hosts[w.Host].Cores.Length))
-                {
-                    Hosts[w.Host].ScheduleTscWrite(at, core, w.Value);
-                }
+                ForCores(w.Host, w.Cores, (h, core) => h.ScheduleTscWrite(at, core, w.Value));
                 subject = w.Host;
                 detail = $"cores {w.Cores} TSC := {w.Value}";
                 break;

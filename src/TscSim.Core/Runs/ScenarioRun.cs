@@ -294,13 +294,16 @@ public static class ScenarioRun
 /// </summary>
 public static class ResultsWriter
 {
+    // Makes temporary names unique within a process (parallel sweep points); the process id across processes.
+    private static long _writes;
+
     /// <summary>Writes <paramref name="result"/> of <paramref name="model"/> to <paramref name="directory"/>.</summary>
     public static void Write(string directory, ScenarioModel model, RunResult result)
     {
         string full = Path.GetFullPath(directory);
         string parent = Path.GetDirectoryName(full) ?? ".";
         Directory.CreateDirectory(parent);
-        string temp = Path.Combine(parent, $".{Path.GetFileName(full)}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        string temp = Path.Combine(parent, $".{Path.GetFileName(full)}.tmp-{Environment.ProcessId}-{Interlocked.Increment(ref _writes)}");
         // Leftovers of an earlier writer of this folder that was killed: temporary copies go; an
         // ".old" copy is the previous complete result, put back if the folder itself is missing.
         foreach (var stale in Directory.GetDirectories(parent, $".{Path.GetFileName(full)}.*"))
@@ -328,7 +331,7 @@ public static class ResultsWriter
         File.WriteAllText(Path.Combine(temp, "scenario.resolved.yaml"), ScenarioWriter.ToYaml(resolved));
         if (Directory.Exists(full))
         {
-            string old = Path.Combine(parent, $".{Path.GetFileName(full)}.old-{Environment.ProcessId}-{Guid.NewGuid():N}");
+            string old = Path.Combine(parent, $".{Path.GetFileName(full)}.old-{Environment.ProcessId}-{Interlocked.Increment(ref _writes)}");
             Directory.Move(full, old);
             Directory.Move(temp, full);
             Directory.Delete(old, recursive: true);

@@ -308,3 +308,30 @@ public class GuestKernelReviewTests
         Assert.Equal(ClocksourceKind.Hpet, rig.Kernel.Clocksource);
     }
 }
+
+public class GuestKernelAllocationTests
+{
+    [Fact]
+    public void Clock_reads_allocate_nothing_in_steady_state()
+    {
+        // tsc clocksource, a read every 2,000 cycles: after boot the run is read after read
+        // (kcall services, the timekeeper, the observer) and must not allocate.
+        var rig = new KernelRig(OsProfiles.Linux2618, HypervisorConfig.Find("kvm-2011")!, [KernelRig.Host("a", 2_000)],
+            workload: "loop: call clock_gettime\nwork 2000\njmp loop", observer: new CountingObserver());
+        rig.RunUntil(Duration.FromMilliseconds(50));
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        rig.RunUntil(Duration.FromMilliseconds(60));
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(((CountingObserver)rig.Observer).Reads > 4_000);
+        Assert.Equal(0, allocated);
+    }
+
+    private sealed class CountingObserver : TscSim.Core.Guest.IExecutionObserver
+    {
+        public long Reads;
+        public void OnTscRead(TscSim.Core.Guest.Vcpu vcpu, SimTime at, TscValue value, bool exited, long cycles) { }
+        public void OnProbe(TscSim.Core.Guest.Vcpu vcpu, SimTime at, int line, long value) { }
+        public void OnFault(TscSim.Core.Guest.Vcpu vcpu, TscSim.Core.Guest.GuestFault fault) { }
+        public void OnClockRead(TscSim.Core.Guest.Vcpu vcpu, SimTime at, long nanoseconds, long cycles, int exits) => Reads++;
+    }
+}

@@ -17,13 +17,14 @@ internal sealed class KernelRig
         """;
 
     public KernelRig(OsProfile profile, HypervisorConfig policy, HostConfig[] hosts, int vcpus = 1, string workload = ReadLoop,
-        ClocksourceKind? clocksource = null, VmConfig? vm = null, int[]? pin = null)
+        ClocksourceKind? clocksource = null, VmConfig? vm = null, int[]? pin = null, IExecutionObserver? observer = null)
     {
+        Observer = observer ?? Log;
         Sim = new Simulator(1);
         Hosts = hosts.Select(h => new Host(h, Sim)).ToArray();
         Hv = new Hypervisor(new GuestExecutor(Sim), policy);
         var program = GuestKernel.Assemble(workload, "workload");
-        Vm = Hv.CreateVm(vm ?? new VmConfig { Id = "vm0", Vcpus = vcpus }, Hosts[0], program, Log, pin);
+        Vm = Hv.CreateVm(vm ?? new VmConfig { Id = "vm0", Vcpus = vcpus }, Hosts[0], program, Observer, pin);
         Kernel = new GuestKernel(profile, clocksource, new VmGuestMachine(Vm), Sim, program);
         Vm.Start(SimTime.Zero);
     }
@@ -37,6 +38,9 @@ internal sealed class KernelRig
     public Vm Vm { get; }
     public GuestKernel Kernel { get; }
     public ObservationLog Log { get; } = new();
+
+    /// <summary>What the vCPUs report to (<see cref="Log"/> unless the test brought its own).</summary>
+    public IExecutionObserver Observer { get; }
 
     public void RunUntil(Duration d) => Sim.Run(SimTime.FromDuration(d));
 
