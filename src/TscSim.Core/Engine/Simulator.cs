@@ -98,6 +98,14 @@ public sealed class Simulator
     public Fingerprint Fingerprint => new(_fingerprint);
 
     /// <summary>
+    /// Folds one result-bearing value (a clock or TSC read's value, an exit, a trap decision) into
+    /// the fingerprint, in execution order, so that equal fingerprints mean equal results and not
+    /// only equal event trajectories (see <see cref="Engine.Fingerprint"/>).
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    public void FoldResult(ulong word) => _fingerprint = Fingerprint.Fold(_fingerprint, word);
+
+    /// <summary>
     /// Events scheduled so far. It changes whenever an event is scheduled, so a component that
     /// cached <see cref="NextEventTime"/> knows the cache may be stale (cancelling only makes
     /// the next event later, which a cache may safely ignore).

@@ -30,6 +30,9 @@ public sealed class Host : IEventHandler
 
     /// <summary>Builds the host at the simulator's current instant; its counters start at uptime × rate.</summary>
     /// <exception cref="ArgumentException">The configuration has problems (listed in the message).</exception>
+    /// <summary>The simulator this host runs on.</summary>
+    public Simulator Simulator => _sim;
+
     public Host(HostConfig config, Simulator sim)
     {
         ArgumentNullException.ThrowIfNull(config);

@@ -14,8 +14,14 @@ public sealed class RunObserver : IExecutionObserver
     private readonly List<(VmRecorder Vm, int Vcpu, int VmIndex)> _byVcpuId = [];
     private readonly Dictionary<Hardware.Host, int> _hostIds = [];
 
-    public RunObserver(int readsCsvMaxRows, Duration? readsInterval = null)
+    private readonly Engine.Simulator? _sim;
+
+    /// <param name="readsCsvMaxRows">Bound on the rows of <c>reads.csv</c>.</param>
+    /// <param name="readsInterval">Keep at most one series row per vCPU per this much true time.</param>
+    /// <param name="sim">The run's simulator: every observed read and fault is folded into its fingerprint (null: not folded).</param>
+    public RunObserver(int readsCsvMaxRows, Duration? readsInterval = null, Engine.Simulator? sim = null)
     {
+        _sim = sim;
         Series = new ReadSeries(Math.Max(ReadSeries.MinCapacity, readsCsvMaxRows));
         ReadsInterval = readsInterval;
     }
@@ -75,6 +81,13 @@ public sealed class RunObserver : IExecutionObserver
     /// <inheritdoc />
     public void OnClockRead(Vcpu vcpu, SimTime begin, SimTime at, long nanoseconds, long cycles, int exits)
     {
+        if (_sim is { } sim)
+        {
+            sim.FoldResult(Engine.ResultWord.Tag(Engine.ResultWord.ClockRead, vcpu.Id, exits));
+            sim.FoldResult(unchecked((ulong)at.Picoseconds));
+            sim.FoldResult(unchecked((ulong)nanoseconds));
+            sim.FoldResult(unchecked((ulong)cycles));
+        }
         var (vm, v, vmIndex) = _byVcpuId[vcpu.Id];
         long trueNs = at.Picoseconds / 1000;
         bool backwards = vm.OnClockRead(v, begin.Picoseconds / 1000, trueNs, nanoseconds, cycles, exits);
@@ -88,6 +101,13 @@ public sealed class RunObserver : IExecutionObserver
     /// <inheritdoc />
     public void OnTscRead(Vcpu vcpu, SimTime at, TscValue value, bool exited, long cycles)
     {
+        if (_sim is { } sim)
+        {
+            sim.FoldResult(Engine.ResultWord.Tag(Engine.ResultWord.TscRead, vcpu.Id, exited ? 1 : 0));
+            sim.FoldResult(unchecked((ulong)at.Picoseconds));
+            sim.FoldResult(value.Raw);
+            sim.FoldResult(unchecked((ulong)cycles));
+        }
         var (vm, v, _) = _byVcpuId[vcpu.Id];
         vm.OnTscRead(v, at.Picoseconds / 1000, value.Raw, exited, cycles);
     }
@@ -98,5 +118,13 @@ public sealed class RunObserver : IExecutionObserver
     }
 
     /// <inheritdoc />
-    public void OnFault(Vcpu vcpu, GuestFault fault) => Faults.Add(fault);
+    public void OnFault(Vcpu vcpu, GuestFault fault)
+    {
+        if (_sim is { } sim)
+        {
+            sim.FoldResult(Engine.ResultWord.Tag(Engine.ResultWord.Fault, vcpu.Id, (int)fault.Kind));
+            sim.FoldResult(unchecked((ulong)fault.Time.Picoseconds));
+        }
+        Faults.Add(fault);
+    }
 }

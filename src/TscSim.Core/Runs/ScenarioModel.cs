@@ -34,7 +34,7 @@ public sealed class ScenarioModel : IEventHandler
         _vmStart = Sim.RegisterKind("scenario.vm_start", EventBand.Control, this);
         _policy = Sim.RegisterKind("scenario.policy", EventBand.Control, this);
         _mark = Sim.RegisterKind("scenario.event", EventBand.Control, this);
-        Observer = new RunObserver(scenario.Measurement.ReadsCsvMaxRows, scenario.Measurement.ReadsCsvInterval);
+        Observer = new RunObserver(scenario.Measurement.ReadsCsvMaxRows, scenario.Measurement.ReadsCsvInterval, Sim);
 
         // Workloads first: every error of every VM at once, at its place in the scenario file.
         var programs = new Dictionary<string, GuestProgram>();

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using TscSim.Core.Engine;
 using TscSim.Core.Guest;
 using TscSim.Core.Measurement;
 using TscSim.Core.Scenarios;
@@ -53,11 +54,30 @@ public static class ScenarioRun
         return Summarize(model, complete, wall.Elapsed.TotalSeconds);
     }
 
+    /// <summary>
+    /// The run's fingerprint: the simulator's (every event, read, exit and fault in execution
+    /// order) with every VM's trapping changes folded after it, VM by VM in scenario order.
+    /// </summary>
+    public static Fingerprint RunFingerprint(ScenarioModel model)
+    {
+        ulong h = model.Sim.Fingerprint.Value;
+        for (int i = 0; i < model.Vms.Count; i++)
+        {
+            foreach (var c in model.Vms[i].Vm.Changes)
+            {
+                h = Fingerprint.Fold(h, ResultWord.Tag(ResultWord.Trapping, i, c.Trapping ? 1 : 0));
+                h = Fingerprint.Fold(h, unchecked((ulong)c.Time.Picoseconds));
+                h = Fingerprint.Fold(h, StableHash.Fnv1a64(c.Reason));
+            }
+        }
+        return new Fingerprint(h);
+    }
+
     /// <summary>Builds the summary of the run so far and evaluates the expectations.</summary>
     public static RunResult Summarize(ScenarioModel model, bool complete, double wallSeconds)
     {
         var sim = model.Sim;
-        string fingerprint = sim.Fingerprint.ToString();
+        string fingerprint = RunFingerprint(model).ToString();
         var summary = new JsonObject
         {
             ["schema"] = "tscsim.summary/1",

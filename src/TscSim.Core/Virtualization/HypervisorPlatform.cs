@@ -1,3 +1,4 @@
+using TscSim.Core.Engine;
 using TscSim.Core.Guest;
 using TscSim.Core.Hardware;
 using TscSim.Core.Isa;
@@ -230,6 +231,9 @@ public sealed class HypervisorPlatform : IGuestPlatform
 
     private PlatformResult Account(int code, long cycles, bool halt)
     {
+        var sim = Vcpu.Core.Host.Simulator;
+        sim.FoldResult(ResultWord.Tag(ResultWord.Exit, Vcpu.Id, code));
+        sim.FoldResult(unchecked((ulong)cycles));
         Exits.Cycles += cycles;
         Exits.ByCode[code] = Exits.ByCode.GetValueOrDefault(code) + 1;
         return new PlatformResult { ExitCycles = cycles, Exited = true, Halt = halt };
