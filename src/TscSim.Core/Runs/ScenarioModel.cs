@@ -32,7 +32,9 @@ public sealed class ScenarioModel : IEventHandler
         Seed = seed ?? scenario.Seed;
         Sim = new Simulator(Seed);
         _vmStart = Sim.RegisterKind("scenario.vm_start", EventBand.Control, this);
-        _policy = Sim.RegisterKind("scenario.policy", EventBand.Control, this);
+        // A scenario's policy change is hypervisor control: it applies before guest reads of the same
+        // picosecond, as EventBand.Hypervisor documents (it was in the Control band, after them).
+        _policy = Sim.RegisterKind("scenario.policy", EventBand.Hypervisor, this);
         _mark = Sim.RegisterKind("scenario.event", EventBand.Control, this);
         Observer = new RunObserver(scenario.Measurement.ReadsCsvMaxRows, scenario.Measurement.ReadsCsvInterval, Sim);
 
