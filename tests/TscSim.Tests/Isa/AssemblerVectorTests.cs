@@ -14,48 +14,11 @@ public class AssemblerVectorTests
     public static TheoryData<Case> Cases()
     {
         var data = new TheoryData<Case>();
-        string[] lines = File.ReadAllLines(Path.Combine(AppContext.BaseDirectory, "Isa", "assembler.txt"));
-        Case? current = null;
-        string? mode = null;
-        var program = new List<string>();
-        void Flush()
+        foreach (var b in TextVectors.Read(Path.Combine(AppContext.BaseDirectory, "Isa", "assembler.txt")))
         {
-            if (current is not null)
-            {
-                data.Add(current with { Program = string.Join('\n', program), Mode = mode! });
-            }
-            program.Clear();
-            mode = null;
+            var section = b.Sections.Count > 0 ? b.Sections[0] : null;
+            data.Add(new Case(b.Title, b.Line, string.Join('\n', b.Body), section?.Header ?? "", [.. section?.Lines.Select(l => l.Text.Trim()) ?? []]));
         }
-        for (int n = 0; n < lines.Length; n++)
-        {
-            string line = lines[n];
-            if (line.StartsWith("=== ", StringComparison.Ordinal))
-            {
-                Flush();
-                current = new Case(line[4..].Trim(), n + 1, "", "", []);
-            }
-            else if (current is null)
-            {
-                continue;
-            }
-            else if (line.StartsWith("--- ", StringComparison.Ordinal))
-            {
-                mode = line[4..].Trim();
-            }
-            else if (mode is not null)
-            {
-                if (line.Trim().Length > 0)
-                {
-                    current.Expected.Add(line.Trim());
-                }
-            }
-            else
-            {
-                program.Add(line);
-            }
-        }
-        Flush();
         return data;
     }
 

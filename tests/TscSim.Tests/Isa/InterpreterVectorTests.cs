@@ -16,51 +16,21 @@ public class InterpreterVectorTests
     public static TheoryData<Case> Cases()
     {
         var data = new TheoryData<Case>();
-        string[] lines = File.ReadAllLines(Path.Combine(AppContext.BaseDirectory, "Isa", "interpreter.txt"));
-        Case? current = null;
-        bool inExpect = false;
-        var program = new List<string>();
-        void Flush()
+        foreach (var b in TextVectors.Read(Path.Combine(AppContext.BaseDirectory, "Isa", "interpreter.txt")))
         {
-            if (current is not null)
+            var expect = new List<(int Line, string Key, string Value)>();
+            foreach (var (line, text) in b.Find("expect")?.Lines ?? [])
             {
-                data.Add(current with { Program = string.Join('\n', program) });
-            }
-            program.Clear();
-        }
-        for (int n = 0; n < lines.Length; n++)
-        {
-            string line = lines[n];
-            if (line.StartsWith("=== ", StringComparison.Ordinal))
-            {
-                Flush();
-                current = new Case(line[4..].Trim(), n + 1, "", []);
-                inExpect = false;
-            }
-            else if (current is null)
-            {
-                continue; // the header
-            }
-            else if (line.StartsWith("--- expect", StringComparison.Ordinal))
-            {
-                inExpect = true;
-            }
-            else if (inExpect)
-            {
-                string body = line.Split('#')[0].Trim();
+                string body = text.Split('#')[0].Trim();
                 if (body.Length > 0)
                 {
                     int eq = body.IndexOf('=', StringComparison.Ordinal);
-                    Assert.True(eq > 0, $"interpreter.txt:{n + 1}: expected 'name = value'");
-                    current.Expect.Add((n + 1, body[..eq].Trim(), body[(eq + 1)..].Trim()));
+                    Assert.True(eq > 0, $"interpreter.txt:{line}: expected 'name = value'");
+                    expect.Add((line, body[..eq].Trim(), body[(eq + 1)..].Trim()));
                 }
             }
-            else
-            {
-                program.Add(line);
-            }
+            data.Add(new Case(b.Title, b.Line, string.Join('\n', b.Body), expect));
         }
-        Flush();
         return data;
     }
 
