@@ -43,9 +43,10 @@ internal static class Presets
         {
             output.WriteLine();
             output.WriteLine($"  {p.Preset}: {HypervisorConfig.Describe(p.Kind)}");
-            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"    tsc_auto {Yes(p.TscAuto)}, trapping {p.Trapping.ToString().ToLowerInvariant()}, notify_guest {Yes(p.NotifyGuest)}, " +
-                $"rdtscp_passthrough {Yes(p.RdtscpPassthrough)}, tolerance {p.TolerancePpm}ppm, scaling {Yes(p.UseScaling)}"));
+            output.WriteLine($"    traps by itself: {HypervisorConfig.TrapsWhen(p.Kind)}");
+            // The preset's own values of the keys its policy reads (tsc_auto only for kvm-2011).
+            output.WriteLine($"    parameters: {string.Join(", ", p.Parameters().Select(kv => kv is ("trapping", "auto")
+                ? "trapping: auto (no override: the policy decides)" : $"{kv.Key}: {kv.Value}"))}");
             var h = p.HandlerCosts;
             output.WriteLine(
                 $"    exit handler costs: rdtsc emulation {h.RdtscEmulation}, cpuid {h.Cpuid}, msr {h.Msr}, hlt {h.Hlt}, userspace I/O {h.UserspaceIo} (assumptions; see docs/model.md)");

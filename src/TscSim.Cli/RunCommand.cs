@@ -123,6 +123,7 @@ public static class RunCommand
         {
             Report(output, result, dir);
         }
+        ReportFaults(error, result);
         if (!result.Complete)
         {
             error.WriteLine($"tscsim run: interrupted at {Format(model.Sim.Now.Picoseconds)}; partial results in {dir} (\"complete\": false)");
@@ -151,7 +152,7 @@ public static class RunCommand
         console.WriteLine($"{(string)s["scenario"]!}  seed {(ulong)s["seed"]!}  fingerprint {(string)s["fingerprint"]!}  " +
             $"{(long)s["events"]!:N0} events  {(double)s["wall_seconds"]!:0.###} s wall");
         var table = new Table().Border(TableBorder.Simple);
-        foreach (var col in new[] { "vCPU", "clocksource", "reads", "skew max|.| ns", "skew final ns", "drift ppm", "violations", "exits", "overhead %", "trapped" })
+        foreach (var col in new[] { "vCPU", "clocksource", "reads", "skew max|.| ns", "skew final ns", "drift ppm", "violations", "exits", "overhead %", "trapped", "faults" })
         {
             table.AddColumn(new TableColumn(col).RightAligned());
         }
@@ -165,17 +166,32 @@ public static class RunCommand
             {
                 table.AddRow(
                     $"{id}.vcpu{v++}", cs, N(c!["reads"]), N(c["skew_ns"]!["max_abs"]), N(c["skew_ns"]!["final"]),
-                    N(c["drift_ppm"]), N(c["violations"]), N(c["exits"]!["total"]), N(c["overhead_pct"]), trapped ? "yes" : "no");
+                    N(c["drift_ppm"]), N(c["violations"]), N(c["exits"]!["total"]), N(c["overhead_pct"]), trapped ? "yes" : "no",
+                    c["fault"] is { } f ? $"1 ({(string)f["kind"]!})" : "0");
             }
             var x = vm["cross_vcpu"]!;
-            table.AddRow($"{id} (across)", "", "", N(x["max_skew_ns"]), "", "", N(x["violations"]), "", "", "");
+            table.AddRow($"{id} (across)", "", "", N(x["max_skew_ns"]), "", "", N(x["violations"]), "", "", "", "");
         }
         console.Write(table);
         foreach (var e in result.Expectations)
         {
             console.WriteLine($"  {(e.Passed ? "PASS" : "FAIL")}  {e.Expectation.Text}   (value: {e.Value?.ToString() ?? "none"}{(e.Passed ? "" : "; " + e.Message)})");
         }
+        if (result.UnexpectedFaults)
+        {
+            console.WriteLine($"  FAIL  no guest faults   ({result.Faults.Count} vCPU(s) stopped by a fault; " +
+                $"if that is intended, expect it, e.g. {result.Faults[0].Vm}.vcpu{result.Faults[0].Vcpu}.faults == 1)");
+        }
         console.WriteLine($"results: {dir}");
+    }
+
+    /// <summary>One line per guest fault on stderr, at its place in the scenario file (printed even with <c>--quiet</c>).</summary>
+    private static void ReportFaults(TextWriter error, RunResult result)
+    {
+        foreach (var f in result.Faults)
+        {
+            error.WriteLine(f.ToString());
+        }
     }
 
     private static string N(System.Text.Json.Nodes.JsonNode? n) => n switch

@@ -14,12 +14,12 @@ public sealed record SlicedRun(int Work1, int Work2, long CoreMhz, int Vcpus, IR
 {
     public string Program => $"""
         loop:   rdtsc
-                work {Work1}
+                work {Work1}cycles
                 add rbx, rax
                 imul rcx, rbx
                 lock xadd [shared_counter], rdi
                 probe rbx
-                work {Work2}
+                work {Work2}cycles
                 jmp loop
         section .shared
         shared_counter: dq 0

@@ -70,7 +70,7 @@ public class KvmclockProperties
                 cmp rax, r9
                 jne retry
                 probe r10
-                work {WORK}
+                work {WORK}cycles
                 jmp loop
         """;
 

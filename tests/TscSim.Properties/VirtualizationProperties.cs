@@ -105,7 +105,7 @@ public class VirtualizationProperties
         var hv = new Hypervisor(new GuestExecutor(sim), policy);
         var reads = new EmulatedReads();
         string second = host.Config.Cpu.HasRdtscp ? "rdtscp" : "rdtsc"; // Core 2 has no RDTSCP
-        string program = $"loop: rdtsc\nwork {s.Work}\n{second}\njmp loop";
+        string program = $"loop: rdtsc\nwork {s.Work}cycles\n{second}\njmp loop";
         int[] pin = Enumerable.Range(0, s.Vcpus).Select(v => v * 3 % host.Cores.Length).ToArray();
         var vm = hv.CreateVm(new VmConfig { Id = "vm", Vcpus = s.Vcpus }, host, Assembler.Assemble(program), reads, pin);
         foreach (var (at, core, mhz) in s.FrequencyChanges)

@@ -14,6 +14,25 @@ public enum GuestFaultKind : byte
     PageFault,
     /// <summary>A jump, return or fall-through outside the program.</summary>
     BadInstructionPointer,
+    /// <summary>Execution ran past the workload's last instruction (into the guest kernel's code).</summary>
+    RanPastEnd,
+}
+
+/// <summary>Names of <see cref="GuestFaultKind"/> as results show them.</summary>
+public static class GuestFaultKinds
+{
+    /// <summary>The snake_case name (<c>divide_error</c>), as in <c>summary.json</c> and expectations.</summary>
+    public static string Name(GuestFaultKind kind) => kind switch
+    {
+        GuestFaultKind.None => "none",
+        GuestFaultKind.InvalidOpcode => "invalid_opcode",
+        GuestFaultKind.DivideError => "divide_error",
+        GuestFaultKind.GeneralProtection => "general_protection",
+        GuestFaultKind.PageFault => "page_fault",
+        GuestFaultKind.BadInstructionPointer => "bad_instruction_pointer",
+        GuestFaultKind.RanPastEnd => "ran_past_end",
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
+    };
 }
 
 /// <summary>A fault: what, where (instruction index and source line), and a message.</summary>

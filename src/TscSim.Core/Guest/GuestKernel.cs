@@ -170,18 +170,34 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
     /// <summary>mult and shift of the current clocksource.</summary>
     public (uint Mult, int Shift) Scale => (_mult, _shift);
 
-    /// <summary>The workload followed by the kernel library, as one program.</summary>
+    /// <summary>
+    /// The workload followed by the kernel library, as one program: the workload is user code
+    /// (<see cref="UserCode"/>: no <c>kcall</c>, only the kernel's <see cref="KernelLibrary.EntryPoints"/>),
+    /// and its last instruction is followed by <c>kend</c>, so running past it is a fault.
+    /// </summary>
     /// <exception cref="AssemblyException">The workload does not assemble (line numbers are the workload's own) or has no instruction.</exception>
     public static GuestProgram Assemble(string workload, string name)
     {
         string text = workload.EndsWith('\n') ? workload : workload + "\n";
-        GuestProgram program = Assembler.Assemble(text + KernelLibrary.Source, name);
-        if (program.Labels["start"].Value == 0)
+        int userLines = text.Replace("\r\n", "\n", StringComparison.Ordinal).Count(c => c == '\n');
+        GuestProgram program = Assembler.Assemble(text + KernelLibrary.Source, name, new UserCode(userLines, KernelLibrary.EntryPoints));
+        if (program.Labels[KernelLibrary.WorkloadEndLabel].Value == 0)
         {
             throw new AssemblyException(name, [new AssemblyError(1, 1, "the workload has no instruction; it needs at least one (e.g. 'hlt')")]);
         }
         return program;
     }
+
+    /// <summary>
+    /// Whether source line <paramref name="line"/> of a program from <see cref="Assemble"/> is a
+    /// line of the workload (as opposed to the kernel library that follows it).
+    /// </summary>
+    public static bool IsWorkloadLine(GuestProgram program, int line) =>
+        line >= 1 && line < program.Labels[KernelLibrary.WorkloadEndLabel].Line - 1; // the library starts with 'section .text'
+
+    /// <summary>The line within <see cref="KernelLibrary.Source"/> of source line <paramref name="line"/> of a program from <see cref="Assemble"/>.</summary>
+    public static int KernelLibraryLine(GuestProgram program, int line) =>
+        line - (program.Labels[KernelLibrary.WorkloadEndLabel].Line - 2);
 
     /// <summary>
     /// clocks_calc_mult_shift: the largest shift (≤ 32) whose mult converts <paramref name="fromHz"/>

@@ -5,7 +5,9 @@ namespace TscSim.Core.Guest;
 /// the TSC warp test between vCPUs) and <c>clock_gettime</c> with one read routine per
 /// clocksource. Assembled after the workload; services of <see cref="GuestKernel"/> are entered
 /// with <c>kcall</c>. Labels starting with <c>__k_</c>, and <c>start</c> and
-/// <c>clock_gettime</c>, are reserved.
+/// <c>clock_gettime</c>, are reserved; a workload may only <c>call</c> the
+/// <see cref="EntryPoints"/>. The library's first instruction, <c>kend</c> right after the
+/// workload's last one, makes running past the workload's end a fault instead of a reboot.
 /// </summary>
 /// <remarks>
 /// The routines follow the Linux code they model (DOMAIN §1.2–1.4, §6.2, §6.4): the pvclock
@@ -26,9 +28,22 @@ public static class KernelLibrary
     /// <summary>Read-path flags (rbx after <see cref="ReadBegin"/>).</summary>
     public const int FlagClampNegative = 1, FlagHonourStable = 2, FlagRdtscpWhenTrapped = 4;
 
+    /// <summary>The routines a workload may <c>call</c>, with what they do (docs/scenario-format.md lists them).</summary>
+    public static readonly IReadOnlyList<(string Name, string Summary)> EntryPointsWithSummary =
+    [
+        ("clock_gettime", "rax = the guest's clock in nanoseconds (CLOCK_MONOTONIC through the current clocksource); every other register is preserved; the read is recorded"),
+    ];
+
+    /// <summary>The names of <see cref="EntryPointsWithSummary"/>.</summary>
+    public static readonly IReadOnlyList<string> EntryPoints = [.. EntryPointsWithSummary.Select(e => e.Name)];
+
+    /// <summary>The label of the <c>kend</c> that follows the workload's last instruction.</summary>
+    public const string WorkloadEndLabel = "__k_workload_end";
+
     /// <summary>The source text.</summary>
     public const string Source = """
         section .text
+        __k_workload_end: kend                  ; the workload ran past its last instruction: a fault
         ; ---------------------------------------------------------------- boot
         start:          kcall 1                 ; Boot: application processors wait here (rbx = 10 when woken)
                         cmp rbx, 10

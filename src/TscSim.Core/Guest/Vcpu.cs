@@ -617,6 +617,14 @@ public sealed class Vcpu
                             continue;
                         }
 
+                    case Opcode.Kend:
+                        {
+                            // After the workload's last instruction: cite that one (the user's line).
+                            int last = s.Rip > 0 ? code[s.Rip - 1].Line : i.Line;
+                            return Stop(ref sl, GuestFaultKind.RanPastEnd, s.Rip, last,
+                                "ran past the end of the workload: execution went on after its last instruction; end the workload with 'hlt' or a 'jmp' back to a label");
+                        }
+
                     default:
                         return Stop(ref sl, GuestFaultKind.InvalidOpcode, s.Rip, i.Line, $"opcode {i.Op} is not executable");
                 }

@@ -11,6 +11,15 @@ public readonly record struct AssemblyError(int Line, int Column, string Message
     public override string ToString() => $"{Line}:{Column}: {Message}";
 }
 
+/// <summary>
+/// A program made of user code followed by a privileged library, as a scenario's workload is
+/// followed by the guest kernel (<c>Guest/GuestKernel.Assemble</c>). Lines 1 to
+/// <see cref="Lines"/> are user code: they may not use <see cref="InstructionDef.KernelOnly"/>
+/// instructions, may not define a label the library defines, and may refer to the library's
+/// labels only through <see cref="EntryPoints"/>.
+/// </summary>
+public sealed record UserCode(int Lines, IReadOnlyCollection<string> EntryPoints);
+
 /// <summary>A program that did not assemble; <see cref="Errors"/> has every error found, in source order.</summary>
 public sealed class AssemblyException(string name, IReadOnlyList<AssemblyError> errors)
     : Exception(string.Join(Environment.NewLine, errors.Select(e => $"{name}:{e}")))
@@ -32,25 +41,30 @@ public sealed class AssemblyException(string name, IReadOnlyList<AssemblyError> 
 ///            | mnemonic [operand {',' operand}]
 /// operand   := register | number | label | [size ['ptr']] '[' term {('+'|'-') term} ']'
 /// size      := 'qword' | 'dword' | 'byte';  term := register | number | label  (one register at most)
-/// number    := decimal | 0x hex, optional '-', '_' between digits ('work' also takes a 'cycles' suffix)
+/// number    := decimal | 0x hex, optional '-', '_' between digits
 /// </code>
+/// The operand of <c>work</c> is a cycle count with its unit, <c>work 10000cycles</c> (a bare
+/// number is an error, as for every quantity of a scenario).
 /// Every error is collected with its line and column; assembly fails with all of them.
 /// </remarks>
 public static class Assembler
 {
     private const long MaxDataBytes = 16L * 1024 * 1024;
 
-    /// <summary>Assembles <paramref name="source"/>; throws <see cref="AssemblyException"/> with every error.</summary>
-    public static GuestProgram Assemble(string source, string name = "program")
+    /// <summary>
+    /// Assembles <paramref name="source"/>; throws <see cref="AssemblyException"/> with every error.
+    /// With <paramref name="user"/>, the source's first lines are user code with the restrictions of <see cref="UserCode"/>.
+    /// </summary>
+    public static GuestProgram Assemble(string source, string name = "program", UserCode? user = null)
     {
-        var result = TryAssemble(source, name, out var errors);
+        var result = TryAssemble(source, name, out var errors, user);
         return result ?? throw new AssemblyException(name, errors);
     }
 
     /// <summary>Assembles <paramref name="source"/>, or returns null and the errors.</summary>
-    public static GuestProgram? TryAssemble(string source, string name, out IReadOnlyList<AssemblyError> errors)
+    public static GuestProgram? TryAssemble(string source, string name, out IReadOnlyList<AssemblyError> errors, UserCode? user = null)
     {
-        var state = new State(name, source);
+        var state = new State(name, source, user);
         state.Run();
         errors = state.Errors;
         return state.Errors.Count == 0 ? state.Build() : null;
@@ -76,7 +90,7 @@ public static class Assembler
 
     private sealed record PendingData(int Line, Section Section, long Offset, List<(string? Label, long Value, int Column)> Values);
 
-    private sealed class State(string name, string source)
+    private sealed class State(string name, string source, UserCode? user)
     {
         private readonly string[] _lines = source.Replace("\r\n", "\n", StringComparison.Ordinal).Split('\n');
         private readonly List<PendingInstruction> _code = [];
@@ -99,6 +113,13 @@ public static class Assembler
         }
 
         private void Error(int line, int column, string message) => Errors.Add(new AssemblyError(line, column, message));
+
+        /// <summary>Whether <paramref name="line"/> is user code (see <see cref="UserCode"/>).</summary>
+        private bool IsUser(int line) => user is not null && line <= user.Lines;
+
+        private string EntryPointList => user is null || user.EntryPoints.Count == 0
+            ? "none"
+            : string.Join(", ", user.EntryPoints.Order(StringComparer.Ordinal));
 
         private static List<Token>? Tokenize(string text, int line, List<AssemblyError> errors)
         {
@@ -239,7 +260,13 @@ public static class Assembler
             InstructionDef? def = InstructionTable.Find(word);
             if (def is null)
             {
-                Error(line, head.Column, $"unknown mnemonic '{head.Text}'{Hint(word, InstructionTable.Mnemonics)}");
+                Error(line, head.Column, $"unknown mnemonic '{head.Text}'{Hint(word, IsUser(line) ? InstructionTable.UserMnemonics : InstructionTable.Mnemonics)}");
+                return;
+            }
+            if (def.KernelOnly && IsUser(line))
+            {
+                Error(line, head.Column, $"'{word}' belongs to the guest kernel's own code, not to a workload; " +
+                    $"a workload enters the kernel with 'call' to one of its entry points: {EntryPointList}");
                 return;
             }
             if (_section != Section.Text)
@@ -259,7 +286,15 @@ public static class Assembler
             }
             if (_labels.TryGetValue(t.Text, out var existing))
             {
-                Error(line, t.Column, $"label '{t.Text}' is already defined on line {existing.Line}");
+                if (IsUser(existing.Line) && !IsUser(line))
+                {
+                    // The user's definition came first; the clash is the user's to fix, at their line.
+                    Error(existing.Line, existing.Column, $"'{t.Text}' is a label of the guest kernel; choose another name");
+                }
+                else
+                {
+                    Error(line, t.Column, $"label '{t.Text}' is already defined on line {existing.Line}");
+                }
                 return;
             }
             long value = _section switch
@@ -268,7 +303,7 @@ public static class Assembler
                 Section.Data => GuestAddressMap.PrivateBase + _privateSize,
                 _ => GuestAddressMap.SharedBase + _sharedSize,
             };
-            _labels[t.Text] = new LabelInfo(_section, value, line);
+            _labels[t.Text] = new LabelInfo(_section, value, line) { Column = t.Column };
         }
 
         private void ParseSection(int line, List<Token> tokens, int p)
@@ -532,6 +567,11 @@ public static class Assembler
                     Error(line, t.Column, $"register '{t.Text}' is not modelled; use a 64-bit register (rax … r15) or a 32-bit one (eax … r15d)");
                     return null;
                 }
+                if (def.Mnemonic == "work")
+                {
+                    Error(line, t.Column, $"'work' takes a cycle count, got '{t.Text}'; expected a number with its unit, e.g. work 10000cycles");
+                    return null;
+                }
                 op.Kind = OperandKind.Imm;
                 op.Label = t.Text;
                 return op;
@@ -555,6 +595,12 @@ public static class Assembler
                         return null;
                     }
                     p++;
+                }
+                else if (def.Mnemonic == "work")
+                {
+                    string number = (negative ? "-" : "") + t.Text;
+                    Error(line, op.Column, $"'{number}' has no unit; expected a cycle count with its unit: write {number}cycles");
+                    return null;
                 }
                 return op;
             }
@@ -646,7 +692,12 @@ public static class Assembler
                     }
                     if (!_labels.TryGetValue(op.Label, out var label))
                     {
-                        Error(ins.Line, op.Column, $"unknown label '{op.Label}'{Hint(op.Label, _labels.Keys)}");
+                        Error(ins.Line, op.Column, $"unknown label '{op.Label}'{Hint(op.Label, UserVisible(ins.Line))}");
+                        continue;
+                    }
+                    if (!MayRefer(ins.Line, op.Label, label))
+                    {
+                        Error(ins.Line, op.Column, InternalLabel(op.Label));
                         continue;
                     }
                     if (op.Kind == OperandKind.Label)
@@ -674,7 +725,11 @@ public static class Assembler
                 {
                     if (label is not null && !_labels.ContainsKey(label))
                     {
-                        Error(d.Line, column, $"unknown label '{label}'{Hint(label, _labels.Keys)}");
+                        Error(d.Line, column, $"unknown label '{label}'{Hint(label, UserVisible(d.Line))}");
+                    }
+                    else if (label is not null && !MayRefer(d.Line, label, _labels[label]))
+                    {
+                        Error(d.Line, column, InternalLabel(label));
                     }
                 }
             }
@@ -687,6 +742,17 @@ public static class Assembler
                 Error(start.Line, 1, "'start' must label an instruction");
             }
         }
+
+        /// <summary>User code may refer to its own labels and to the library's entry points only.</summary>
+        private bool MayRefer(int line, string name, LabelInfo label) =>
+            !IsUser(line) || IsUser(label.Line) || user!.EntryPoints.Contains(name);
+
+        private string InternalLabel(string name) =>
+            $"'{name}' is internal to the guest kernel; a workload may refer to its own labels and call the kernel's entry points: {EntryPointList}";
+
+        /// <summary>The labels a line may name (for "did you mean" hints).</summary>
+        private IEnumerable<string> UserVisible(int line) =>
+            _labels.Where(l => MayRefer(line, l.Key, l.Value)).Select(l => l.Key);
 
         private void CheckRanges(PendingInstruction ins)
         {

@@ -48,9 +48,12 @@ public enum Section
     Shared,
 }
 
-/// <summary>A label: its section and value (an instruction index for code, an address for data).</summary>
+/// <summary>A label: its section and value (an instruction index for code, an address for data), and where it is defined.</summary>
 public readonly record struct LabelInfo(Section Section, long Value, int Line)
 {
+    /// <summary>1-based column of the definition (0 when unknown).</summary>
+    public int Column { get; init; }
+
     /// <summary>The label as a guest address.</summary>
     public long Address => Section == Section.Text ? GuestAddressMap.CodeBase + Value : Value;
 }

@@ -56,7 +56,8 @@ public sealed record InstructionForm(Opcode Opcode, ImmutableArray<OperandKind> 
 
 /// <summary>
 /// One mnemonic: its forms, cost class, sequencing and exits. A row of
-/// <see cref="InstructionTable"/>.
+/// <see cref="InstructionTable"/>. <see cref="KernelOnly"/> rows belong to the guest kernel's
+/// code (<c>Guest/KernelLibrary</c>): a scenario's workload may not use them.
 /// </summary>
 public sealed record InstructionDef(
     string Mnemonic,
@@ -64,7 +65,8 @@ public sealed record InstructionDef(
     SyncKind Sync,
     ExitInfo? Exit,
     ImmutableArray<InstructionForm> Forms,
-    string Summary);
+    string Summary,
+    bool KernelOnly = false);
 
 /// <summary>
 /// The guest instruction set: the single source of truth (as Iced's InstructionDefs) that the
@@ -175,11 +177,13 @@ public static class InstructionTable
             "halt the vCPU (no interrupts are modelled: it stops)"),
 
         new("work", CostClass.Nop, SyncKind.None, null, [F(Opcode.Work, I)],
-            "pseudo: N cycles of opaque private computation, in O(1) (written 'work 10000' or 'work 10000cycles')"),
+            "pseudo: N cycles of opaque private computation, in O(1); the count carries its unit: 'work 10000cycles'"),
         new("probe", CostClass.Nop, SyncKind.Always, null, [F(Opcode.Probe, R)],
             "pseudo: record the register's value for measurement at this instant (costs nothing)"),
         new("kcall", CostClass.Nop, SyncKind.Always, null, [F(Opcode.Kcall, I)],
-            "pseudo: enter the guest kernel model's service N at this instant (costs nothing; see Guest/GuestKernel)"),
+            "pseudo: enter the guest kernel model's service N at this instant (costs nothing; see Guest/GuestKernel)", KernelOnly: true),
+        new("kend", CostClass.Nop, SyncKind.None, null, [F(Opcode.Kend)],
+            "pseudo: the end of the workload, placed after its last instruction; running it is a fault (the workload ran past its end)", KernelOnly: true),
     ];
 
     /// <summary>Every row, in table order.</summary>
@@ -213,4 +217,7 @@ public static class InstructionTable
 
     /// <summary>Every mnemonic, for "did you mean" hints.</summary>
     public static IEnumerable<string> Mnemonics => Rows.Select(r => r.Mnemonic);
+
+    /// <summary>The mnemonics a scenario's workload may use (every row but the guest kernel's own).</summary>
+    public static IEnumerable<string> UserMnemonics => Rows.Where(r => !r.KernelOnly).Select(r => r.Mnemonic);
 }

@@ -32,5 +32,5 @@ public enum Opcode : byte
     Rdtsc, Rdtscp, Rdpid, Rdmsr, Wrmsr, Cpuid, InD, InI, OutD, OutI, Hlt,
 
     // pseudo-instructions
-    Work, Probe, Kcall,
+    Work, Probe, Kcall, Kend,
 }

@@ -14,8 +14,20 @@ namespace TscSim.Core.Runs;
 /// <summary>What a run produced: the summary document and whether every expectation held.</summary>
 public sealed record RunResult(JsonObject Summary, IReadOnlyList<ExpectationResult> Expectations, bool Complete, string Fingerprint)
 {
-    /// <summary>Every expectation held.</summary>
-    public bool Passed => Expectations.All(e => e.Passed);
+    /// <summary>The guest faults that stopped vCPUs, by VM then vCPU.</summary>
+    public IReadOnlyList<FaultReport> Faults { get; init; } = [];
+
+    /// <summary>An expectation names faults (a path segment <c>faults</c> or <c>fault</c>): the scenario checks them itself.</summary>
+    public bool FaultsExpected => Expectations.Any(e => MentionsFaults(e.Expectation.Path));
+
+    /// <summary>Faults happened and no expectation accounts for them: the run fails.</summary>
+    public bool UnexpectedFaults => Faults.Count > 0 && !FaultsExpected;
+
+    /// <summary>Every expectation held, and no guest fault went unexpected.</summary>
+    public bool Passed => Expectations.All(e => e.Passed) && !UnexpectedFaults;
+
+    /// <summary>Whether an expectation path is about faults (<c>vm0.vcpu0.faults</c>, <c>faults</c>, <c>vm0.vcpu1.fault.kind</c>).</summary>
+    public static bool MentionsFaults(string path) => path.Split('.').Any(p => p is "faults" or "fault");
 }
 
 /// <summary>
@@ -96,7 +108,8 @@ public static class ScenarioRun
             vms.Add(VmNode(model, i));
         }
         summary["vms"] = vms;
-        summary["faults"] = new JsonArray([.. model.Observer.Faults.Select(f => (JsonNode)JsonValue.Create(f.ToString())!)]);
+        var faults = FaultReport.All(model);
+        summary["faults"] = faults.Count;
 
         var results = new List<ExpectationResult>();
         foreach (var e in model.Scenario.Expect)
@@ -111,7 +124,7 @@ public static class ScenarioRun
             ["message"] = r.Message,
         })]);
         // Expectations first after the header fields, as the contract lists them.
-        return new RunResult(summary, results, complete, fingerprint);
+        return new RunResult(summary, results, complete, fingerprint) { Faults = faults };
     }
 
     private static JsonObject VmNode(ScenarioModel model, int index)
@@ -137,6 +150,7 @@ public static class ScenarioRun
             })]),
             ["trapping"] = Trapping(vm),
             ["notifications"] = vm.Notifications,
+            ["faults"] = vm.Vcpus.Count(c => c.Fault is not null),
         };
         using (var buffer = new MemoryStream())
         {
@@ -183,6 +197,9 @@ public static class ScenarioRun
                 ["tsc_to_system_mul"] = pv.Mul,
                 ["version"] = pv.Version,
             };
+            var fault = FaultReport.Of(model, index, v);
+            c["faults"] = fault is null ? 0 : 1;
+            c["fault"] = fault?.ToJson();
             vcpus.Add(c);
         }
         node["vcpus"] = vcpus;

@@ -61,7 +61,7 @@ public sealed class SweepSpec
         string text;
         try
         {
-            text = System.IO.File.ReadAllText(path);
+            text = SourceFile.ReadText(path);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -263,7 +263,7 @@ public sealed class SweepSpec
         };
     }
 
-    private string BaseText() => _baseText ??= System.IO.File.ReadAllText(BasePath);
+    private string BaseText() => _baseText ??= SourceFile.ReadText(BasePath);
 
     private string Substitute(string text, IReadOnlyList<string> values)
     {

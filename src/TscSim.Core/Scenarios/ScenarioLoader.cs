@@ -1,5 +1,3 @@
-using System.Text;
-
 namespace TscSim.Core.Scenarios;
 
 /// <summary>
@@ -139,7 +137,12 @@ public static class ScenarioLoader
                     (isBase ? " (a path relative to the file that extends it)" : "")));
                 return null;
             }
-            return File.ReadAllText(path, Encoding.UTF8);
+            return SourceFile.ReadText(path);
+        }
+        catch (ScenarioException ex)
+        {
+            diagnostics.AddRange(ex.Diagnostics); // invalid UTF-8 or NUL bytes, at their places
+            return null;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException or System.Security.SecurityException)
         {

@@ -88,6 +88,39 @@ public sealed record HypervisorConfig
     /// <summary>The preset called <paramref name="name"/>, or null.</summary>
     public static HypervisorConfig? Find(string name) => Presets.FirstOrDefault(p => p.Preset == name);
 
+    /// <summary>
+    /// The scenario's <c>hypervisor</c> keys this configuration's policy reads, with their values
+    /// as a scenario writes them: <c>tsc_auto</c> only for kvm-2011 (no other policy reads it);
+    /// <c>trapping</c> (the override, which wins under every policy) and the rest for all.
+    /// </summary>
+    public IReadOnlyList<(string Key, string Value)> Parameters()
+    {
+        static string B(bool b) => b ? "true" : "false";
+        var list = new List<(string, string)>();
+        if (Kind == PolicyKind.Kvm2011)
+        {
+            list.Add(("tsc_auto", B(TscAuto)));
+        }
+        list.Add(("trapping", Trapping.ToString().ToLowerInvariant()));
+        list.Add(("notify_guest", B(NotifyGuest)));
+        list.Add(("rdtscp_passthrough", B(RdtscpPassthrough)));
+        list.Add(("tolerance_ppm", TolerancePpm.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        list.Add(("scaling", B(UseScaling)));
+        return list;
+    }
+
+    /// <summary>When a policy traps the TSC by itself, that is with <c>trapping: auto</c> (<c>on</c> and <c>off</c> override every policy).</summary>
+    public static string TrapsWhen(PolicyKind kind) => kind switch
+    {
+        PolicyKind.Kvm2011 => "when tsc_khz is outside tolerance_ppm of the host's rate without scaling; with tsc_auto, when the host TSC is unstable or faster than the VM's rate; without it, as the fixed_rate/smp_stable hints ask",
+        PolicyKind.KvmModern => "never (a rate it cannot serve by scaling or catch-up is refused)",
+        PolicyKind.XenDefault => "when the host TSC is not safe, or the rate differs beyond tolerance_ppm and scaling cannot serve it",
+        PolicyKind.XenAlwaysEmulate => "always",
+        PolicyKind.XenNative => "never",
+        PolicyKind.HyperV => "after a migration that changes the TSC rate (with notify_guest), until the guest acknowledges",
+        _ => kind.ToString(),
+    };
+
     /// <summary>One line per preset for <c>tscsim presets</c>.</summary>
     public static string Describe(PolicyKind kind) => kind switch
     {

@@ -46,7 +46,7 @@ public class CliTests
         {
             Assert.Contains($"  {policy}: ", output, StringComparison.Ordinal);
         }
-        Assert.Contains("tolerance 250ppm", output, StringComparison.Ordinal);
+        Assert.Contains("tolerance_ppm: 250", output, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -106,7 +106,7 @@ public class GuestKernelTests
     private static KernelRig SkewedSockets(HypervisorConfig policy, OsProfile profile, ClocksourceKind? cs = null, long work = 200_000)
     {
         var host = KernelRig.Host("numa", 2_000, cores: 1, sockets: 2) with { SocketDrift = [Ppm.Zero, Ppm.FromPartsPerBillion(200_000)] };
-        string workload = $"loop: call clock_gettime\nwork {work}\njmp loop";
+        string workload = $"loop: call clock_gettime\nwork {work}cycles\njmp loop";
         var rig = new KernelRig(profile, policy, [host], vcpus: 2, workload: workload, clocksource: cs, pin: [0, 1]);
         rig.RunUntil(Ms(1_000));
         return rig;
@@ -272,6 +272,43 @@ public class GuestKernelTests
         var ex = Assert.Throws<TscSim.Core.Isa.AssemblyException>(() => GuestKernel.Assemble("nop\nnop\nfrob rax\n", "w"));
         Assert.Equal(3, ex.Errors[0].Line);
     }
+
+    [Theory]
+    [InlineData("loop: kcall 9\njmp loop", 1, 7, "'kcall' belongs to the guest kernel's own code, not to a workload; a workload enters the kernel with 'call' to one of its entry points: clock_gettime")]
+    [InlineData("nop\nkend", 2, 1, "'kend' belongs to the guest kernel's own code")]
+    [InlineData("nop\njmp start", 2, 5, "'start' is internal to the guest kernel; a workload may refer to its own labels and call the kernel's entry points: clock_gettime")]
+    [InlineData("call __k_warp\nhlt", 1, 6, "'__k_warp' is internal to the guest kernel")]
+    [InlineData("mov rax, [__k_lock]\nhlt", 1, 10, "'__k_lock' is internal to the guest kernel")]
+    [InlineData("nop\n  start: hlt", 2, 3, "'start' is a label of the guest kernel; choose another name")]
+    [InlineData("clock_gettime: hlt", 1, 1, "'clock_gettime' is a label of the guest kernel; choose another name")]
+    public void A_workload_may_not_use_the_kernels_instructions_or_internals(string workload, int line, int column, string message)
+    {
+        var ex = Assert.Throws<TscSim.Core.Isa.AssemblyException>(() => GuestKernel.Assemble(workload, "w"));
+        var e = Assert.Single(ex.Errors);
+        Assert.Equal((line, column), (e.Line, e.Column));
+        Assert.StartsWith(message, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_workload_calls_clock_gettime_and_the_kernel_still_assembles_its_own_kcalls()
+    {
+        var program = GuestKernel.Assemble("loop: call clock_gettime\njmp loop", "w");
+        Assert.Contains(Enumerable.Range(0, program.Length), k => program[k].Op == TscSim.Core.Isa.Opcode.Kcall);
+        Assert.Equal(TscSim.Core.Isa.Opcode.Kend, program[2].Op); // right after the workload's two instructions
+    }
+
+    [Fact]
+    public void Running_past_the_end_of_the_workload_is_a_fault_not_a_reboot()
+    {
+        var rig = new KernelRig(OsProfiles.LinuxModern, Policy("kvm-modern"), [KernelRig.Host("a", 2_000)],
+            workload: "nop\nnop\n");
+        rig.RunUntil(Ms(200));
+        var fault = Assert.IsType<GuestFault>(rig.Vm.Vcpus[0].Fault);
+        Assert.Equal(GuestFaultKind.RanPastEnd, fault.Kind);
+        Assert.Equal(2, fault.Line); // the workload's last instruction
+        Assert.True(GuestKernel.IsWorkloadLine(rig.Vm.Vcpus[0].Program, fault.Line));
+        Assert.Single(rig.Kernel.Switches); // booted once: no second boot
+    }
 }
 
 public class GuestKernelReviewTests
@@ -317,7 +354,7 @@ public class GuestKernelAllocationTests
         // tsc clocksource, a read every 2,000 cycles: after boot the run is read after read
         // (kcall services, the timekeeper, the observer) and must not allocate.
         var rig = new KernelRig(OsProfiles.Linux2618, HypervisorConfig.Find("kvm-2011")!, [KernelRig.Host("a", 2_000)],
-            workload: "loop: call clock_gettime\nwork 2000\njmp loop", observer: new CountingObserver());
+            workload: "loop: call clock_gettime\nwork 2000cycles\njmp loop", observer: new CountingObserver());
         rig.RunUntil(Duration.FromMilliseconds(50));
         long before = GC.GetAllocatedBytesForCurrentThread();
         rig.RunUntil(Duration.FromMilliseconds(60));

@@ -12,7 +12,7 @@ internal sealed class KernelRig
 {
     public const string ReadLoop = """
         loop:   call clock_gettime
-                work 200000
+                work 200000cycles
                 jmp loop
         """;
 

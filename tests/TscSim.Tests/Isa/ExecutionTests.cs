@@ -45,7 +45,7 @@ public class ExecutionTests
         // 4,000,000 cycles at 2 GHz would take 2 ms; the core drops to 1 GHz at 1 ms, so the
         // remaining 2,000,000 cycles take 2 ms more: RDTSC issues at exactly 3 ms, and the
         // constant 2 GHz TSC then reads 6,000,000.
-        var rig = new GuestRig("work 4000000\nrdtsc\nhlt");
+        var rig = new GuestRig("work 4000000cycles\nrdtsc\nhlt");
         rig.Host.ScheduleFrequencyChange(SimTime.FromDuration(Ms(1)), 0, Frequency.FromMegahertz(1_000));
         rig.Run();
         var read = Assert.Single(rig.Log.TscReads);
@@ -58,7 +58,7 @@ public class ExecutionTests
     public void Slicing_is_invisible_running_in_pieces_equals_running_at_once()
     {
         // At 3 GHz a cycle is 333.33 ps: slices that cut anywhere must carry the sub-picosecond phase.
-        const string program = "loop: rdtsc\nwork 7\nadd rbx, rax\njmp loop";
+        const string program = "loop: rdtsc\nwork 7cycles\nadd rbx, rax\njmp loop";
         var whole = new GuestRig(program, mhz: 3_000).Run(Ms(2));
         var pieces = new GuestRig(program, mhz: 3_000);
         for (int k = 1; k <= 2_000; k++)
@@ -74,20 +74,20 @@ public class ExecutionTests
     [Fact]
     public void A_shared_store_is_seen_exactly_by_loads_after_its_instant_and_not_before()
     {
-        // Writer (vCPU 0): cmp 1 + jne 1 + work 1000 -> stores at cycle 1,002 (501 ns).
-        // Reader (vCPU 1): cmp 1 + jne 1 + work 500 -> loads at 251 ns (sees 0), then at ~1 us (sees 1).
+        // Writer (vCPU 0): cmp 1 + jne 1 + work 1000cycles -> stores at cycle 1,002 (501 ns).
+        // Reader (vCPU 1): cmp 1 + jne 1 + work 500cycles -> loads at 251 ns (sees 0), then at ~1 us (sees 1).
         // Each probe follows its load (4 cycles on Nehalem): the first probe is at 506 cycles = 253 ns.
         const string program = """
                 cmp rdi, 0
                 jne reader
-                work 1000
+                work 1000cycles
                 mov qword [x], 1
                 hlt
             reader:
-                work 500
+                work 500cycles
                 mov rax, [x]
                 probe rax
-                work 1000
+                work 1000cycles
                 mov rbx, [x]
                 probe rbx
                 hlt
@@ -107,7 +107,7 @@ public class ExecutionTests
                 lock cmpxchg [lock], rbx
                 jne again_pause
                 mov rcx, [counter]
-                work 50
+                work 50cycles
                 add rcx, 1
                 mov [counter], rcx
                 mov qword [lock], 0
@@ -169,7 +169,7 @@ public class ExecutionTests
                 mov rbx, 0
                 div rbx
             survivor:
-                work 100000
+                work 100000cycles
                 mov r10, 77
                 hlt
             """;
@@ -188,10 +188,10 @@ public class ExecutionTests
                 cmp rdi, 0
                 je fast
             slow: rdtsc
-                work 333
+                work 333cycles
                 jmp slow
             fast: rdtsc
-                work 100
+                work 100cycles
                 jmp fast
             """;
         var rig = new GuestRig(program, vcpus: 2).Run(Duration.FromMicroseconds(100));
@@ -219,7 +219,7 @@ public class ExecutionTests
     {
         // Private instructions cannot interact, so another vCPU's pending resume does not bound
         // them: each vCPU runs its 1 ms in one slice (per Run call), not one instruction per slice.
-        var rig = new GuestRig("loop: work 1000\nadd rax, 1\njmp loop", vcpus: 3).Run(Ms(1));
+        var rig = new GuestRig("loop: work 1000cycles\nadd rax, 1\njmp loop", vcpus: 3).Run(Ms(1));
         Assert.All(rig.Vcpus, v => Assert.Equal(1, v.Slices));
         Assert.All(rig.Vcpus, v => Assert.Equal(rig.Vcpus[0].Instructions, v.Instructions));
     }

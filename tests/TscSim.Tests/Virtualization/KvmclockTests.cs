@@ -40,7 +40,7 @@ public class KvmclockTests
     }
 
     private const string Reader = """
-            work 2040
+            work 2040cycles
         retry:
             mov eax, [0x4000000]
             mov rbx, rax
@@ -84,7 +84,7 @@ public class KvmclockTests
     [Fact]
     public void The_master_clock_is_on_for_a_matched_vm_on_a_synchronized_host_and_off_after_a_backwards_tsc()
     {
-        var (sim, vm, _) = Build("loop: work 1000\njmp loop", vcpus: 2);
+        var (sim, vm, _) = Build("loop: work 1000cycles\njmp loop", vcpus: 2);
         vm.Start(SimTime.Zero);
         sim.Run(SimTime.FromDuration(Duration.FromMicroseconds(1)));
         Assert.True(vm.Kvmclock.MasterClock);
@@ -102,7 +102,7 @@ public class KvmclockTests
         var sim = new Simulator(1);
         var h = new Host(new HostConfig { Id = "h", Cpu = CpuPresets.AmdK8, Frequency = Frequency.FromMegahertz(2_000) }, sim);
         var hv = new Hypervisor(new GuestExecutor(sim), HypervisorConfig.Find("kvm-modern")!);
-        var vm = hv.CreateVm(new VmConfig { Id = "vm0" }, h, Assembler.Assemble("loop: work 1000\njmp loop"));
+        var vm = hv.CreateVm(new VmConfig { Id = "vm0" }, h, Assembler.Assemble("loop: work 1000cycles\njmp loop"));
         vm.Start(SimTime.Zero);
         h.ScheduleFrequencyChange(SimTime.FromDuration(Duration.FromMicroseconds(10)), 0, Frequency.FromMegahertz(1_000));
         sim.Run(SimTime.FromDuration(Duration.FromMicroseconds(20)));
@@ -137,7 +137,7 @@ public class KvmclockTests
         Assert.Equal(0xAAAA_AAAAu, p.Mul);
         Assert.Equal(1_500_000UL, Pvclock.TscKhz(p.Mul, p.Shift));
 
-        var (sim2, trapped, _) = Build("loop: work 1000\njmp loop", policy: HypervisorConfig.Find("kvm-2011")! with { NotifyGuest = true });
+        var (sim2, trapped, _) = Build("loop: work 1000cycles\njmp loop", policy: HypervisorConfig.Find("kvm-2011")! with { NotifyGuest = true });
         trapped.Start(SimTime.Zero);
         trapped.MarkHostTscUnstable("test");
         sim2.Run(SimTime.FromDuration(Duration.FromMicroseconds(1)));

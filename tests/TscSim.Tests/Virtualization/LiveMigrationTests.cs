@@ -21,7 +21,7 @@ public class LiveMigrationTests
         var fast = new Host(new HostConfig { Id = "fast", Cpu = fastCpu ?? CpuPresets.IntelNehalem, Frequency = Frequency.FromMegahertz(toMhz), Uptime = Duration.FromSeconds(3) }, sim);
         var hv = new Hypervisor(new GuestExecutor(sim), policy);
         var log = new ObservationLog();
-        var vm = hv.CreateVm(new VmConfig { Id = "vm0" }, slow, Assembler.Assemble("loop: rdtsc\nwork 10000\njmp loop"), log);
+        var vm = hv.CreateVm(new VmConfig { Id = "vm0" }, slow, Assembler.Assemble("loop: rdtsc\nwork 10000cycles\njmp loop"), log);
         vm.Start(SimTime.Zero);
         hv.ScheduleLiveMigration(Us(1_000), vm, fast, Duration.FromMicroseconds(100));
         sim.Run(Us(2_000));
@@ -111,7 +111,7 @@ public class LiveMigrationTests
         var a = new Host(new HostConfig { Id = "a", Cpu = CpuPresets.IntelNehalem, Frequency = Frequency.FromMegahertz(2_000) }, sim);
         var b = new Host(new HostConfig { Id = "b", Cpu = CpuPresets.IntelNehalem, Frequency = Frequency.FromMegahertz(2_000) }, sim);
         var hv = new Hypervisor(new GuestExecutor(sim), HypervisorConfig.Find("kvm-modern")!);
-        var vm = hv.CreateVm(new VmConfig { Id = "vm0" }, a, Assembler.Assemble("loop: work 100\njmp loop"));
+        var vm = hv.CreateVm(new VmConfig { Id = "vm0" }, a, Assembler.Assemble("loop: work 100cycles\njmp loop"));
         vm.Start(SimTime.Zero);
         hv.ScheduleLiveMigration(Us(100), vm, b, Duration.FromMicroseconds(10));
         sim.Run(Us(111));
@@ -147,7 +147,7 @@ public class LiveMigrationTests
         var b = new Host(new HostConfig { Id = "b", Cpu = CpuPresets.IntelNehalem, Frequency = Frequency.FromMegahertz(2_000) }, sim);
         var hv = new Hypervisor(new GuestExecutor(sim), HypervisorConfig.Find("kvm-modern")!);
         var log = new ObservationLog();
-        var vm = hv.CreateVm(new VmConfig { Id = "vm0" }, a, Assembler.Assemble("loop: mov rax, [0xfed000f0]\nprobe rax\nwork 20000\njmp loop"), log);
+        var vm = hv.CreateVm(new VmConfig { Id = "vm0" }, a, Assembler.Assemble("loop: mov rax, [0xfed000f0]\nprobe rax\nwork 20000cycles\njmp loop"), log);
         vm.Start(SimTime.Zero);
         hv.ScheduleLiveMigration(Us(100), vm, b, Duration.FromMicroseconds(50));
         sim.Run(Us(300));
@@ -165,7 +165,7 @@ public class LiveMigrationTests
         var b = new Host(new HostConfig { Id = "b", Cpu = CpuPresets.IntelNehalem, Frequency = Frequency.FromMegahertz(2_000), Uptime = Duration.FromMilliseconds(500) }, sim);
         var hv = new Hypervisor(new GuestExecutor(sim), HypervisorConfig.Find("kvm-modern")!);
         var log = new ObservationLog();
-        var vm = hv.CreateVm(new VmConfig { Id = "vm0" }, a, Assembler.Assemble("loop: rdtsc\nwork 2000\njmp loop"), log);
+        var vm = hv.CreateVm(new VmConfig { Id = "vm0" }, a, Assembler.Assemble("loop: rdtsc\nwork 2000cycles\njmp loop"), log);
         vm.Start(SimTime.Zero);
         hv.ScheduleLiveMigration(Us(1_000), vm, b, Duration.FromMicroseconds(50));
         hv.ScheduleLiveMigration(Us(2_000), vm, a, Duration.FromMicroseconds(50));

@@ -20,7 +20,7 @@ public class SchedulerTests
         var hv = new Hypervisor(new GuestExecutor(sim), HypervisorConfig.Find("kvm-modern")!);
         var scheduler = hv.EnableScheduler(host, Duration.FromMilliseconds(1));
         var log = new ObservationLog();
-        var vm = hv.CreateVm(new VmConfig { Id = "vm0", Vcpus = 4 }, host, Assembler.Assemble("loop: rdtsc\nwork 19975\njmp loop"), log);
+        var vm = hv.CreateVm(new VmConfig { Id = "vm0", Vcpus = 4 }, host, Assembler.Assemble("loop: rdtsc\nwork 19975cycles\njmp loop"), log);
         vm.Start(SimTime.Zero);
         sim.Run(Ms(8) - Duration.FromPicoseconds(1));
 
@@ -51,7 +51,7 @@ public class SchedulerTests
         hv.EnableScheduler(a, Duration.FromMilliseconds(1));
         var sb = hv.EnableScheduler(b, Duration.FromMilliseconds(1));
         var log = new ObservationLog();
-        var vm = hv.CreateVm(new VmConfig { Id = "vm0", Vcpus = 2 }, a, Assembler.Assemble("loop: rdtsc\nwork 2000\njmp loop"), log);
+        var vm = hv.CreateVm(new VmConfig { Id = "vm0", Vcpus = 2 }, a, Assembler.Assemble("loop: rdtsc\nwork 2000cycles\njmp loop"), log);
         vm.Start(SimTime.Zero);
         hv.ScheduleLiveMigration(Ms(3), vm, b, Duration.FromMilliseconds(3));
         sim.Run(Ms(10));
@@ -69,7 +69,7 @@ public class SchedulerTests
         var host = new Host(new HostConfig { Id = "h", Cpu = CpuPresets.IntelNehalem, Frequency = Frequency.FromMegahertz(2_000), CoresPerSocket = 4 }, sim);
         var hv = new Hypervisor(new GuestExecutor(sim), HypervisorConfig.Find("kvm-modern")!);
         var scheduler = hv.EnableScheduler(host, Duration.FromMilliseconds(1));
-        var vm = hv.CreateVm(new VmConfig { Id = "vm0", Vcpus = 2 }, host, Assembler.Assemble("loop: work 1000\njmp loop"));
+        var vm = hv.CreateVm(new VmConfig { Id = "vm0", Vcpus = 2 }, host, Assembler.Assemble("loop: work 1000cycles\njmp loop"));
         vm.Start(SimTime.Zero);
         sim.Run(Ms(5));
         Assert.Equal(2, scheduler.Switches); // each vCPU put on a core once

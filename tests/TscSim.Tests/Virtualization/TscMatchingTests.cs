@@ -71,7 +71,7 @@ public class TscMatchingTests
         var a = new Host(new HostConfig { Id = "a", Cpu = CpuPresets.IntelNehalem, Frequency = Frequency.FromMegahertz(2_000), CoresPerSocket = 2 }, sim);
         var b = new Host(new HostConfig { Id = "b", Cpu = CpuPresets.IntelNehalem, Frequency = Frequency.FromMegahertz(2_000), CoresPerSocket = 2, Uptime = Duration.FromSeconds(9) }, sim);
         var hv = new Hypervisor(new GuestExecutor(sim), HypervisorConfig.Find("kvm-modern")!);
-        var vm = hv.CreateVm(new VmConfig { Id = "vm0", Vcpus = 2 }, a, Assembler.Assemble("loop: work 100\njmp loop"));
+        var vm = hv.CreateVm(new VmConfig { Id = "vm0", Vcpus = 2 }, a, Assembler.Assemble("loop: work 100cycles\njmp loop"));
         vm.Start(SimTime.Zero);
         hv.ScheduleLiveMigration(SimTime.FromDuration(Duration.FromMilliseconds(1)), vm, b, Duration.FromMilliseconds(5));
         sim.Run(SimTime.FromDuration(Duration.FromMilliseconds(7)));

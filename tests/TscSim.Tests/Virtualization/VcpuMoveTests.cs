@@ -13,7 +13,7 @@ public class VcpuMoveTests
     private static SimTime Ms(double ms) => SimTime.FromPicoseconds((long)(ms * 1_000_000_000));
 
     private static (Simulator Sim, Hypervisor Hv, Vm Vm, ObservationLog Log) Build(Func<HostConfig, HostConfig> host, int[] pin,
-        string policy = "kvm-modern", long? tscKhz = null, string program = "loop: rdtsc\nwork 10000\njmp loop")
+        string policy = "kvm-modern", long? tscKhz = null, string program = "loop: rdtsc\nwork 10000cycles\njmp loop")
     {
         var sim = new Simulator(1);
         var h = new Host(host(new HostConfig { Id = "h", Cpu = CpuPresets.IntelNehalem, Frequency = Frequency.FromMegahertz(2_000), CoresPerSocket = 2 }), sim);
@@ -77,7 +77,7 @@ public class VcpuMoveTests
         // kvm-modern, VM at 2.5 GHz on a 2 GHz host without scaling: catch-up. Clock updates at
         // 1 ms and 2 ms push the guest TSC to 2,500,000 and 5,000,000 (nsec_to_cycles for
         // 2.5 GHz: shift 2, mul 0xA000_0000 = 0.625, exact for these values).
-        var (sim, _, vm, _) = Build(c => c, [0], tscKhz: 2_500_000, program: "loop: work 1000\njmp loop");
+        var (sim, _, vm, _) = Build(c => c, [0], tscKhz: 2_500_000, program: "loop: work 1000cycles\njmp loop");
         Assert.True(vm.CatchUp);
         vm.Start(SimTime.Zero);
         var offsets = new List<long> { vm.Platforms[0].Controls.TscOffset };
@@ -98,7 +98,7 @@ public class VcpuMoveTests
         // After the unstable-host move the vCPU has catch-up pending while its TSC is ahead of
         // the VM-rate TSC (socket 1 ran it 1,000,000 ahead from the start? no: it is exact);
         // force it ahead with a guest write and check updates leave the offset alone.
-        const string program = "mov rcx, 0x10\nmov rdx, 0\nmov rax, 90000000\nwrmsr\nloop: work 1000\njmp loop";
+        const string program = "mov rcx, 0x10\nmov rdx, 0\nmov rax, 90000000\nwrmsr\nloop: work 1000cycles\njmp loop";
         var (sim, _, vm, _) = Build(c => c, [0], program: program);
         vm.Platforms[0].CatchUpPending = true;
         vm.Start(SimTime.Zero);
@@ -112,7 +112,7 @@ public class VcpuMoveTests
     [Fact]
     public void Always_catchup_updates_the_clock_after_every_exit()
     {
-        var (sim, _, vm, _) = Build(c => c, [0], tscKhz: 2_500_000, program: "loop: cpuid\nwork 2000\njmp loop");
+        var (sim, _, vm, _) = Build(c => c, [0], tscKhz: 2_500_000, program: "loop: cpuid\nwork 2000cycles\njmp loop");
         vm.Start(SimTime.Zero);
         sim.Run(Ms(0.05));
         int before = vm.Kvmclock.Updates;
@@ -164,7 +164,7 @@ public class VcpuMoveTests
     public void Without_a_master_clock_a_move_requests_a_global_update_rate_limited_to_100ms()
     {
         var (sim, hv, vm, _) = Build(c => c with { Sockets = 2, SocketSkew = new Cycles(-1_000_000), Uptime = Duration.FromMilliseconds(1) }, [0, 1],
-            program: "loop: work 1000\njmp loop");
+            program: "loop: work 1000cycles\njmp loop");
         vm.Start(SimTime.Zero);
         sim.Run(Ms(0.1));
         int before = vm.Kvmclock.Updates;

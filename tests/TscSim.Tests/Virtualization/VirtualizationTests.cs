@@ -197,7 +197,7 @@ public class VirtualizationTests
     {
         // Skylake host at 3 GHz up for 1 s; the VM asks for 1.5 GHz: ratio 2^47, guest TSC 0 at
         // creation; RDTSC issued after 3,000,000 cycles (1 ms) reads 1,500,000.
-        var rig = new Rig(CpuPresets.IntelSkylake, HypervisorConfig.Find("kvm-modern")!, "work 3000000\nrdtsc\nhlt",
+        var rig = new Rig(CpuPresets.IntelSkylake, HypervisorConfig.Find("kvm-modern")!, "work 3000000cycles\nrdtsc\nhlt",
             new VmConfig { Id = "vm0", TscKhz = 1_500_000 }, host: c => c with { Uptime = Duration.FromSeconds(1) }, mhz: 3_000).Run();
         Assert.Equal(0x8000_0000_0000UL, rig.Vm.Ratio);
         var read = Assert.Single(rig.Log.TscReads);
@@ -211,7 +211,7 @@ public class VirtualizationTests
         // Nehalem at 2 GHz, VM asks for 1 GHz without scaling: trapped. RDTSC issues at 1 ms;
         // the handler runs half a round trip later (500 cycles = 250 ns): the host monotonic
         // clock reads 1,000,250 ns, so the 1 GHz emulated TSC reads 1,000,250.
-        var rig = new Rig(CpuPresets.IntelNehalem, Kvm2011(), "work 2000000\nrdtsc\nhlt", new VmConfig { Id = "vm0", TscKhz = 1_000_000 }).Run();
+        var rig = new Rig(CpuPresets.IntelNehalem, Kvm2011(), "work 2000000cycles\nrdtsc\nhlt", new VmConfig { Id = "vm0", TscKhz = 1_000_000 }).Run();
         var read = Assert.Single(rig.Log.TscReads);
         Assert.True(read.Exited);
         Assert.Equal(1_000_250UL, read.Value);
@@ -238,7 +238,7 @@ public class VirtualizationTests
 
     private const string TwoReaders = """
         loop:   rdtsc
-                work 700
+                work 700cycles
                 jmp loop
         """;
 
@@ -346,7 +346,7 @@ public class VirtualizationTests
         var a = new Host(new HostConfig { Id = "a", Cpu = CpuPresets.IntelNehalem, Frequency = Frequency.FromMegahertz(2_000) }, sim);
         var b = new Host(new HostConfig { Id = "b", Cpu = CpuPresets.IntelNehalem, Frequency = Frequency.FromMegahertz(3_000) }, sim);
         var hv = new Hypervisor(new GuestExecutor(sim), HypervisorConfig.Find("hyperv")!);
-        var vm = hv.CreateVm(new VmConfig { Id = "vm0", Vcpus = 2 }, a, Assembler.Assemble("loop: work 1000\njmp loop"));
+        var vm = hv.CreateVm(new VmConfig { Id = "vm0", Vcpus = 2 }, a, Assembler.Assemble("loop: work 1000cycles\njmp loop"));
         vm.Start(SimTime.Zero);
         hv.ScheduleLiveMigration(SimTime.FromDuration(Duration.FromMicroseconds(100)), vm, b, Duration.FromMicroseconds(10));
         hv.ScheduleMigrateVcpu(SimTime.FromDuration(Duration.FromMicroseconds(200)), vm, 0, 1);

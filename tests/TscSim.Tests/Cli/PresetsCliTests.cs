@@ -1,0 +1,43 @@
+using TscSim.Cli;
+using TscSim.Core.Virtualization;
+
+namespace TscSim.Tests.Cli;
+
+/// <summary><c>tscsim presets</c> shows each policy preset's own behaviour and parameters, not one line shared by all.</summary>
+public class PresetsCliTests
+{
+    /// <summary>The lines of the policy preset <paramref name="name"/> in the output of <c>presets</c>.</summary>
+    private static List<string> Block(string name)
+    {
+        var o = new StringWriter();
+        Assert.Equal(ExitCodes.Success, TscSimCli.Run(["presets"], o, new StringWriter()));
+        var lines = o.ToString().Split('\n').Select(l => l.TrimEnd('\r')).ToList();
+        int policies = lines.FindIndex(l => l.StartsWith("Hypervisor policy presets", StringComparison.Ordinal));
+        int start = lines.FindIndex(policies, l => l.StartsWith($"  {name}: ", StringComparison.Ordinal));
+        Assert.True(start > policies, $"no block for {name}");
+        return lines.Skip(start).TakeWhile(l => l.Length > 0).ToList();
+    }
+
+    [Theory]
+    [InlineData("kvm-2011", "traps by itself: when tsc_khz is outside tolerance_ppm", "parameters: tsc_auto: true, trapping: auto (no override: the policy decides), notify_guest: false, rdtscp_passthrough: false, tolerance_ppm: 250, scaling: true")]
+    [InlineData("kvm-modern", "traps by itself: never", "parameters: trapping: auto (no override: the policy decides), notify_guest: false, rdtscp_passthrough: false, tolerance_ppm: 250, scaling: true")]
+    [InlineData("xen-always-emulate", "traps by itself: always", "parameters: trapping: auto (no override: the policy decides), notify_guest: false, rdtscp_passthrough: false, tolerance_ppm: 250, scaling: true")]
+    [InlineData("xen-native", "traps by itself: never", "parameters: trapping: auto (no override: the policy decides), notify_guest: false, rdtscp_passthrough: false, tolerance_ppm: 250, scaling: true")]
+    [InlineData("hyperv", "traps by itself: after a migration that changes the TSC rate", "parameters: trapping: auto (no override: the policy decides), notify_guest: true, rdtscp_passthrough: false, tolerance_ppm: 250, scaling: true")]
+    public void Each_policy_preset_shows_when_it_traps_and_its_own_parameters(string preset, string traps, string parameters)
+    {
+        var block = Block(preset);
+        Assert.Contains(block, l => l.Trim().StartsWith(traps, StringComparison.Ordinal));
+        Assert.Contains(block, l => l.Trim() == parameters);
+    }
+
+    [Fact]
+    public void Only_kvm_2011_lists_tsc_auto_which_no_other_policy_reads()
+    {
+        foreach (var p in HypervisorConfig.Presets)
+        {
+            bool listed = Block(p.Preset).Any(l => l.Contains("tsc_auto: ", StringComparison.Ordinal));
+            Assert.Equal(p.Kind == PolicyKind.Kvm2011, listed);
+        }
+    }
+}
