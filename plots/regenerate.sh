@@ -10,6 +10,6 @@ for s in legacy-guest-to-faster-host hpet-fallback-after-watchdog; do
   tscsim plot "results/$s" --out "plots/$s"
 done
 for w in skew-vs-frequency-ratio trap-overhead-vs-rdtsc-rate; do
-  tscsim sweep "scenarios/sweeps/$w.yaml" --out "results/$w" --quiet
-  tscsim plot "results/$w" --out "plots/$w"
+  tscsim sweep "scenarios/sweeps/$w.yaml" --out "results/sweeps/$w" --quiet
+  tscsim plot "results/sweeps/$w" --out "plots/$w"
 done

@@ -1,12 +1,37 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Globalization;
+using System.Reflection;
 
 namespace TscSim.Cli;
 
 /// <summary>The <c>tscsim</c> command line (verbs and exit codes per docs/DESIGN contracts).</summary>
 public static class TscSimCli
 {
-    /// <summary>Runs the command line and returns the process exit code.</summary>
+    private static int _crashes;
+
+    /// <summary>
+    /// Runs the command line and returns the process exit code. An exception nobody expected ends
+    /// with <see cref="ExitCodes.InternalError"/>, one line on <paramref name="error"/> and the
+    /// details in a crash file (never exit 1, which means "an expectation failed").
+    /// </summary>
     public static int Run(string[] args, TextWriter output, TextWriter error)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        ArgumentNullException.ThrowIfNull(error);
+        try
+        {
+            return RunVerb(args, output, error);
+        }
+#pragma warning disable CA1031 // the one place that catches everything: a crash must end as exit 70, not a stack trace
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            return Crash(ex, args, error);
+        }
+    }
+
+    private static int RunVerb(string[] args, TextWriter output, TextWriter error)
     {
         RootCommand root = Build();
         ParseResult parse = root.Parse(args);
@@ -19,7 +44,88 @@ public static class TscSimCli
             error.WriteLine("Run 'tscsim --help' (or 'tscsim VERB --help') for usage.");
             return ExitCodes.BadInput;
         }
-        return parse.Invoke(new InvocationConfiguration { Output = output, Error = error });
+        // No exception handler of System.CommandLine's (it would print a stack trace and return 1),
+        // no termination handling of its own (run and sweep handle SIGINT and SIGTERM themselves).
+        return parse.Invoke(new InvocationConfiguration
+        {
+            Output = output,
+            Error = error,
+            EnableDefaultExceptionHandler = false,
+            ProcessTerminationTimeout = null,
+        });
+    }
+
+    /// <summary>The build of the <c>tscsim</c> command (informational version).</summary>
+    public static string Version { get; } =
+        typeof(TscSimCli).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
+
+    /// <summary>Writes the details of an unexpected exception to a crash file and says where, in one line.</summary>
+    internal static int Crash(Exception ex, IReadOnlyList<string> args, TextWriter error)
+    {
+        string details = string.Join('\n',
+            "tscsim crashed: this is a bug in TscSim. Please report it with this file.",
+            $"version: {Version}",
+            $"simulator build: {Core.Runs.ResultMarker.CurrentBuild}",
+            $"runtime: {System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription} on {System.Runtime.InteropServices.RuntimeInformation.OSDescription}",
+            $"arguments: {string.Join(' ', args.Select(a => a.Length == 0 || a.Any(char.IsWhiteSpace) ? $"\"{a}\"" : a))}",
+            $"working directory: {Environment.CurrentDirectory}",
+            "",
+            ex.ToString(),
+            "");
+        string? path = null;
+        for (int attempt = 0; attempt < 100 && path is null; attempt++)
+        {
+            string candidate = Path.Combine(Path.GetTempPath(),
+                string.Create(CultureInfo.InvariantCulture, $"tscsim-crash-{Environment.ProcessId}-{Interlocked.Increment(ref _crashes)}.txt"));
+            try
+            {
+                using var stream = new FileStream(candidate, FileMode.CreateNew, FileAccess.Write);
+                using var writer = new StreamWriter(stream);
+                writer.Write(details);
+                path = candidate;
+            }
+            catch (IOException) when (File.Exists(candidate))
+            {
+                // taken by an earlier process of the same id: try the next number
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                break;
+            }
+        }
+        string what = $"{ex.GetType().Name}: {ex.Message}".ReplaceLineEndings(" ");
+        error.WriteLine(path is not null
+            ? $"tscsim: internal error ({what}); this is a bug in TscSim: the details are in {path}, please report them"
+            : $"tscsim: internal error ({what}); this is a bug in TscSim, please report it (the crash file could not be written in {Path.GetTempPath()})");
+        return ExitCodes.InternalError;
+    }
+
+    /// <summary>An unsigned 64-bit option value: decimal, or hexadecimal with 0x, '_' allowed between digits (as in a scenario file).</summary>
+    internal static ulong? ParseUnsigned(ArgumentResult result, string name)
+    {
+        string text = result.Tokens.Count > 0 ? result.Tokens[^1].Value : "";
+        string t = text.Trim().Replace("_", "", StringComparison.Ordinal);
+        bool ok = t.StartsWith("0x", StringComparison.OrdinalIgnoreCase)
+            ? ulong.TryParse(t.AsSpan(2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out ulong v)
+            : ulong.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out v);
+        if (!ok)
+        {
+            result.AddError($"{name} '{text}': expected an integer from 0 to 18446744073709551615 (decimal, or hex with 0x)");
+            return null;
+        }
+        return v;
+    }
+
+    /// <summary>A whole-number option value (its range is checked by the verb, with its own message).</summary>
+    internal static long? ParseWhole(ArgumentResult result, string name)
+    {
+        string text = result.Tokens.Count > 0 ? result.Tokens[^1].Value : "";
+        if (!long.TryParse(text.Trim().Replace("_", "", StringComparison.Ordinal), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long v))
+        {
+            result.AddError($"{name} '{text}': expected a whole number");
+            return null;
+        }
+        return v;
     }
 
     internal static RootCommand Build()
@@ -28,41 +134,44 @@ public static class TscSimCli
             "TscSim: a deterministic, cycle-accurate simulator of guest timekeeping in virtual machines " +
             "whose TSC may be trapped.");
 
-        var file = new Argument<FileInfo>("FILE") { Description = "The scenario file (YAML)." };
-        var outOpt = new Option<DirectoryInfo>("--out") { Description = "Results folder (default results/<scenario-name>/)." };
-        var seedOpt = new Option<ulong?>("--seed") { Description = "Overrides the scenario's seed." };
+        var file = new Argument<string>("FILE") { Description = "The scenario file (YAML)." };
+        var outOpt = new Option<string>("--out") { Description = "Results folder (default results/<scenario-name>/). An existing folder is replaced only if TscSim wrote it as a run's results." };
+        var seedOpt = new Option<ulong?>("--seed") { Description = "Overrides the scenario's seed (decimal, or hex with 0x).", CustomParser = r => ParseUnsigned(r, "--seed") };
         var setOpt = new Option<string[]>("--set") { Description = "Overrides a scenario value: path=value (repeatable).", AllowMultipleArgumentsPerToken = false };
         var quietOpt = new Option<bool>("--quiet") { Description = "No progress output and no result table." };
-        var run = new Command("run", "Run a scenario and write its results folder.") { file, outOpt, seedOpt, setOpt, quietOpt };
-        run.SetAction(parse => RunCommand.Run(parse.GetValue(file)!.ToString(),
-            parse.GetValue(outOpt)?.ToString(), parse.GetValue(seedOpt), parse.GetValue(setOpt) ?? [], parse.GetValue(quietOpt),
-            parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
+        var forceOpt = new Option<bool>("--force") { Description = "Also replace a folder TscSim wrote as another kind of result (a sweep) or without its marker; never a folder holding other files." };
+        var run = new Command("run", "Run a scenario and write its results folder.") { file, outOpt, seedOpt, setOpt, quietOpt, forceOpt };
+        run.SetAction(parse => RunCommand.Run(parse.GetValue(file)!,
+            parse.GetValue(outOpt), parse.GetValue(seedOpt), parse.GetValue(setOpt) ?? [], parse.GetValue(quietOpt),
+            parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error, parse.GetValue(forceOpt)));
         root.Add(run);
-        var files = new Argument<FileInfo[]>("FILE") { Description = "Scenario files.", Arity = ArgumentArity.OneOrMore };
-        var validate = new Command("validate", "Parse and validate scenario files without running them.") { files };
-        validate.SetAction(parse => RunCommand.Validate([.. parse.GetValue(files)!.Select(f => f.ToString())],
+        var files = new Argument<string[]>("FILE") { Description = "Scenario or sweep files.", Arity = ArgumentArity.OneOrMore };
+        var validate = new Command("validate", "Parse and validate scenario and sweep files without running them.") { files };
+        validate.SetAction(parse => RunCommand.Validate(parse.GetValue(files)!,
             parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
         root.Add(validate);
-        var sweepFile = new Argument<FileInfo>("FILE") { Description = "The sweep file (YAML): a base scenario and a grid." };
-        var sweepOut = new Option<DirectoryInfo>("--out") { Description = "Output folder (default results/<sweep-name>/)." };
-        var jobsOpt = new Option<int?>("--jobs") { Description = "Points run in parallel (default: the core count)." };
+        var sweepFile = new Argument<string>("FILE") { Description = "The sweep file (YAML): a base scenario and a grid." };
+        var sweepOut = new Option<string>("--out") { Description = "Output folder (default results/sweeps/<sweep-name>/). An existing sweep folder of the same sweep is resumed." };
+        var jobsOpt = new Option<int?>("--jobs") { Description = "Points run in parallel (default: the core count).", CustomParser = r => ParseWhole(r, "--jobs") is { } j ? (int)Math.Clamp(j, int.MinValue, int.MaxValue) : null };
         var shardOpt = new Option<string>("--shard") { Description = "Run only shard I of N (I/N, 0 <= I < N), for batch systems." };
         var sweepQuiet = new Option<bool>("--quiet") { Description = "No line per point." };
-        var sweep = new Command("sweep", "Run a parameter grid: one results folder per point and sweep.csv; resumable.") { sweepFile, sweepOut, jobsOpt, shardOpt, sweepQuiet };
-        sweep.SetAction(parse => SweepCommand.Sweep(parse.GetValue(sweepFile)!.ToString(), parse.GetValue(sweepOut)?.ToString(),
+        var sweepForce = new Option<bool>("--force") { Description = "Also replace a folder TscSim wrote as another kind of result (a run) or without its marker; never a folder holding other files." };
+        var sweep = new Command("sweep", "Run a parameter grid: one results folder per point and sweep.csv; resumable.") { sweepFile, sweepOut, jobsOpt, shardOpt, sweepQuiet, sweepForce };
+        sweep.SetAction(parse => SweepCommand.Sweep(parse.GetValue(sweepFile)!, parse.GetValue(sweepOut),
             parse.GetValue(jobsOpt), parse.GetValue(shardOpt), parse.GetValue(sweepQuiet),
-            parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
+            parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error, parse.GetValue(sweepForce)));
         root.Add(sweep);
-        var mergeDirs = new Argument<DirectoryInfo[]>("DIR") { Description = "Shard output folders of one sweep.", Arity = ArgumentArity.OneOrMore };
-        var mergeOut = new Option<FileInfo>("--out") { Description = "Where the merged sweep.csv goes (default: DIR[0]/sweep.csv)." };
-        var merge = new Command("merge", "Merge the shard outputs of one sweep into one sweep.csv.") { mergeDirs, mergeOut };
-        merge.SetAction(parse => SweepCommand.Merge([.. parse.GetValue(mergeDirs)!.Select(d => d.ToString())], parse.GetValue(mergeOut)?.ToString(),
-            parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
+        var mergeDirs = new Argument<string[]>("DIR") { Description = "Shard output folders of one sweep.", Arity = ArgumentArity.OneOrMore };
+        var mergeOut = new Option<string>("--out") { Description = "Where the merged CSV goes (default: <sweep-name>.merged.csv beside DIR[0]); never a shard's own sweep.csv." };
+        var allowMissing = new Option<bool>("--allow-missing") { Description = "Merge even if some points are in none of the folders." };
+        var merge = new Command("merge", "Merge the shard outputs of one sweep into one CSV.") { mergeDirs, mergeOut, allowMissing };
+        merge.SetAction(parse => SweepCommand.Merge(parse.GetValue(mergeDirs)!, parse.GetValue(mergeOut),
+            parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error, parse.GetValue(allowMissing)));
         root.Add(merge);
-        var plotDir = new Argument<DirectoryInfo>("DIR") { Description = "A results folder (summary.json) or a sweep folder (sweep.csv)." };
-        var plotOut = new Option<DirectoryInfo>("--out") { Description = "Where the figures go (default DIR/plots/)." };
+        var plotDir = new Argument<string>("DIR") { Description = "A results folder (summary.json) or a sweep folder (sweep.csv)." };
+        var plotOut = new Option<string>("--out") { Description = "Where the figures go (default DIR/plots/)." };
         var plot = new Command("plot", "Draw the figures of a results or sweep folder as PNG and SVG.") { plotDir, plotOut };
-        plot.SetAction(parse => PlotCommand.Run(parse.GetValue(plotDir)!.ToString(), parse.GetValue(plotOut)?.ToString(),
+        plot.SetAction(parse => PlotCommand.Run(parse.GetValue(plotDir)!, parse.GetValue(plotOut),
             parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
         root.Add(plot);
         var presets = new Command("presets", "List CPU models, guest OS profiles and policy presets with their parameters and sources.");
@@ -71,8 +180,8 @@ public static class TscSimCli
 
         var bench = new Command("bench", "Quick built-in performance figures: engine events/s (hold model), guest instructions/s and RDTSC/s.");
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of text." };
-        var events = new Option<long?>("--events") { Description = "Work per timed round: engine events (default 5,000,000 at N=1,000 and 2,000,000 at N=100,000), and as many guest cycles (default 100 ms of a 2 GHz guest)." };
-        var rounds = new Option<int>("--rounds") { Description = "Timed rounds per figure; the median is reported.", DefaultValueFactory = _ => 3 };
+        var events = new Option<long?>("--events") { Description = "Work per timed round: engine events (default 5,000,000 at N=1,000 and 2,000,000 at N=100,000), and as many guest cycles (default 100 ms of a 2 GHz guest).", CustomParser = r => ParseWhole(r, "--events") };
+        var rounds = new Option<int>("--rounds") { Description = "Timed rounds per figure; the median is reported.", DefaultValueFactory = _ => 3, CustomParser = r => ParseWhole(r, "--rounds") is { } n ? (int)Math.Clamp(n, int.MinValue, int.MaxValue) : 0 };
         bench.Add(json);
         bench.Add(events);
         bench.Add(rounds);

@@ -14,4 +14,11 @@ public static class ExitCodes
 
     /// <summary>Interrupted; partial results are marked <c>"complete": false</c>.</summary>
     public const int Interrupted = 3;
+
+    /// <summary>
+    /// An internal error: a bug in TscSim (an exception nobody expected). One line on stderr says
+    /// so and names the file with the details (<c>tscsim-crash-PID-N.txt</c> in the temporary
+    /// folder). 70 is <c>EX_SOFTWARE</c> of BSD's sysexits.h.
+    /// </summary>
+    public const int InternalError = 70;
 }

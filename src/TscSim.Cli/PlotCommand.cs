@@ -18,6 +18,11 @@ public static class PlotCommand
     {
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(error);
+        if (dir.Trim().Length == 0 || outDir?.Trim().Length == 0)
+        {
+            error.WriteLine("tscsim plot: an empty path was given; expected a results or sweep folder (and --out DIR)");
+            return ExitCodes.BadInput;
+        }
         string target = outDir ?? Path.Combine(dir, DefaultOutFolder);
         IReadOnlyList<string> files;
         try

@@ -46,14 +46,29 @@ public static class RunCommand
         return null;
     }
 
-    /// <summary><c>tscsim validate FILE...</c>: 0 when every file is valid, else 2.</summary>
+    /// <summary><c>tscsim validate FILE...</c>: scenario and sweep files; 0 when every file is valid, else 2.</summary>
     public static int Validate(IReadOnlyList<string> files, TextWriter output, TextWriter error)
     {
+        ArgumentNullException.ThrowIfNull(files);
+        ArgumentNullException.ThrowIfNull(output);
+        ArgumentNullException.ThrowIfNull(error);
         bool ok = true;
         foreach (string file in files)
         {
+            if (file.Trim().Length == 0)
+            {
+                error.WriteLine("tscsim validate: an empty path was given; expected the path of a scenario or sweep file (YAML)");
+                ok = false;
+                continue;
+            }
+            if (SweepSpec.IsSweepFile(file))
+            {
+                ok &= SweepCommand.ValidateSweep(file, output, error);
+                continue;
+            }
             var scenario = Load(file, [], error);
-            if (scenario is null || Build(file, scenario, null, error) is null)
+            var model = scenario is null ? null : Build(file, scenario, null, error);
+            if (scenario is null || model is null || !CheckExpectationPaths(model, error))
             {
                 ok = false;
                 continue;
@@ -63,9 +78,33 @@ public static class RunCommand
         return ok ? ExitCodes.Success : ExitCodes.BadInput;
     }
 
-    /// <summary><c>tscsim run FILE</c>.</summary>
-    public static int Run(string file, string? outDir, ulong? seed, IReadOnlyList<string> sets, bool quiet, TextWriter output, TextWriter error)
+    /// <summary>Prints a diagnostic for every expectation whose path names no result of the model's shape; true when there is none.</summary>
+    internal static bool CheckExpectationPaths(ScenarioModel model, TextWriter error, string? prefix = null)
     {
+        var problems = ExpectationPaths.Check(model);
+        foreach (var d in problems)
+        {
+            error.WriteLine(prefix is null ? d.ToString() : (d with { Message = prefix + d.Message }).ToString());
+        }
+        return problems.Count == 0;
+    }
+
+    /// <summary><c>tscsim run FILE</c>.</summary>
+    public static int Run(string file, string? outDir, ulong? seed, IReadOnlyList<string> sets, bool quiet, TextWriter output, TextWriter error, bool force = false)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        ArgumentNullException.ThrowIfNull(output);
+        ArgumentNullException.ThrowIfNull(error);
+        if (file.Trim().Length == 0)
+        {
+            error.WriteLine("tscsim run: an empty path was given; expected the path of a scenario file (YAML)");
+            return ExitCodes.BadInput;
+        }
+        if (SweepSpec.IsSweepFile(file))
+        {
+            error.WriteLine($"tscsim run: {file} is a sweep file (it has 'base' and 'vary'); run it with 'tscsim sweep {file}'");
+            return ExitCodes.BadInput;
+        }
         var scenario = Load(file, sets, error);
         if (scenario is null)
         {
@@ -77,25 +116,50 @@ public static class RunCommand
             return ExitCodes.BadInput;
         }
         string dir = outDir ?? Path.Combine("results", scenario.Name);
-
-        using var cts = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) =>
-        {
-            e.Cancel = true; // finish the current step, write what we have
-            cts.Cancel();
-        };
-        Console.CancelKeyPress += onCancel;
-        RunResult result;
+        // The destination is checked and locked before anything is simulated: a folder that may not
+        // be replaced, a file in the way or an unwritable place is reported now, not after the run.
+        OutputLock held;
+        string full;
         try
         {
-            bool interactive = !quiet && ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive;
-            if (interactive)
+            full = OutputFolder.Normalize(dir);
+            held = OutputLock.Acquire(full);
+        }
+        catch (OutputFolderException ex)
+        {
+            error.WriteLine($"tscsim run: {ex.Message}");
+            return ExitCodes.BadInput;
+        }
+        using (held)
+        {
+            try
+            {
+                OutputFolder.Check(full, ResultKind.Run, force);
+            }
+            catch (OutputFolderException ex)
+            {
+                error.WriteLine($"tscsim run: {ex.Message}");
+                return ExitCodes.BadInput;
+            }
+            return RunLocked(scenario, model, dir, full, quiet, force, output, error);
+        }
+    }
+
+    private static int RunLocked(Scenario scenario, ScenarioModel model, string dir, string full, bool quiet, bool force, TextWriter output, TextWriter error)
+    {
+        RunResult result;
+        using (var interruption = new Interruption())
+        {
+            // Progress goes to stderr: a bar when stderr is a terminal, plain lines otherwise (never on stdout, which carries the result).
+            bool interactive = !quiet && ReferenceEquals(error, Console.Error) && !Console.IsErrorRedirected;
+            var console = interactive ? AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) }) : null;
+            if (console is not null && console.Profile.Capabilities.Interactive)
             {
                 RunResult? r = null;
-                AnsiConsole.Progress().AutoClear(true).Start(ctx =>
+                console.Progress().AutoClear(true).Start(ctx =>
                 {
                     var task = ctx.AddTask($"{scenario.Name} ({Format(scenario.Duration.Picoseconds)} simulated)", maxValue: 1.0);
-                    r = ScenarioRun.Execute(model, f => task.Value = f, cts.Token);
+                    r = ScenarioRun.Execute(model, f => task.Value = f, interruption.Token);
                 });
                 result = r!;
             }
@@ -108,17 +172,34 @@ public static class RunCommand
                     if (!quiet && decile > lastDecile)
                     {
                         lastDecile = decile;
-                        output.WriteLine($"{scenario.Name}: {decile * 10}% of {Format(scenario.Duration.Picoseconds)} simulated");
+                        error.WriteLine($"{scenario.Name}: {decile * 10}% of {Format(scenario.Duration.Picoseconds)} simulated");
                     }
-                }, cts.Token);
+                }, interruption.Token);
+            }
+            if (interruption.Signal is { } signal && !result.Complete)
+            {
+                error.WriteLine($"tscsim run: {signal} received; stopping and writing the partial results");
             }
         }
-        finally
-        {
-            Console.CancelKeyPress -= onCancel;
-        }
 
-        ResultsWriter.Write(dir, model, result);
+        try
+        {
+            foreach (var note in ResultsWriter.Write(full, model, result, force))
+            {
+                error.WriteLine($"tscsim run: {note}");
+            }
+        }
+        catch (OutputFolderException ex)
+        {
+            // Someone put a file into the folder while the run was simulating.
+            error.WriteLine($"tscsim run: {ex.Message}");
+            return ExitCodes.BadInput;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            error.WriteLine($"tscsim run: cannot write the results to {dir}: {ex.Message}");
+            return ExitCodes.BadInput;
+        }
         if (!quiet)
         {
             Report(output, result, dir);

@@ -54,6 +54,24 @@ public sealed class SweepSpec
     /// <summary>Runs per grid point (seeds base, base + 1, ...).</summary>
     public int Repeat { get; }
 
+    /// <summary>
+    /// Whether <paramref name="path"/> is a sweep file rather than a scenario: its top level is a
+    /// mapping with <c>base</c> or <c>vary</c> (keys a scenario never has). False for anything
+    /// unreadable or malformed (the scenario loader then reports it).
+    /// </summary>
+    public static bool IsSweepFile(string path)
+    {
+        try
+        {
+            return YamlTree.Parse(System.IO.File.ReadAllText(path), path, []) is YMap root
+                && root.Entries.Any(e => e.Key.Value is "base" or "vary");
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Reads and checks a sweep file; errors as positioned diagnostics (<see cref="ScenarioException"/>).</summary>
     public static SweepSpec Load(string path)
     {
@@ -67,14 +85,21 @@ public sealed class SweepSpec
         {
             throw new ScenarioException([new ScenarioDiagnostic(path, 1, 1, $"cannot read the sweep file: {ex.Message}")]);
         }
+        // Our own parser first: it reports malformed YAML (and alias bombs) with positions and never throws.
+        var syntax = new List<ScenarioDiagnostic>();
+        if (YamlTree.Parse(text, path, syntax) is null)
+        {
+            throw new ScenarioException(syntax.Count > 0 ? syntax : [new ScenarioDiagnostic(path, 1, 1, "expected one YAML mapping with name, base, vary and repeat")]);
+        }
         var stream = new YamlStream();
         try
         {
             stream.Load(new StringReader(text));
         }
-        catch (YamlException ex)
+        catch (Exception ex) when (ex is YamlException or InvalidOperationException)
         {
-            throw new ScenarioException([new ScenarioDiagnostic(path, (int)ex.Start.Line, (int)ex.Start.Column, $"malformed YAML: {ex.Message}")]);
+            var (line, column) = ex is YamlException y ? ((int)y.Start.Line, (int)y.Start.Column) : (1, 1);
+            throw new ScenarioException([new ScenarioDiagnostic(path, Math.Max(1, line), Math.Max(1, column), $"malformed YAML: {ex.Message}")]);
         }
         if (stream.Documents.Count != 1 || stream.Documents[0].RootNode is not YamlMappingNode root)
         {
@@ -149,6 +174,14 @@ public sealed class SweepSpec
         {
             errors.Add(At(root, "missing key 'base'"));
         }
+        if (errors.Count == 0)
+        {
+            CheckGrid(root, parameters, repeat, At, errors);
+        }
+        if (errors.Count == 0)
+        {
+            CheckPlaceholders(path, basePath!, root, parameters, At, errors);
+        }
         if (errors.Count > 0)
         {
             throw new ScenarioException(errors);
@@ -179,6 +212,71 @@ public sealed class SweepSpec
             throw new ScenarioException(pointErrors);
         }
         return spec;
+    }
+
+    /// <summary>Most (point, repeat) runs a sweep may have.</summary>
+    public const long MaxRuns = 1_000_000;
+
+    /// <summary>The grid's size (points × repeats), counted without overflow, must be at most <see cref="MaxRuns"/>.</summary>
+    private static void CheckGrid(YamlMappingNode root, List<SweepParameter> parameters, int repeat,
+        Func<YamlNode, string, ScenarioDiagnostic> at, List<ScenarioDiagnostic> errors)
+    {
+        long runs = repeat;
+        foreach (var p in parameters)
+        {
+            runs = runs > MaxRuns ? runs : runs * p.Values.Count; // stops growing past the limit: never overflows
+        }
+        if (runs > MaxRuns)
+        {
+            var where = root.Children.FirstOrDefault(kv => (kv.Key as YamlScalarNode)?.Value == "vary").Value ?? root;
+            string sizes = string.Join(" × ", parameters.Select(p => p.Values.Count.ToString(CultureInfo.InvariantCulture)));
+            errors.Add(at(where, $"vary: the grid has {sizes} points × {repeat} repeat(s), more than {MaxRuns:N0} runs; " +
+                "expected a smaller grid (fewer values, or several sweeps)"));
+        }
+    }
+
+    /// <summary>
+    /// Every <c>${name}</c> in the base text must have a parameter without a path named so, and
+    /// every such parameter must appear in the base text (else its values would change nothing).
+    /// </summary>
+    private static void CheckPlaceholders(string sweepFile, string basePath, YamlMappingNode root, List<SweepParameter> parameters,
+        Func<YamlNode, string, ScenarioDiagnostic> at, List<ScenarioDiagnostic> errors)
+    {
+        string text;
+        try
+        {
+            text = System.IO.File.ReadAllText(basePath);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            errors.Add(new ScenarioDiagnostic(basePath, 1, 1, $"cannot read the base scenario: {ex.Message}"));
+            return;
+        }
+        var textual = parameters.Where(p => p.Path is null).Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
+        var used = new HashSet<string>(StringComparer.Ordinal);
+        foreach (System.Text.RegularExpressions.Match m in System.Text.RegularExpressions.Regex.Matches(text, @"\$\{([^}\n]*)\}"))
+        {
+            string placeholder = m.Groups[1].Value;
+            used.Add(placeholder);
+            if (!textual.Contains(placeholder))
+            {
+                int line = 1 + text.AsSpan(0, m.Index).Count('\n');
+                int column = m.Index - (text.LastIndexOf('\n', Math.Max(0, m.Index - 1)) + 1) + 1;
+                bool hasPath = parameters.Any(p => p.Name == placeholder);
+                errors.Add(new ScenarioDiagnostic(basePath, line, column, hasPath
+                    ? $"placeholder '${{{placeholder}}}': the sweep's parameter '{placeholder}' has a path, so it sets that path and replaces no text; " +
+                      $"expected a parameter without 'path' in {sweepFile}"
+                    : $"placeholder '${{{placeholder}}}' has no 'vary' entry in {sweepFile}; expected - {{ name: {placeholder}, values: [...] }}"));
+            }
+        }
+        var vary = root.Children.FirstOrDefault(kv => (kv.Key as YamlScalarNode)?.Value == "vary").Value;
+        foreach (string name in textual.Where(n => !used.Contains(n)))
+        {
+            var item = (vary as YamlSequenceNode)?.Children.FirstOrDefault(i =>
+                i is YamlMappingNode mm && mm.Children.Any(kv => (kv.Key as YamlScalarNode)?.Value == "name" && (kv.Value as YamlScalarNode)?.Value == name));
+            errors.Add(at(item ?? root, $"vary: parameter '{name}' has no path, and the base scenario has no '${{{name}}}' to replace; " +
+                "expected a 'path' or a placeholder in the base scenario"));
+        }
     }
 
     private static SweepParameter? ReadParameter(YamlNode item, Func<YamlNode, string, ScenarioDiagnostic> at, List<ScenarioDiagnostic> errors)
@@ -325,14 +423,53 @@ public static class SweepRunner
     public const string LeadColumns = "point,repeat,seed,fingerprint,complete",
         TailColumns = "vm,vcpu,reads,skew_max_abs_ns,skew_final_ns,drift_ppm,violations,exits_total,exits_rdtsc,exits_rdtscp,overhead_pct";
 
-    /// <summary>Runs the sweep. Returns (points run now, points skipped as already complete, points left undone by a cancellation).</summary>
+    /// <summary>
+    /// Runs the sweep into <paramref name="outDir"/> (locked while it runs; see
+    /// <see cref="OutputFolder.Check"/> for which existing folders are resumed or refused).
+    /// A point folder is reused only when it is complete and was written by this build from
+    /// this point's scenario (same digest); any other is run again, with a note to
+    /// <paramref name="note"/>. Returns (points run now, points skipped as already complete,
+    /// points left undone by a cancellation).
+    /// </summary>
+    /// <exception cref="OutputFolderException">The folder may not be written (before anything is written).</exception>
+    /// <exception cref="InvalidOperationException">The folder holds another sweep.</exception>
     public static (int Ran, int Skipped, int Undone) Run(SweepSpec spec, string outDir, int jobs, int shard, int shards,
-        Action<SweepPoint, RunResult>? done = null, CancellationToken cancel = default)
+        Action<SweepPoint, RunResult>? done = null, CancellationToken cancel = default, bool force = false, Action<string>? note = null)
     {
-        Directory.CreateDirectory(Path.Combine(outDir, "points"));
-        WriteManifest(spec, outDir, shard, shards);
+        ArgumentNullException.ThrowIfNull(spec);
+        string full = OutputFolder.Normalize(outDir);
+        using var held = OutputLock.Acquire(full);
+        var plan = OutputFolder.Check(full, ResultKind.Sweep, force);
+        if (plan == OutputFolder.Plan.Replace && ResultMarker.Read(full)?.SweepDigest is { } d && d != spec.Digest())
+        {
+            throw new InvalidOperationException($"{full} holds a different sweep (digest {d}, this one {spec.Digest()}); use another --out");
+        }
         var mine = spec.Points().Where(p => p.Index % shards == shard).ToList();
-        var todo = mine.Where(p => !IsComplete(Path.Combine(outDir, "points", p.Folder))).ToList();
+        var todo = new List<SweepPoint>();
+        foreach (var point in mine)
+        {
+            string folder = Path.Combine(full, "points", point.Folder);
+            if (plan == OutputFolder.Plan.Replace)
+            {
+                if (Reusable(spec, point, folder, out string? why))
+                {
+                    continue;
+                }
+                if (why is not null)
+                {
+                    note?.Invoke($"{folder}: {why}; running it again");
+                }
+                OutputFolder.Check(folder, ResultKind.Run, force: true); // a user's file in it stops us here, before anything runs
+            }
+            todo.Add(point);
+        }
+        if (plan == OutputFolder.Plan.ReplaceOther)
+        {
+            OutputFolder.Clear(full);
+        }
+        Directory.CreateDirectory(Path.Combine(full, "points"));
+        new ResultMarker(ResultKind.Sweep, ResultMarker.CurrentBuild, null, spec.Digest()).WriteTo(full);
+        WriteManifest(spec, full, shard, shards);
         int ran = 0, undone = 0;
         var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, jobs) };
         Parallel.ForEach(todo, options, point =>
@@ -349,20 +486,54 @@ public static class SweepRunner
                 Interlocked.Increment(ref undone); // redone by the next run
                 return;
             }
-            ResultsWriter.Write(Path.Combine(outDir, "points", point.Folder), model, result);
+            ResultsWriter.Write(Path.Combine(full, "points", point.Folder), model, result, force: true, sweepDigest: spec.Digest());
             Interlocked.Increment(ref ran);
             done?.Invoke(point, result);
         });
-        WriteCsv(spec, [outDir], Path.Combine(outDir, "sweep.csv"));
+        WriteCsv(spec, [full], Path.Combine(full, "sweep.csv"), allowMissing: true);
         return (ran, mine.Count - todo.Count, undone);
     }
 
     /// <summary>
-    /// <c>tscsim merge</c>: checks that <paramref name="dirs"/> hold shards of one sweep (same
-    /// digest) and writes their joint <c>sweep.csv</c> to <paramref name="csvPath"/>.
+    /// Whether the point folder can stand for <paramref name="point"/>: complete, written by this
+    /// build, from this point's scenario. <paramref name="why"/> says why not (null when there is
+    /// nothing there worth a note: no folder, or an incomplete one).
     /// </summary>
-    public static (int Rows, int Points, int Missing) Merge(IReadOnlyList<string> dirs, string csvPath)
+    private static bool Reusable(SweepSpec spec, SweepPoint point, string folder, out string? why)
     {
+        why = null;
+        if (!IsComplete(folder))
+        {
+            return false;
+        }
+        var marker = ResultMarker.Read(folder);
+        if (marker is null || marker.Kind != ResultKind.Run)
+        {
+            why = "has no TscSim marker (written by an older TscSim)";
+            return false;
+        }
+        if (marker.Build != ResultMarker.CurrentBuild)
+        {
+            why = $"was written by another build of TscSim ({marker.Build}; this is {ResultMarker.CurrentBuild})";
+            return false;
+        }
+        if (marker.ScenarioDigest != ResultsWriter.ScenarioDigest(spec.LoadPoint(point)))
+        {
+            why = "was written from a different scenario than this point's";
+            return false;
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// <c>tscsim merge</c>: checks that <paramref name="dirs"/> hold shards of one sweep (same
+    /// digest) and writes their joint <c>sweep.csv</c> to <paramref name="csvPath"/>: never a
+    /// sweep folder's own <c>sweep.csv</c>, and never over a file that is not a sweep table.
+    /// A point missing from every folder is an error unless <paramref name="allowMissing"/>.
+    /// </summary>
+    public static (int Rows, int Points, int Missing) Merge(IReadOnlyList<string> dirs, string csvPath, bool allowMissing = false)
+    {
+        ArgumentNullException.ThrowIfNull(dirs);
         SweepSpec? spec = null;
         foreach (var dir in dirs)
         {
@@ -371,15 +542,36 @@ public static class SweepRunner
             {
                 throw new InvalidOperationException($"{dir} is not a sweep output folder (no sweep.json)");
             }
-            var manifest = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
-            var s = SweepSpec.FromManifest(manifest);
+            SweepSpec s;
+            try
+            {
+                s = SweepSpec.FromManifest(JsonNode.Parse(File.ReadAllText(path))!.AsObject());
+            }
+            catch (Exception ex) when (ex is JsonException or NullReferenceException or InvalidOperationException or InvalidCastException or FormatException)
+            {
+                throw new InvalidOperationException($"{path} is not a sweep manifest as TscSim writes it ({ex.Message})", ex);
+            }
             if (spec is not null && s.Digest() != spec.Digest())
             {
                 throw new InvalidOperationException($"{dir} holds another sweep ({s.Name}, digest {s.Digest()}) than {dirs[0]} ({spec.Name}, digest {spec.Digest()})");
             }
             spec ??= s;
         }
-        return WriteCsv(spec!, dirs, csvPath);
+        string target = Path.GetFullPath(csvPath);
+        if (Directory.Exists(target))
+        {
+            throw new InvalidOperationException($"--out {csvPath} is a folder; expected the path of the merged CSV file, e.g. {Path.Combine(csvPath, "sweep.csv")}");
+        }
+        if (ResultMarker.Read(Path.GetDirectoryName(target)!)?.Kind == ResultKind.Sweep)
+        {
+            throw new InvalidOperationException($"{csvPath} is inside the sweep folder {Path.GetDirectoryName(target)}: merge never writes into a shard; choose another --out");
+        }
+        if (File.Exists(target) && !File.ReadLines(target).FirstOrDefault("").StartsWith(LeadColumns + ",", StringComparison.Ordinal))
+        {
+            throw new InvalidOperationException($"{csvPath} exists and is not a sweep table written by TscSim; merge will not overwrite it: choose another --out");
+        }
+        Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+        return WriteCsv(spec!, dirs, target, allowMissing);
     }
 
     /// <summary>A results folder whose summary says complete.</summary>
@@ -421,11 +613,6 @@ public static class SweepRunner
             ["shards"] = shards,
         };
         string path = Path.Combine(outDir, "sweep.json");
-        string existing = File.Exists(path) ? File.ReadAllText(path) : "";
-        if (existing.Length > 0 && JsonNode.Parse(existing)?["digest"]?.GetValue<string>() is string d && d != spec.Digest())
-        {
-            throw new InvalidOperationException($"{outDir} holds a different sweep (digest {d}, this one {spec.Digest()}); use another --out");
-        }
         File.WriteAllText(path, manifest.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
     }
 
@@ -434,19 +621,30 @@ public static class SweepRunner
     /// (one sweep's output folders: shards, or one folder), in (point, repeat) order. A point found
     /// twice must have the same fingerprint. Returns (rows, points, missing points).
     /// </summary>
-    public static (int Rows, int Points, int Missing) WriteCsv(SweepSpec spec, IReadOnlyList<string> dirs, string csvPath)
+    public static (int Rows, int Points, int Missing) WriteCsv(SweepSpec spec, IReadOnlyList<string> dirs, string csvPath, bool allowMissing)
     {
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentNullException.ThrowIfNull(dirs);
         var folders = new SortedDictionary<int, (SweepPoint Point, string Folder, string Fingerprint)>();
         var points = spec.Points();
+        string? build = null, buildFolder = null;
         foreach (var point in points)
         {
             foreach (var dir in dirs)
             {
                 string folder = Path.Combine(dir, "points", point.Folder);
-                if (!IsComplete(folder))
+                // Only a complete point written for this sweep (its marker names the sweep's digest) counts.
+                var marker = IsComplete(folder) ? ResultMarker.Read(folder) : null;
+                if (marker is not { Kind: ResultKind.Run } || marker.SweepDigest != spec.Digest())
                 {
                     continue;
                 }
+                if (build is not null && marker.Build != build)
+                {
+                    throw new InvalidOperationException($"{folder} was written by another build of TscSim ({marker.Build}) than {buildFolder} ({build}); " +
+                        "run every shard with one build (a rerun of the sweep redoes the points of another build)");
+                }
+                (build, buildFolder) = (marker.Build, folder);
                 string fp = JsonNode.Parse(File.ReadAllText(Path.Combine(folder, "summary.json")))!["fingerprint"]!.GetValue<string>();
                 if (folders.TryGetValue(point.Index, out var seen))
                 {
@@ -484,6 +682,13 @@ public static class SweepRunner
                     rows++;
                 }
             }
+        }
+        var missing = points.Where(p => !folders.ContainsKey(p.Index)).ToList();
+        if (missing.Count > 0 && !allowMissing)
+        {
+            string shown = string.Join(", ", missing.Take(10).Select(p => p.Folder)) + (missing.Count > 10 ? $" and {missing.Count - 10} more" : "");
+            throw new InvalidOperationException($"{missing.Count} of {points.Count} point(s) are in none of the folders: {shown}; " +
+                "run the missing shards (or rerun them), or pass --allow-missing to merge what there is");
         }
         string temp = csvPath + $".tmp-{Environment.ProcessId}";
         File.WriteAllText(temp, sb.ToString());

@@ -87,7 +87,7 @@ internal sealed class YSeq(SourcePosition position, List<YNode> items) : YNode(p
 /// <summary>Builds a <see cref="YNode"/> tree from YamlDotNet's parser events.</summary>
 internal static class YamlTree
 {
-    /// <summary>A document may stand for at most this many nodes with its aliases expanded.</summary>
+    /// <summary>A document's aliases may stand for at most this many nodes once expanded (plain nodes do not count).</summary>
     public const long MaxExpandedNodes = 100_000;
 
     /// <summary>Deepest nesting of mappings and lists.</summary>
@@ -123,6 +123,7 @@ internal static class YamlTree
         var stack = new List<Frame>();
         YNode? root = null;
         int documents = 0;
+        long aliased = 0; // values added by expanding aliases, saturating above the budget
         Mark last = Mark.Empty;
 
         SourcePosition At(Mark m) => new(file, Math.Max(1, (int)m.Line), Math.Max(1, (int)m.Column));
@@ -142,11 +143,6 @@ internal static class YamlTree
             }
             var frame = stack[^1];
             frame.Node.ExpandedSize = Math.Min(MaxExpandedNodes + 1, frame.Node.ExpandedSize + node.ExpandedSize);
-            if (frame.Node.ExpandedSize > MaxExpandedNodes)
-            {
-                Fail(where, $"this document stands for more than {MaxExpandedNodes} values once its aliases are expanded " +
-                    "(an alias bomb?); expected a plain scenario file (anchors and aliases may only share small parts)");
-            }
             switch (frame.Node)
             {
                 case YSeq seq:
@@ -228,7 +224,14 @@ internal static class YamlTree
                         {
                             Fail(At(a.Start), $"alias '*{a.Value.Value}' refers to no anchor defined before it; expected '&{a.Value.Value}' earlier in the file");
                         }
-                        Complete(target!, At(a.Start));
+                        // Only what aliases add counts against the budget: a long plain file is fine.
+                        aliased = Math.Min(MaxExpandedNodes + 1, aliased + target!.ExpandedSize);
+                        if (aliased > MaxExpandedNodes)
+                        {
+                            Fail(At(a.Start), $"the aliases of this document stand for more than {MaxExpandedNodes} values once expanded " +
+                                "(an alias bomb?); expected a plain scenario file (anchors and aliases may only share small parts)");
+                        }
+                        Complete(target, At(a.Start));
                         break;
                     case MappingStart ms:
                         Open(ms, new YMap(At(ms.Start), []), ms.Style == MappingStyle.Flow);

@@ -124,4 +124,28 @@ public sealed class RunCliTests : IDisposable
         Assert.Equal(ExitCodes.BadInput, code);
         Assert.Contains("nope.yaml", err, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Validate_checks_expectation_paths_against_the_scenarios_shape()
+    {
+        string file = Write("paths.yaml", Good.Replace("vm0.vcpu0.reads > 10", "vm0.vcpu7.reads > 10", StringComparison.Ordinal));
+        int line = Good.Split('\n').ToList().FindIndex(l => l.Contains("vm0.vcpu0.reads > 10", StringComparison.Ordinal)) + 1;
+
+        var (code, _, err) = Run("validate", file);
+
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Contains($"paths.yaml:{line}:5: vm0.vcpu7.reads > 10: no result is named 'vm0.vcpu7.reads': vm0 has 1 vCPU(s), vcpu0; did you mean 'vm0.vcpu0.reads'",
+            err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Validate_knows_values_that_are_null_before_the_run()
+    {
+        string file = Write("ok.yaml", Good.Replace("- vm0.vcpu0.reads > 10", "- vm0.vcpu0.reads > 10\n  - vm0.clocksource == tsc\n  - events > 0", StringComparison.Ordinal));
+
+        var (code, _, err) = Run("validate", file);
+
+        Assert.True(code == ExitCodes.Success, err);
+    }
 }
+

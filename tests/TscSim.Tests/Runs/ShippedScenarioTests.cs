@@ -89,7 +89,7 @@ public class ShippedScenarioTests
         try
         {
             ResultsWriter.Write(dir, model, result);
-            Assert.Equal(["events.csv", "exits.csv", "reads.csv", "scenario.resolved.yaml", "summary.json"],
+            Assert.Equal([".tscsim-result", "events.csv", "exits.csv", "reads.csv", "scenario.resolved.yaml", "summary.json"],
                 Directory.GetFiles(dir).Select(Path.GetFileName).Order(StringComparer.Ordinal));
             Assert.Contains("seed: 7", File.ReadAllText(Path.Combine(dir, "scenario.resolved.yaml")), StringComparison.Ordinal);
             Assert.StartsWith("true_ns,vm,vcpu,core,host,clock_ns,skew_ns,exited,cycles\n", File.ReadAllText(Path.Combine(dir, "reads.csv")), StringComparison.Ordinal);

@@ -139,4 +139,130 @@ public sealed class SweepTests : IDisposable
             Assert.NotEmpty(SweepSpec.Load(Shipped(f)).Points());
         }
     }
+
+    private static (int Code, string Out, string Err) Cli(params string[] args)
+    {
+        var o = new StringWriter();
+        var e = new StringWriter();
+        int code = TscSimCli.Run(args, o, e);
+        return (code, o.ToString(), e.ToString());
+    }
+
+    [Fact]
+    public void A_placeholder_without_a_vary_entry_is_refused_before_anything_is_written()
+    {
+        string spec = SmallSweep();
+        File.AppendAllText(Path.Combine(_dir, "base.yaml"), "# ${typo}\n");
+        string outDir = Path.Combine(_dir, "o");
+
+        var (code, _, err) = Cli("sweep", spec, "--out", outDir);
+
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Matches(@"base\.yaml:\d+:3: placeholder '\$\{typo\}' has no 'vary' entry", err);
+        Assert.False(Directory.Exists(outDir));
+    }
+
+    [Fact]
+    public void A_huge_grid_is_refused_with_its_size_before_anything_is_written()
+    {
+        File.WriteAllText(Path.Combine(_dir, "base.yaml"), File.ReadAllText(Shipped("trap-overhead.base.yaml")));
+        string values = "[" + string.Join(", ", Enumerable.Range(1, 100)) + "]";
+        string path = Path.Combine(_dir, "huge.yaml");
+        File.WriteAllText(path, "name: huge\nbase: base.yaml\nvary:\n  - { name: work, values: " + values + " }\n" +
+            string.Concat(Enumerable.Range(0, 4).Select(i => $"  - {{ name: p{i}, path: seed, values: {values} }}\n")));
+        string outDir = Path.Combine(_dir, "o");
+
+        var (code, _, err) = Cli("sweep", path, "--out", outDir);
+
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Contains("huge.yaml:4:3: vary: the grid has 100 × 100 × 100 × 100 × 100 points × 1 repeat(s), more than 1,000,000 runs", err, StringComparison.Ordinal);
+        Assert.DoesNotContain("Exception", err, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(outDir));
+    }
+
+    [Fact]
+    public void A_sweep_folder_is_marked_and_a_run_folder_is_not_swept_into()
+    {
+        string spec = SmallSweep();
+        string runDir = Path.Combine(_dir, "run");
+        Directory.CreateDirectory(runDir);
+        File.WriteAllText(Path.Combine(runDir, "summary.json"), "{}");
+        new ResultMarker(ResultKind.Run, ResultMarker.CurrentBuild, "0123456789abcdef", null).WriteTo(runDir);
+
+        var (code, _, err) = Cli("sweep", spec, "--out", runDir, "--quiet");
+
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Contains("holds a run's results written by TscSim, not a sweep", err, StringComparison.Ordinal);
+        Assert.Contains("--force", err, StringComparison.Ordinal);
+        Assert.True(File.Exists(Path.Combine(runDir, "summary.json")));
+    }
+
+    [Fact]
+    public void A_point_written_by_another_build_or_scenario_is_run_again()
+    {
+        string spec = SmallSweep();
+        string outDir = Path.Combine(_dir, "o");
+        SweepRunner.Run(SweepSpec.Load(spec), outDir, jobs: 2, 0, 1);
+        string p1 = Path.Combine(outDir, "points", "p0001-r00"), p2 = Path.Combine(outDir, "points", "p0002-r00");
+        var m1 = ResultMarker.Read(p1)!;
+        (m1 with { Build = "0.0.1 (old)" }).WriteTo(p1);
+        var m2 = ResultMarker.Read(p2)!;
+        (m2 with { ScenarioDigest = "ffffffffffffffff" }).WriteTo(p2);
+        var notes = new List<string>();
+
+        var (ran, skipped, _) = SweepRunner.Run(SweepSpec.Load(spec), outDir, jobs: 2, 0, 1, note: notes.Add);
+
+        Assert.Equal((2, 6), (ran, skipped));
+        Assert.Contains(notes, n => n.Contains("p0001-r00: was written by another build of TscSim (0.0.1 (old)", StringComparison.Ordinal));
+        Assert.Contains(notes, n => n.Contains("p0002-r00: was written from a different scenario", StringComparison.Ordinal));
+        Assert.Equal(ResultMarker.CurrentBuild, ResultMarker.Read(p1)!.Build);
+        Assert.Equal(m2.ScenarioDigest, ResultMarker.Read(p2)!.ScenarioDigest);
+    }
+
+    [Fact]
+    public void Merge_refuses_a_missing_shard_unless_allowed_and_never_writes_into_a_shard()
+    {
+        string spec = SmallSweep();
+        for (int i = 0; i < 2; i++)
+        {
+            SweepRunner.Run(SweepSpec.Load(spec), Path.Combine(_dir, $"s{i}"), jobs: 1, i, 3);
+        }
+        string shardCsv = File.ReadAllText(Path.Combine(_dir, "s0", "sweep.csv"));
+
+        var missing = Cli("merge", Path.Combine(_dir, "s0"), Path.Combine(_dir, "s1"));
+        var intoShard = Cli("merge", Path.Combine(_dir, "s0"), Path.Combine(_dir, "s1"), "--allow-missing", "--out", Path.Combine(_dir, "s0", "sweep.csv"));
+        File.WriteAllText(Path.Combine(_dir, "notes.csv"), "my,own,data\n");
+        var overUserFile = Cli("merge", Path.Combine(_dir, "s0"), Path.Combine(_dir, "s1"), "--allow-missing", "--out", Path.Combine(_dir, "notes.csv"));
+        var allowed = Cli("merge", Path.Combine(_dir, "s0"), Path.Combine(_dir, "s1"), "--allow-missing");
+
+        Assert.Equal(ExitCodes.BadInput, missing.Code);
+        Assert.Contains("2 of 8 point(s) are in none of the folders: p0001-r00, p0002-r01", missing.Err, StringComparison.Ordinal);
+        Assert.Contains("--allow-missing", missing.Err, StringComparison.Ordinal);
+        Assert.Equal(ExitCodes.BadInput, intoShard.Code);
+        Assert.Contains("merge never writes into a shard", intoShard.Err, StringComparison.Ordinal);
+        Assert.Equal(ExitCodes.BadInput, overUserFile.Code);
+        Assert.Equal("my,own,data\n", File.ReadAllText(Path.Combine(_dir, "notes.csv")));
+        Assert.True(allowed.Code == ExitCodes.Success, allowed.Err);
+        Assert.Contains("2 point(s) missing", allowed.Out, StringComparison.Ordinal);
+        Assert.Equal(7, File.ReadAllLines(Path.Combine(_dir, "small.merged.csv")).Length); // header + 6 points
+        Assert.Equal(shardCsv, File.ReadAllText(Path.Combine(_dir, "s0", "sweep.csv")));
+    }
+
+    [Fact]
+    public void Validate_accepts_the_shipped_sweeps_and_checks_each_point()
+    {
+        var files = Directory.GetFiles(Path.Combine(ShippedScenarioTests.RepoRoot(), "scenarios", "sweeps"), "*.yaml")
+            .Where(f => !f.EndsWith(".base.yaml", StringComparison.Ordinal)).ToArray();
+        string bad = SmallSweep();
+        File.WriteAllText(Path.Combine(_dir, "base.yaml"), File.ReadAllText(Path.Combine(_dir, "base.yaml")) + "expect:\n  - vm0.vcpu3.reads > 0\n");
+
+        var (code, stdout, err) = Cli(["validate", .. files]);
+        var (badCode, _, badErr) = Cli("validate", bad);
+
+        Assert.True(code == ExitCodes.Success, err);
+        Assert.Equal(files.Length, stdout.Split('\n').Count(l => l.Contains(": ok (sweep ", StringComparison.Ordinal)));
+        Assert.Equal(ExitCodes.BadInput, badCode);
+        Assert.Matches(@"base\.yaml:\d+:5: point 0 \(work=200000, cpu=intel-nehalem\): vm0\.vcpu3\.reads > 0: no result is named 'vm0\.vcpu3\.reads': vm0 has 1 vCPU\(s\), vcpu0", badErr);
+    }
 }
+
