@@ -143,6 +143,6 @@ public class KvmclockTests
         trapped.MarkHostTscUnstable("test");
         sim2.Run(SimTime.FromDuration(Duration.FromMicroseconds(1)));
         Assert.True(trapped.Trapping);
-        Assert.Equal(Vm.PvclockTscTrappedFlag, trapped.Kvmclock.Published(0).Flags & Vm.PvclockTscTrappedFlag);
+        Assert.Equal(PvclockAbi.TscTrappedBit, trapped.Kvmclock.Published(0).Flags & PvclockAbi.TscTrappedBit);
     }
 }

@@ -64,7 +64,7 @@ public class LiveMigrationTests
         Assert.True(change.Trapping);
         Assert.Equal(Us(1_100), change.Time);
         Assert.False(s.Vm.GuestToldTrapped);
-        Assert.Equal(0, s.Vm.Kvmclock.Published(0).Flags & Vm.PvclockTscTrappedFlag);
+        Assert.Equal(0, s.Vm.Kvmclock.Published(0).Flags & PvclockAbi.TscTrappedBit);
         Assert.InRange(RateAfter(s.Log), 1.999e9, 2.001e9);
         Assert.All(s.Log.TscReads.Where(r => r.TimePs > 1_100_000_000), r => Assert.True(r.Exited));
         var before = s.Log.TscReads.Last(r => r.TimePs < 1_000_000_000);
@@ -98,7 +98,7 @@ public class LiveMigrationTests
         var s = Build(HypervisorConfig.Find("kvm-2011")! with { NotifyGuest = true });
         Assert.True(s.Vm.GuestToldTrapped);
         Assert.Equal(1, s.Vm.Notifications);
-        Assert.Equal(Vm.PvclockTscTrappedFlag, s.Vm.Kvmclock.Published(0).Flags & Vm.PvclockTscTrappedFlag);
+        Assert.Equal(PvclockAbi.TscTrappedBit, s.Vm.Kvmclock.Published(0).Flags & PvclockAbi.TscTrappedBit);
 
         var hyperv = Build(HypervisorConfig.Find("hyperv")!);
         Assert.True(hyperv.Vm.Trapping);
