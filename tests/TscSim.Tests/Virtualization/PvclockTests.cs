@@ -3,7 +3,7 @@ using TscSim.Core.Virtualization;
 
 namespace TscSim.Tests.Virtualization;
 
-/// <summary>kvm_get_time_scale and the pvclock formula, against values worked from the algorithm (DOMAIN §2) by hand.</summary>
+/// <summary>kvm_get_time_scale and the pvclock formula, against values worked by hand from the algorithm (arch/x86/kvm/x86.c, asm/pvclock.h).</summary>
 public class PvclockTests
 {
     [Theory]
