@@ -22,6 +22,8 @@ public sealed class Vm : IEventHandler
     private readonly List<TrappingChange> _changes = [];
     private readonly List<string> _reasons = [];
     private readonly ITscMatching _matching;
+    private long _deviceClockOffsetNs;   // added to host ns to give the device clock (live migration moves it)
+    private long _savedDeviceNs;         // the device clock at the migration pause
 
     internal Vm(VmConfig config, HypervisorConfig policy, Host host, GuestExecutor executor, GuestProgram program,
         IExecutionObserver? observer, IReadOnlyList<int>? pin, string? hostUnstable = null)
@@ -159,9 +161,6 @@ public sealed class Vm : IEventHandler
         _savedDeviceNs = DeviceClockNs(at);
         return (GuestVisibleTsc(at).Raw, Host.Monotonic.NanosecondsAt(at) + Kvmclock.KvmclockOffset);
     }
-
-    private long _deviceClockOffsetNs;
-    private long _savedDeviceNs;
 
     /// <summary>
     /// The clock QEMU's emulated devices (HPET, ACPI PM timer) count from: the host's monotonic
