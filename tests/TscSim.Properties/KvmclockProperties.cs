@@ -34,7 +34,7 @@ public static class MoveScheduleArbitrary
 public class KvmclockProperties
 {
     /// <summary>
-    /// A kvm-clock reader as a guest runs it (pvclock-abi and pvclock.c, DOMAIN §1.2-1.3): the
+    /// A kvm-clock reader as a guest runs it (pvclock-abi.h and arch/x86/kernel/pvclock.c): the
     /// version seqlock, an ordered RDTSC, the signed shift, the 64×32 multiply and shrd, and a
     /// probe of the result. vCPU v reads its own structure at PvclockBase + 32·v.
     /// </summary>

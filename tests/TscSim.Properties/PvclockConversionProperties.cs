@@ -2,12 +2,13 @@ using System.Numerics;
 using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
+using TscSim.Core.Abi;
 using TscSim.Core.Virtualization;
 
 namespace TscSim.Properties;
 
 /// <summary>
-/// pvclock's fixed-point conversion (<see cref="Pvclock.GetTimeScale"/>, <see cref="Pvclock.ScaleDelta"/>)
+/// pvclock's fixed-point conversion (<see cref="Pvclock.GetTimeScale"/>, <see cref="PvclockAbi.ScaleDelta"/>)
 /// against exact rational arithmetic.
 /// </summary>
 /// <remarks>
@@ -58,7 +59,7 @@ public class PvclockConversionProperties
     private static Property WithinBound(ulong scaledHz, ulong baseHz, ulong delta)
     {
         var (shift, mul) = Pvclock.GetTimeScale(scaledHz, baseHz);
-        ulong got = Pvclock.ScaleDelta(delta, mul, shift);
+        ulong got = PvclockAbi.ScaleDelta(delta, mul, shift);
         // |got − delta · scaled / base| ≤ delta · scaled / base · ε + 2, multiplied through by base.
         BigInteger exactTimesBase = (BigInteger)delta * scaledHz;
         BigInteger error = BigInteger.Abs((BigInteger)got * baseHz - exactTimesBase);
@@ -90,7 +91,7 @@ public class PvclockConversionProperties
         Prop.ForAll(Conversions(), c =>
         {
             var (shift, mul) = Pvclock.GetTimeScale(1_000_000_000, c.Hz);
-            ulong a = Pvclock.ScaleDelta(c.Delta, mul, shift), b = Pvclock.ScaleDelta(c.Delta + 1, mul, shift);
+            ulong a = PvclockAbi.ScaleDelta(c.Delta, mul, shift), b = PvclockAbi.ScaleDelta(c.Delta + 1, mul, shift);
             return (a <= b).Label($"{a} then {b}");
         });
 
@@ -105,7 +106,7 @@ public class PvclockConversionProperties
         {
             ulong hz = (ulong)khz * 1_000;
             var (shift, mul) = Pvclock.GetTimeScale(1_000_000_000, hz);
-            ulong back = Pvclock.TscKhz(mul, shift);
+            ulong back = PvclockAbi.TscKhz(mul, shift);
             double bound = khz * Epsilon(1_000_000_000, hz) * 1.000001 + (shift < 0 ? Math.Pow(2, -shift) : 1) + 1;
             return (Math.Abs((double)back - khz) <= bound).Label($"shift {shift}, mul {mul}: {back} kHz for {khz} kHz (bound {bound})");
         });

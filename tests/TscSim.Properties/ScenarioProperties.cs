@@ -1,3 +1,4 @@
+using TscSim.Core.Abi;
 using FsCheck;
 using FsCheck.Fluent;
 using TscSim.Core.Measurement;
@@ -119,7 +120,7 @@ public class KvmclockStableProperties
                 }
                 for (int v = 0; v < vm.Vcpus.Length; v++)
                 {
-                    if ((vm.Kvmclock.Published(v).Flags & Pvclock.TscStableBit) == 0)
+                    if ((vm.Kvmclock.Published(v).Flags & PvclockAbi.TscStableBit) == 0)
                     {
                         return $"{spec.Id}.vcpu{v}: the last publication has no STABLE flag";
                     }
@@ -155,7 +156,7 @@ public class KvmclockGuardProperties
                 bool kvm = vm.Policy.Kind is PolicyKind.Kvm2011 or PolicyKind.KvmModern;
                 for (int v = 0; v < vm.Vcpus.Length && kvm; v++)
                 {
-                    if ((vm.Kvmclock.Published(v).Flags & Pvclock.TscStableBit) != 0)
+                    if ((vm.Kvmclock.Published(v).Flags & PvclockAbi.TscStableBit) != 0)
                     {
                         return $"{spec.Id}.vcpu{v}: STABLE is published on a host whose TSCs are not synchronized";
                     }

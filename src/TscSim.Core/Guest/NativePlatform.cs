@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using TscSim.Core.Abi;
 using TscSim.Core.Hardware;
 using TscSim.Core.Isa;
 using TscSim.Core.Time;
@@ -13,24 +14,6 @@ namespace TscSim.Core.Guest;
 /// </summary>
 public sealed class NativePlatform : IGuestPlatform
 {
-    /// <summary>IA32_TIME_STAMP_COUNTER.</summary>
-    public const uint MsrTsc = 0x10;
-
-    /// <summary>IA32_TSC_ADJUST.</summary>
-    public const uint MsrTscAdjust = 0x3B;
-
-    /// <summary>IA32_TSC_AUX.</summary>
-    public const uint MsrTscAux = 0xC000_0103;
-
-    /// <summary>
-    /// The ACPI PM timer's port. The FADT says where it is; this is QEMU's q35/ICH9 PMBASE 0x600
-    /// plus the timer's offset 8 (an assumption for bare metal, where firmware chooses).
-    /// </summary>
-    public const ushort PmTimerPort = 0x608;
-
-    /// <summary>HPET register offsets (DOMAIN §7).</summary>
-    public const long HpetCapabilities = 0x000, HpetPeriod = 0x004, HpetMainCounter = 0x0F0;
-
     /// <inheritdoc />
     public PlatformResult Execute(Vcpu vcpu, ref CpuState s, in Instruction i, SimTime at, long nativeCycles)
     {
@@ -68,9 +51,9 @@ public sealed class NativePlatform : IGuestPlatform
                         ulong value;
                         switch (msr)
                         {
-                            case MsrTsc: value = core.ReadTsc(at).Raw; break;
-                            case MsrTscAdjust when model.HasTscAdjust: value = (ulong)core.TscAdjust; break;
-                            case MsrTscAux when model.HasRdtscp: value = vcpu.TscAux; break;
+                            case Msr.Tsc: value = core.ReadTsc(at).Raw; break;
+                            case Msr.TscAdjust when model.HasTscAdjust: value = (ulong)core.TscAdjust; break;
+                            case Msr.TscAux when model.HasRdtscp: value = vcpu.TscAux; break;
                             default: return vcpu.ExplainFault(GuestFaultKind.GeneralProtection, $"RDMSR of unmodelled MSR 0x{msr:x} (#GP)");
                         }
                         SetEdxEax(ref rax, ref rdx, value);
@@ -82,9 +65,9 @@ public sealed class NativePlatform : IGuestPlatform
                         ulong value = ((ulong)(uint)rdx << 32) | (uint)rax;
                         switch (msr)
                         {
-                            case MsrTsc: core.WriteTsc(at, value); break;
-                            case MsrTscAdjust when model.HasTscAdjust: core.WriteTscAdjust(at, (long)value); break;
-                            case MsrTscAux when model.HasRdtscp: vcpu.TscAux = (uint)value; break;
+                            case Msr.Tsc: core.WriteTsc(at, value); break;
+                            case Msr.TscAdjust when model.HasTscAdjust: core.WriteTscAdjust(at, (long)value); break;
+                            case Msr.TscAux when model.HasRdtscp: vcpu.TscAux = (uint)value; break;
                             default: return vcpu.ExplainFault(GuestFaultKind.GeneralProtection, $"WRMSR of unmodelled MSR 0x{msr:x} (#GP)");
                         }
                         return PlatformResult.Native(cost);
@@ -96,7 +79,7 @@ public sealed class NativePlatform : IGuestPlatform
                 case Opcode.InI:
                     {
                         ushort port = i.Op == Opcode.InI ? (ushort)i.Imm : (ushort)rdx;
-                        rax = port == PmTimerPort ? core.Host.PmTimer.Read(at) : 0xFFFF_FFFFL; // unclaimed ports float high
+                        rax = port == GuestAddresses.PmTimerPort ? core.Host.PmTimer.Read(at) : 0xFFFF_FFFFL; // unclaimed ports float high
                         return PlatformResult.Native(cost);
                     }
                 case Opcode.OutD:
@@ -120,7 +103,11 @@ public sealed class NativePlatform : IGuestPlatform
         }
     }
 
-    /// <summary>The CPUID leaves a timekeeping guest looks at (Linux: DOMAIN §6.5).</summary>
+    /// <summary>
+    /// The CPUID leaves a timekeeping guest looks at (Linux <c>arch/x86/include/asm/cpufeatures.h</c>:
+    /// X86_FEATURE_TSC 1:EDX[4], TSC_ADJUST 7:EBX[1], RDPID 7:ECX[22], RDTSCP 0x80000001:EDX[27],
+    /// invariant TSC 0x80000007:EDX[8]; SDM vol. 2A "CPUID").
+    /// </summary>
     public static void Cpuid(CpuModel model, ref CpuState s)
     {
         unchecked
@@ -160,7 +147,7 @@ public sealed class NativePlatform : IGuestPlatform
     }
 
     /// <inheritdoc />
-    public bool IsMmio(long address) => unchecked((ulong)(address - GuestAddressMap.HpetBase)) < 0x400;
+    public bool IsMmio(long address) => unchecked((ulong)(address - GuestAddresses.HpetBase)) < GuestAddresses.HpetSize;
 
     /// <inheritdoc />
     public PlatformResult MmioRead(Vcpu vcpu, long address, int size, SimTime at, out long value)
@@ -168,13 +155,13 @@ public sealed class NativePlatform : IGuestPlatform
         unchecked
         {
             Hpet hpet = vcpu.Core.Host.Hpet;
-            long offset = address - GuestAddressMap.HpetBase;
+            long offset = address - GuestAddresses.HpetBase;
             ulong register = offset switch
             {
-                HpetCapabilities => ((ulong)hpet.PeriodFemtoseconds << 32) | 0x8086_A201UL, // vendor 8086, LEG_RT, 64-bit, 3 timers, rev 1
-                HpetPeriod => hpet.PeriodFemtoseconds,
-                HpetMainCounter => hpet.ReadMainCounter(at),
-                HpetMainCounter + 4 => hpet.ReadMainCounter(at) >> 32,
+                GuestAddresses.HpetCapabilities => ((ulong)hpet.PeriodFemtoseconds << 32) | GuestAddresses.HpetCapabilitiesLow,
+                GuestAddresses.HpetPeriod => hpet.PeriodFemtoseconds,
+                GuestAddresses.HpetMainCounter => hpet.ReadMainCounter(at),
+                GuestAddresses.HpetMainCounter + 4 => hpet.ReadMainCounter(at) >> 32,
                 _ => 0,
             };
             value = size switch { 8 => (long)register, 4 => (uint)register, _ => (byte)register };

@@ -1,3 +1,4 @@
+using TscSim.Core.Abi;
 using TscSim.Core.Time;
 
 namespace TscSim.Core.Hardware;
@@ -6,8 +7,9 @@ namespace TscSim.Core.Hardware;
 /// The High Precision Event Timer's main counter (MMIO offset 0xF0): 64 bits, counting at the
 /// platform crystal's rate. The period register (capabilities bits 63:32, offset 0x04)
 /// advertises the nominal period in femtoseconds. Linux on x86 reads only the low 32 bits
-/// (clocksource mask 32 bits). Facts: shared/DOMAIN.md §7 (Linux asm/hpet.h; VirtualBox
-/// DevHPET: 14.31818 MHz = 69,841,279 fs; QEMU hpet.h: 10,000,000 fs = 100 MHz).
+/// (clocksource mask 32 bits). Sources: IA-PC HPET spec 1.0a; Linux arch/x86/include/asm/hpet.h
+/// and arch/x86/kernel/hpet.c; VirtualBox DevHPET (14.31818 MHz = 69,841,279 fs); QEMU
+/// include/hw/timer/hpet.h (10,000,000 fs = 100 MHz). Register offsets: <see cref="GuestAddresses"/>.
 /// </summary>
 public sealed class Hpet
 {
@@ -47,13 +49,13 @@ public sealed class Hpet
 
 /// <summary>
 /// The ACPI power-management timer: 3.579545 MHz, a 24-bit counter (wraps every ~4.69 s) or
-/// 32 bits with FADT TMR_VAL_EXT; read through an I/O port. Facts: DOMAIN §7
-/// (drivers/clocksource/acpi_pm.c, ACPICA).
+/// 32 bits with FADT TMR_VAL_EXT; read through an I/O port. Sources: the ACPI specification
+/// (PM_TMR, FADT flags), Linux drivers/clocksource/acpi_pm.c.
 /// </summary>
 public sealed class AcpiPmTimer
 {
     /// <summary>PMTMR_TICKS_PER_SEC.</summary>
-    public static readonly Frequency NominalFrequency = Frequency.FromHertz(3_579_545);
+    public static readonly Frequency NominalFrequency = Frequency.FromHertz(PlatformTimerRates.AcpiPmHz);
 
     private readonly LinearCounter _counter;
 
@@ -77,12 +79,13 @@ public sealed class AcpiPmTimer
 /// The 8254 PIT's input clock (1.193182 MHz) and channel 2 in mode 0 (interrupt on terminal
 /// count, gated by port 0x61), as Linux's pit_calibrate_tsc uses it: load a count, then poll
 /// until OUT goes high. The 16-bit counter decrements once per input tick and keeps wrapping
-/// after terminal count; OUT stays high. Facts: DOMAIN §6.2, §7 (timekeeping.rst §2.1).
+/// after terminal count; OUT stays high. Sources: Intel 8254 datasheet (mode 0); Linux
+/// arch/x86/kernel/tsc.c pit_calibrate_tsc; Documentation/virt/kvm/x86/timekeeping.rst §2.1.
 /// </summary>
 public sealed class Pit
 {
     /// <summary>PIT_TICK_RATE.</summary>
-    public static readonly Frequency NominalFrequency = Frequency.FromHertz(1_193_182);
+    public static readonly Frequency NominalFrequency = Frequency.FromHertz(PlatformTimerRates.PitHz);
 
     private readonly LinearCounter _counter;
     private Int128 _channel2StartTicks;

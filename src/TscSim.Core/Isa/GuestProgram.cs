@@ -26,15 +26,11 @@ public static class GuestAddressMap
     /// <summary>Start of the VM-wide shared section (<c>section .shared</c>).</summary>
     public const long SharedBase = 0x0300_0000;
 
-    /// <summary>
-    /// The VM's pvclock area: vCPU v's pvclock_vcpu_time_info is the 32 bytes at
-    /// PvclockBase + 32 × v (in a real guest each vCPU registers its own address with
-    /// MSR_KVM_SYSTEM_TIME_NEW; the model fixes the layout).
-    /// </summary>
-    public const long PvclockBase = 0x0400_0000;
+    /// <summary>The VM's pvclock area (<see cref="Abi.GuestAddresses.PvclockBase"/>, where it is defined).</summary>
+    public const long PvclockBase = Abi.GuestAddresses.PvclockBase;
 
-    /// <summary>The HPET's MMIO block (1 KiB), as on PCs (DOMAIN §7).</summary>
-    public const long HpetBase = 0xFED0_0000;
+    /// <summary>The HPET's MMIO block (<see cref="Abi.GuestAddresses.HpetBase"/>, where it is defined).</summary>
+    public const long HpetBase = Abi.GuestAddresses.HpetBase;
 }
 
 /// <summary>Which section a label or data item lives in.</summary>

@@ -1,3 +1,4 @@
+using TscSim.Core.Abi;
 using TscSim.Core.Hardware;
 using TscSim.Core.Isa;
 
@@ -68,7 +69,8 @@ public interface IVirtualizationBackend
 }
 
 /// <summary>
-/// Intel VMX (SDM vol. 3C §25, DOMAIN §4): "RDTSC exiting" makes RDTSC <em>and</em> RDTSCP exit
+/// Intel VMX (SDM vol. 3C, chapter "VMX Non-Root Operation"; appendix C "VMX Basic Exit
+/// Reasons"): "RDTSC exiting" makes RDTSC <em>and</em> RDTSCP exit
 /// (reasons 16 and 51); RDTSCP (and RDPID) with "enable RDTSCP" clear is #UD before anything
 /// else; RDMSR IA32_TSC follows the MSR bitmap (reason 31); CPUID always exits (10).
 /// </summary>
@@ -90,7 +92,7 @@ public sealed class VmxBackend : IVirtualizationBackend
         Opcode.Rdtscp => !c.EnableRdtscp ? GuestModeOutcome.InvalidOpcode
             : c.RdtscExiting ? GuestModeOutcome.Exit : GuestModeOutcome.Native,
         Opcode.Rdpid => c.EnableRdtscp ? GuestModeOutcome.Native : GuestModeOutcome.InvalidOpcode,
-        Opcode.Rdmsr => msr == 0x10 && !c.TscMsrReadExits ? GuestModeOutcome.Native : GuestModeOutcome.Exit,
+        Opcode.Rdmsr => msr == Msr.Tsc && !c.TscMsrReadExits ? GuestModeOutcome.Native : GuestModeOutcome.Exit,
         Opcode.Hlt => c.HltExiting ? GuestModeOutcome.Exit : GuestModeOutcome.Native,
         _ => GuestModeOutcome.Exit, // CPUID, WRMSR, port I/O
     };
@@ -117,7 +119,8 @@ public sealed class VmxBackend : IVirtualizationBackend
 }
 
 /// <summary>
-/// AMD SVM (APM vol. 2, DOMAIN §5): separate RDTSC and RDTSCP intercepts (0x6E, 0x87), so
+/// AMD SVM (APM vol. 2 §15.9 "Instruction Intercepts"; appendix C "SVM Intercept Exit
+/// Codes"): separate RDTSC and RDTSCP intercepts (0x6E, 0x87), so
 /// RDTSCP can stay native while RDTSC traps; guest TSC = host TSC × ratio (8.32) + VMCB offset.
 /// </summary>
 public sealed class SvmBackend : IVirtualizationBackend
@@ -137,7 +140,7 @@ public sealed class SvmBackend : IVirtualizationBackend
         Opcode.Rdtsc => c.InterceptRdtsc ? GuestModeOutcome.Exit : GuestModeOutcome.Native,
         Opcode.Rdtscp => c.InterceptRdtscp ? GuestModeOutcome.Exit : GuestModeOutcome.Native,
         Opcode.Rdpid => GuestModeOutcome.Native,
-        Opcode.Rdmsr => msr == 0x10 && !c.TscMsrReadExits ? GuestModeOutcome.Native : GuestModeOutcome.Exit,
+        Opcode.Rdmsr => msr == Msr.Tsc && !c.TscMsrReadExits ? GuestModeOutcome.Native : GuestModeOutcome.Exit,
         Opcode.Hlt => c.HltExiting ? GuestModeOutcome.Exit : GuestModeOutcome.Native,
         _ => GuestModeOutcome.Exit,
     };

@@ -126,8 +126,8 @@ public sealed class Hypervisor : IEventHandler
 
     /// <summary>
     /// <c>kvm_arch_vcpu_put</c> on the old core and <c>kvm_arch_vcpu_load</c> on the new one at
-    /// <paramref name="at"/> (DOMAIN §3.7): a host TSC seen going backwards marks the host TSC
-    /// unstable for every VM on it; on an unstable host the guest TSC resumes where it was last
+    /// <paramref name="at"/> (arch/x86/kvm/x86.c): a host TSC seen going backwards marks the
+    /// host TSC unstable for every VM on it ("KVM discovered backwards TSC"); on an unstable host the guest TSC resumes where it was last
     /// seen and catch-up is set; without a master clock a global clock update is requested; the
     /// trapping policy is re-evaluated.
     /// </summary>

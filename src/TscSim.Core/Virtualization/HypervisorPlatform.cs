@@ -1,3 +1,4 @@
+using TscSim.Core.Abi;
 using TscSim.Core.Engine;
 using TscSim.Core.Guest;
 using TscSim.Core.Hardware;
@@ -28,9 +29,6 @@ public sealed class ExitStats
 /// </summary>
 public sealed class HypervisorPlatform : IGuestPlatform
 {
-    /// <summary>QEMU's emulated HPET: 100 MHz, counter = host ns / 10 (DOMAIN §7).</summary>
-    public const uint QemuHpetPeriodFemtoseconds = 10_000_000;
-
     private readonly Vm _vm;
 
     internal HypervisorPlatform(Vm vm, int index)
@@ -153,9 +151,9 @@ public sealed class HypervisorPlatform : IGuestPlatform
                     {
                         switch (msr)
                         {
-                            case NativePlatform.MsrTsc: SetEdxEax(ref s, TscForHandler(handler)); break;
-                            case NativePlatform.MsrTscAux: SetEdxEax(ref s, vcpu.TscAux); break;
-                            case NativePlatform.MsrTscAdjust: SetEdxEax(ref s, (ulong)TscAdjust); break;
+                            case Msr.Tsc: SetEdxEax(ref s, TscForHandler(handler)); break;
+                            case Msr.TscAux: SetEdxEax(ref s, vcpu.TscAux); break;
+                            case Msr.TscAdjust: SetEdxEax(ref s, (ulong)TscAdjust); break;
                             default:
                                 return vcpu.ExplainFault(GuestFaultKind.GeneralProtection, $"RDMSR of unmodelled MSR 0x{msr:x} (#GP injected)");
                         }
@@ -165,13 +163,14 @@ public sealed class HypervisorPlatform : IGuestPlatform
                         ulong value = ((ulong)(uint)s.Regs[Registers.Rdx] << 32) | (uint)s.Regs[Registers.Rax];
                         switch (msr)
                         {
-                            case NativePlatform.MsrTsc:
-                                // KVM: a guest TSC write also moves IA32_TSC_ADJUST by the same amount (DOMAIN §3.1).
+                            case Msr.Tsc:
+                                // KVM: a guest TSC write also moves IA32_TSC_ADJUST by the same amount
+                                // (kvm_set_msr_common, MSR_IA32_TSC: adjust_tsc_offset_guest; SDM vol. 3B §18.17.3).
                                 TscAdjust += (long)(value - TscForHandlerPeek(handler));
                                 _vm.GuestWroteTsc(Index, handler, value);
                                 break;
-                            case NativePlatform.MsrTscAux: vcpu.TscAux = (uint)value; break;
-                            case NativePlatform.MsrTscAdjust:
+                            case Msr.TscAux: vcpu.TscAux = (uint)value; break;
+                            case Msr.TscAdjust:
                                 // The TSC moves by (new − old) and KVM requests a clock update.
                                 _vm.GuestWroteTsc(Index, handler, TscForHandlerPeek(handler) + (value - (ulong)TscAdjust));
                                 TscAdjust = (long)value;
@@ -216,7 +215,7 @@ public sealed class HypervisorPlatform : IGuestPlatform
                             handlerCycles = costs.UserspaceIo.Count;
                             if (input)
                             {
-                                s.Regs[Registers.Rax] = port == NativePlatform.PmTimerPort ? PmTimer(handler) : 0xFFFF_FFFFL;
+                                s.Regs[Registers.Rax] = port == GuestAddresses.PmTimerPort ? PmTimer(handler) : 0xFFFF_FFFFL;
                             }
                         }
                         break;
@@ -243,23 +242,26 @@ public sealed class HypervisorPlatform : IGuestPlatform
     public ulong PeekTsc(SimTime at) => TscForHandlerPeek(at);
 
     /// <summary>QEMU's HPET main counter at <paramref name="at"/> (100 MHz from the device clock).</summary>
-    public ulong PeekHpetCounter(SimTime at) => (ulong)(_vm.DeviceClockNs(at) / 10);
+    public ulong PeekHpetCounter(SimTime at) => HpetCounter(at);
 
     /// <summary>The ACPI PM timer at <paramref name="at"/> (24 bits).</summary>
     public long PeekPmTimer(SimTime at) => PmTimer(at);
 
-    /// <summary>The guest's IA32_TSC_ADJUST (virtual MSR 0x3B).</summary>
+    /// <summary>The guest's IA32_TSC_ADJUST (virtual <see cref="Msr.TscAdjust"/>).</summary>
     public long TscAdjust { get; private set; }
 
     /// <summary>The guest TSC at <paramref name="at"/> without handing out an emulated value.</summary>
-    private ulong TscForHandlerPeek(SimTime at) => _vm.Trapping ? _vm.GuestVisibleTsc(at) : NativeGuestTsc(at);
+    private ulong TscForHandlerPeek(SimTime at) => _vm.Trapping ? _vm.GuestVisibleTsc(at).Raw : NativeGuestTsc(at);
 
     /// <summary>The TSC an exiting time read returns: emulated while trapping, else the guest-mode view at the handler's instant.</summary>
-    private ulong TscForHandler(SimTime handler) => _vm.Trapping ? _vm.EmulatedTsc(handler) : NativeGuestTsc(handler);
+    private ulong TscForHandler(SimTime handler) => _vm.Trapping ? _vm.Emulated.Read(handler).Raw : NativeGuestTsc(handler);
 
-    /// <summary>QEMU's ACPI PM timer: host monotonic ns × 3.579545 MHz, 24 bits.</summary>
+    /// <summary>QEMU's ACPI PM timer: device-clock ns × 3.579545 MHz, 24 bits (hw/acpi/core.c acpi_pm_tmr_get).</summary>
     private long PmTimer(SimTime at) =>
-        (long)(ExactMath.FloorDiv((Int128)_vm.DeviceClockNs(at) * 3_579_545, 1_000_000_000) & 0xFF_FFFF);
+        (long)(ExactMath.FloorDiv((Int128)_vm.DeviceClockNs(at) * PlatformTimerRates.AcpiPmHz, 1_000_000_000) & PlatformTimerRates.AcpiPmMask);
+
+    /// <summary>QEMU's HPET main counter: device-clock ns / 10 (100 MHz).</summary>
+    private ulong HpetCounter(SimTime at) => (ulong)(_vm.DeviceClockNs(at) / PlatformTimerRates.QemuHpetNsPerTick);
 
     private static void SetEdxEax(ref CpuState s, ulong value)
     {
@@ -271,7 +273,7 @@ public sealed class HypervisorPlatform : IGuestPlatform
     }
 
     /// <inheritdoc />
-    public bool IsMmio(long address) => unchecked((ulong)(address - GuestAddressMap.HpetBase)) < 0x400;
+    public bool IsMmio(long address) => unchecked((ulong)(address - GuestAddresses.HpetBase)) < GuestAddresses.HpetSize;
 
     /// <inheritdoc />
     public PlatformResult MmioRead(Vcpu vcpu, long address, int size, SimTime at, out long value)
@@ -280,13 +282,13 @@ public sealed class HypervisorPlatform : IGuestPlatform
         {
             CpuModel model = vcpu.Core.Model;
             SimTime handler = at + vcpu.Core.CoreTime(new Cycles(model.ExitRoundTrip.Count / 2));
-            ulong counter = (ulong)(_vm.DeviceClockNs(handler) / 10);
-            ulong register = (address - GuestAddressMap.HpetBase) switch
+            ulong counter = HpetCounter(handler);
+            ulong register = (address - GuestAddresses.HpetBase) switch
             {
-                NativePlatform.HpetCapabilities => ((ulong)QemuHpetPeriodFemtoseconds << 32) | 0x8086_A201UL,
-                NativePlatform.HpetPeriod => QemuHpetPeriodFemtoseconds,
-                NativePlatform.HpetMainCounter => counter,
-                NativePlatform.HpetMainCounter + 4 => counter >> 32,
+                GuestAddresses.HpetCapabilities => ((ulong)PlatformTimerRates.QemuHpetPeriodFemtoseconds << 32) | GuestAddresses.HpetCapabilitiesLow,
+                GuestAddresses.HpetPeriod => PlatformTimerRates.QemuHpetPeriodFemtoseconds,
+                GuestAddresses.HpetMainCounter => counter,
+                GuestAddresses.HpetMainCounter + 4 => counter >> 32,
                 _ => 0,
             };
             value = size switch { 8 => (long)register, 4 => (uint)register, _ => (byte)register };
@@ -306,7 +308,11 @@ public sealed class HypervisorPlatform : IGuestPlatform
         return Account(_vm.Backend.MmioExitCode, total, false);
     }
 
-    /// <summary>tsc_always_catchup: every exit requests a clock update before re-entry (DOMAIN §3.3).</summary>
+    /// <summary>
+    /// tsc_always_catchup: every exit requests a clock update before re-entry
+    /// (arch/x86/kvm/x86.c: kvm_set_tsc_khz sets it when the guest rate is above the host's
+    /// without scaling; vcpu_enter_guest then raises KVM_REQ_CLOCK_UPDATE).
+    /// </summary>
     private void RequestCatchUpUpdate(SimTime at, PhysicalCpu core, long exitCycles)
     {
         if (_vm.CatchUpActive)

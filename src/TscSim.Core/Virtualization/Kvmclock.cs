@@ -1,4 +1,4 @@
-using System.Buffers.Binary;
+using TscSim.Core.Abi;
 using TscSim.Core.Engine;
 using TscSim.Core.Hardware;
 using TscSim.Core.Time;
@@ -6,7 +6,7 @@ using TscSim.Core.Time;
 namespace TscSim.Core.Virtualization;
 
 /// <summary>
-/// KVM's per-VM kvmclock machinery (DOMAIN §3.6): the master clock, and
+/// KVM's per-VM kvmclock machinery (arch/x86/kvm/x86.c; docs/model.md "KVM's clock machinery"): the master clock, and
 /// <c>kvm_guest_time_update</c> publishing each vCPU's pvclock_vcpu_time_info into the guest's
 /// pvclock area with the version protocol. Begin and end of a publication are distinct events:
 /// at the begin the version becomes odd and the fields are written; <see cref="PublishDuration"/>
@@ -61,7 +61,7 @@ public sealed class Kvmclock : IEventHandler
     /// kvm_get_time_scale(virtual Hz, 10^9), bit for bit).
     /// </summary>
     public ulong ComputeGuestTsc(long kernelNs) =>
-        unchecked(TscWrite + Pvclock.ScaleDelta((ulong)Math.Max(0, kernelNs - TscWriteNs), _virtualMul, _virtualShift));
+        unchecked(TscWrite + PvclockAbi.ScaleDelta((ulong)Math.Max(0, kernelNs - TscWriteNs), _virtualMul, _virtualShift));
 
     /// <summary>
     /// KVM_REQ_GLOBAL_CLOCK_UPDATE: this vCPU now, every vCPU after
@@ -163,28 +163,21 @@ public sealed class Kvmclock : IEventHandler
             return;
         }
         int v = e.Subject;
-        byte[] area = _vm.Shared.Pvclock;
-        int at = v * Pvclock.Size;
+        Span<byte> record = PvclockAbi.Record(_vm.Shared.Pvclock, v);
         if (e.Kind == _end)
         {
-            uint version = BinaryPrimitives.ReadUInt32LittleEndian(area.AsSpan(at));
+            uint version = PvclockAbi.ReadVersion(record);
             if (version == (uint)e.Payload)
             {
-                BinaryPrimitives.WriteUInt32LittleEndian(area.AsSpan(at), unchecked(version + 1));
+                PvclockAbi.WriteVersion(record, unchecked(version + 1));
                 _published[v] = _published[v] with { Version = unchecked(version + 1) };
             }
             return; // another publication began meanwhile: its own end closes the window
         }
         PvclockTimeInfo info = Compute(v, e.Time);
-        uint odd = unchecked((BinaryPrimitives.ReadUInt32LittleEndian(area.AsSpan(at)) + 1) | 1);
+        uint odd = unchecked((PvclockAbi.ReadVersion(record) + 1) | 1);
         info = info with { Version = odd };
-        Span<byte> s = area.AsSpan(at, Pvclock.Size);
-        BinaryPrimitives.WriteUInt32LittleEndian(s[Pvclock.VersionOffset..], odd);
-        BinaryPrimitives.WriteUInt64LittleEndian(s[Pvclock.TscTimestampOffset..], info.TscTimestamp);
-        BinaryPrimitives.WriteUInt64LittleEndian(s[Pvclock.SystemTimeOffset..], info.SystemTime);
-        BinaryPrimitives.WriteUInt32LittleEndian(s[Pvclock.MulOffset..], info.Mul);
-        s[Pvclock.ShiftOffset] = unchecked((byte)info.Shift);
-        s[Pvclock.FlagsOffset] = info.Flags;
+        PvclockAbi.Write(record, in info);
         _published[v] = info;
         Updates++;
         sim.Schedule(e.Time + PublishDuration, _end, v, odd);
@@ -199,7 +192,7 @@ public sealed class Kvmclock : IEventHandler
         long kernelNs = MasterClock ? MasterKernelNs : _vm.Host.Monotonic.NanosecondsAt(t);
         ulong tscTimestamp = _vm.Backend.GuestTsc(hostTsc, in platform.Controls);
 
-        // Catch-up (DOMAIN §3.5): push the offset forward (never back) so the guest TSC is not
+        // Catch-up (kvm_guest_time_update's tsc_catchup branch, x86.c): push the offset forward (never back) so the guest TSC is not
         // behind the TSC it would have at the VM's rate.
         if (!_vm.Trapping && (_vm.CatchUp || platform.CatchUpPending))
         {
@@ -223,18 +216,18 @@ public sealed class Kvmclock : IEventHandler
         {
             // The guest's RDTSC returns the emulated TSC: describe that one (its value at the
             // pair's host ns, at the VM's rate), or kvm-clock would run at the wrong speed.
-            tscTimestamp = _vm.EmulatedTscAtNs(kernelNs);
+            tscTimestamp = _vm.Emulated.AtNs(kernelNs).Raw;
             tgtKhz = _vm.VirtualTscKhz;
         }
         var (shift, mul) = Pvclock.GetTimeScale(1_000_000_000, (ulong)tgtKhz * 1_000);
-        byte flags = (byte)((MasterClock ? Pvclock.TscStableBit : 0) | (_vm.GuestToldTrapped ? Vm.PvclockTscTrappedFlag : 0));
+        byte flags = (byte)((MasterClock ? PvclockAbi.TscStableBit : 0) | (_vm.GuestToldTrapped ? PvclockAbi.TscTrappedBit : 0));
         if (v < _guestStopped.Length && _guestStopped[v])
         {
-            flags |= Pvclock.GuestStoppedBit;
+            flags |= PvclockAbi.GuestStoppedBit;
             _guestStopped[v] = false;
         }
         // A GUEST_STOPPED bit the guest has not consumed yet stays set (kvm_setup_guest_pvclock).
-        flags |= (byte)(_vm.Shared.Pvclock[v * Pvclock.Size + Pvclock.FlagsOffset] & Pvclock.GuestStoppedBit);
+        flags |= (byte)(PvclockAbi.Record(_vm.Shared.Pvclock, v)[PvclockAbi.FlagsOffset] & PvclockAbi.GuestStoppedBit);
         return new PvclockTimeInfo(0, tscTimestamp, unchecked((ulong)(kernelNs + KvmclockOffset)), mul, shift, flags);
     }
 }

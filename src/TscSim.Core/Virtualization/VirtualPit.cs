@@ -1,4 +1,4 @@
-using TscSim.Core.Hardware;
+using TscSim.Core.Abi;
 using TscSim.Core.Time;
 
 namespace TscSim.Core.Virtualization;
@@ -12,7 +12,7 @@ namespace TscSim.Core.Virtualization;
 /// Ports: 0x43 mode/command (channel 2 selected with bits 7:6 = 10; access lobyte/hibyte), 0x42
 /// channel 2 data (low byte, then high byte: the high byte loads the count and starts it), 0x61
 /// bit 0 = gate 2, bit 5 = OUT2 (reads high once the count has reached zero). Channels 0 and 1
-/// read as zero. Linux's pit_calibrate_tsc programs exactly this (DOMAIN §6.2).
+/// read as zero. Linux's pit_calibrate_tsc (arch/x86/kernel/tsc.c) programs exactly this.
 /// </remarks>
 internal sealed class VirtualPit
 {
@@ -24,19 +24,19 @@ internal sealed class VirtualPit
     private byte _port61;
 
     /// <summary>Whether <paramref name="port"/> belongs to the PIT or the port-0x61 gate.</summary>
-    public static bool Claims(ushort port) => port is >= 0x40 and <= 0x43 or 0x61;
+    public static bool Claims(ushort port) => port is >= 0x40 and <= GuestAddresses.PitCommand or GuestAddresses.PortB;
 
     /// <summary>Ticks of the PIT input clock in <paramref name="ns"/> nanoseconds.</summary>
-    private static long Ticks(long ns) => (long)ExactMath.FloorDiv((Int128)ns * Pit.NominalFrequency.Millihertz, 1_000_000_000_000);
+    private static long Ticks(long ns) => (long)ExactMath.FloorDiv((Int128)ns * PlatformTimerRates.PitHz, 1_000_000_000);
 
     public long In(ushort port, long ns)
     {
         switch (port)
         {
-            case 0x61:
+            case GuestAddresses.PortB:
                 bool high = _gate && _startNs >= 0 && Ticks(ns) - Ticks(_startNs) >= _latch;
                 return (_port61 & 0x0F) | (high ? 0x20 : 0);
-            case 0x42:
+            case GuestAddresses.PitChannel2:
                 if (_startNs < 0)
                 {
                     return 0;
@@ -52,18 +52,18 @@ internal sealed class VirtualPit
     {
         switch (port)
         {
-            case 0x61:
+            case GuestAddresses.PortB:
                 _port61 = value;
                 _gate = (value & 1) != 0;
                 break;
-            case 0x43:
+            case GuestAddresses.PitCommand:
                 if ((value >> 6) == 2)
                 {
                     _lowWritten = false;
                     _startNs = -1;
                 }
                 break;
-            case 0x42:
+            case GuestAddresses.PitChannel2:
                 if (!_lowWritten)
                 {
                     _low = value;

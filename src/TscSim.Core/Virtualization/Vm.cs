@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Diagnostics.CodeAnalysis;
 using TscSim.Core.Engine;
 using TscSim.Core.Guest;
 using TscSim.Core.Hardware;
@@ -7,52 +8,22 @@ using TscSim.Core.Time;
 
 namespace TscSim.Core.Virtualization;
 
-/// <summary>A VM as userspace creates it: vCPUs, an optional TSC rate, and the proposal's hints.</summary>
-public sealed record VmConfig
-{
-    public required string Id { get; init; }
-
-    public int Vcpus { get; init; } = 1;
-
-    /// <summary>Requested virtual TSC rate (KVM_SET_TSC_KHZ); null = the host's TSC rate at creation.</summary>
-    public long? TscKhz { get; init; }
-
-    /// <summary>Userspace hint: the guest needs a fixed-rate TSC.</summary>
-    public bool FixedRate { get; init; }
-
-    /// <summary>Userspace hint: the guest needs TSCs synchronized across vCPUs.</summary>
-    public bool SmpStable { get; init; }
-}
-
-/// <summary>A change of a VM's trapping state, with its reason.</summary>
-public sealed record TrappingChange(SimTime Time, bool Trapping, string Reason);
-
-/// <summary>A run of time during which a VM's TSC was trapped (<see cref="To"/> null = still trapped).</summary>
-public sealed record TrappingInterval(SimTime From, SimTime? To, string Reason);
-
 /// <summary>
-/// One virtual machine on a host: its vCPUs (each a <see cref="Vcpu"/> with its own
-/// <see cref="HypervisorPlatform"/> holding the VMX/SVM controls), its virtual TSC rate,
-/// scaling ratio and offset, the trapping state chosen by the policy, and the emulated TSC.
+/// One virtual machine on a host, as the coordinator of its parts: its vCPUs (each a
+/// <see cref="Vcpu"/> with its own <see cref="HypervisorPlatform"/> holding the VMX/SVM
+/// controls), its virtual TSC rate and scaling ratio, the era's TSC matching
+/// (<see cref="ITscMatching"/>), the trapping state chosen by the policy, the
+/// <see cref="EmulatedTsc"/>, kvmclock, and live migration.
 /// </summary>
 public sealed class Vm : IEventHandler
 {
-    /// <summary>
-    /// The pvclock flag bit this model uses to tell guests the TSC is trapped. The 2011 proposal
-    /// was never merged, so no bit was ever assigned; bits 0–2 are TSC_STABLE, GUEST_STOPPED and
-    /// COUNTS_FROM_ZERO (pvclock-abi.h) and bit 7 is kvm-unit-tests' RAW_CYCLE, so the model
-    /// takes the first free one: bit 3.
-    /// </summary>
-    public const byte PvclockTscTrappedFlag = 1 << 3;
-
     private readonly Simulator _sim;
     private readonly EventKind _policyEvent;
     private readonly List<TrappingChange> _changes = [];
     private readonly List<string> _reasons = [];
-    private ulong _lastEmulated;
-    private bool _emulatedGiven;
-    private ulong _emuBaseTsc;
-    private long _emuBaseNs;
+    private readonly ITscMatching _matching;
+    private long _deviceClockOffsetNs;   // added to host ns to give the device clock (live migration moves it)
+    private long _savedDeviceNs;         // the device clock at the migration pause
 
     internal Vm(VmConfig config, HypervisorConfig policy, Host host, GuestExecutor executor, GuestProgram program,
         IExecutionObserver? observer, IReadOnlyList<int>? pin, string? hostUnstable = null)
@@ -60,15 +31,14 @@ public sealed class Vm : IEventHandler
         Config = config;
         HostMarkedUnstable = hostUnstable;
         Policy = policy;
-        Host = host;
         _sim = executor.Simulator;
-        Backend = host.Config.Cpu.Vendor == Vendor.Vmx ? VmxBackend.Instance : SvmBackend.Instance;
-        HostKhz = host.Config.Frequency.KilohertzFloor;
-        VirtualTscKhz = config.TscKhz ?? HostKhz;
-        if (VirtualTscKhz <= 0)
+        ArriveOn(host);
+        long khz = config.TscKhz ?? HostKhz;
+        if (khz <= 0)
         {
             throw new ArgumentException($"vm '{config.Id}': tsc_khz must be positive");
         }
+        VirtualTscRate = Frequency.FromKilohertz(khz);
         if (config.Vcpus < 1)
         {
             throw new ArgumentException($"vm '{config.Id}': a VM needs at least one vCPU");
@@ -94,6 +64,8 @@ public sealed class Vm : IEventHandler
         }
         Vcpus = [.. vcpus];
         Platforms = [.. platforms];
+        _matching = new KvmSynchronizeTsc(this);
+        Emulated = new EmulatedTsc(this);
 
         ConfigureControls();
         // KVM creates every vCPU with TSC 0 (kvm_synchronize_tsc with data = 0): on a stable host
@@ -152,141 +124,29 @@ public sealed class Vm : IEventHandler
         }
     }
 
-    // kvm_synchronize_tsc state (DOMAIN §3.4): the last host-initiated write, the current
-    // offset generation, and how many vCPUs matched it.
-    private long _lastTscNsec;
-    private ulong _lastTscWrite;
-    private long _lastTscKhz;
-    private bool _userSetTsc;
-    private long _curTscGeneration;
-    private long _curTscOffset;
-    private long _curTscNsec;
-    private ulong _curTscWrite;
-    private int _matchedVcpus;
-    private long[] _vcpuGeneration = [];
-
     /// <summary>The current TSC offset generation (a new one starts at every unmatched host write).</summary>
-    public long TscGeneration => _curTscGeneration;
+    public long TscGeneration => _matching.Generation;
 
     /// <summary>vCPUs whose last host-initiated write matched the current generation (KVM's nr_vcpus_matched_tsc + 1).</summary>
-    public int MatchedVcpus => _matchedVcpus + 1;
+    public int MatchedVcpus => _matching.MatchedVcpus;
 
-    /// <summary>
-    /// <c>kvm_synchronize_tsc</c> for a host-initiated write of <paramref name="data"/> to vCPU
-    /// <paramref name="v"/> at <paramref name="at"/>: a write of 0 (vCPU creation), or one within
-    /// one second of guest cycles of where the last write's TSC would be now, at the same rate,
-    /// <em>matches</em>: on a stable host it reuses the generation's exact offset; otherwise the
-    /// data is advanced by the elapsed time and the offset computed on this vCPU's core. An
-    /// unmatched write starts a new generation.
-    /// </summary>
-    public void SynchronizeTsc(int v, SimTime at, ulong data, bool userValue) => SynchronizeTsc(v, at, data, userValue, publish: true);
-
-    private void SynchronizeTsc(int v, SimTime at, ulong data, bool userValue, bool publish)
-    {
-        if (_vcpuGeneration.Length != Platforms.Length)
-        {
-            _vcpuGeneration = Enumerable.Repeat(-1L, Platforms.Length).ToArray();
-        }
-        HypervisorPlatform p = Platforms[v];
-        long ns = Host.Monotonic.NanosecondsAt(at);
-        long elapsed = ns - _lastTscNsec;
-        bool synchronizing = false;
-        if (data == 0)
-        {
-            synchronizing = true;
-        }
-        else if (_userSetTsc)
-        {
-            ulong expected = unchecked(_lastTscWrite + NsecToCycles(elapsed));
-            long tscHz = VirtualTscKhz * 1_000;
-            long diff = unchecked((long)(data - expected));
-            synchronizing = diff > -tscHz && diff < tscHz;
-        }
-        if (userValue)
-        {
-            _userSetTsc = true;
-        }
-        bool matched = false;
-        long offset = OffsetFor(p, at, data);
-        if (synchronizing && VirtualTscKhz == _lastTscKhz)
-        {
-            var (stable, _) = TscPolicy.HostTsc(Host, HostMarkedUnstable);
-            if (stable)
-            {
-                offset = _curTscOffset;
-            }
-            else
-            {
-                offset = OffsetFor(p, at, unchecked(data + NsecToCycles(elapsed)));
-            }
-            matched = true;
-        }
-        _lastTscNsec = ns;
-        _lastTscWrite = data;
-        _lastTscKhz = VirtualTscKhz;
-        if (!matched)
-        {
-            _curTscGeneration++;
-            _curTscNsec = ns;
-            _curTscWrite = data;
-            _curTscOffset = offset;
-            _matchedVcpus = 0;
-        }
-        else if (_vcpuGeneration[v] != _curTscGeneration)
-        {
-            _matchedVcpus++;
-        }
-        _vcpuGeneration[v] = _curTscGeneration;
-        p.Controls.TscOffset = offset;
-        if (Kvmclock is not null)
-        {
-            Kvmclock.TscWrite = _curTscWrite;
-            Kvmclock.TscWriteNs = _curTscNsec;
-            // kvm_track_tsc_matching: a new generation, or the master clock's condition changing,
-            // requests a master clock update and with it a clock update for every vCPU.
-            if (publish && (!matched || Kvmclock.MasterClock != AllVcpusMatched))
-            {
-                Kvmclock.UpdateMasterClock(at);
-                Kvmclock.RequestUpdateAll(at);
-            }
-        }
-    }
+    /// <summary>A host-initiated write of <paramref name="data"/> to vCPU <paramref name="v"/> at <paramref name="at"/>, by the era's <see cref="ITscMatching"/> rules.</summary>
+    public void SynchronizeTsc(int v, SimTime at, ulong data, bool userValue) => _matching.Write(v, at, data, userValue, publish: true);
 
     /// <summary>Host-initiated writes of <paramref name="value"/> to every vCPU in order at <paramref name="at"/> (creation, migration restore).</summary>
     private void WriteTscMatched(SimTime at, ulong value)
     {
         for (int v = 0; v < Platforms.Length; v++)
         {
-            SynchronizeTsc(v, at, value, userValue: value != 0, publish: false); // the caller publishes
+            _matching.Write(v, at, value, userValue: value != 0, publish: false); // the caller publishes
         }
     }
 
-    /// <summary>The offset at which vCPU <paramref name="p"/> reads <paramref name="value"/> at <paramref name="at"/>.</summary>
-    private static long OffsetFor(HypervisorPlatform p, SimTime at, ulong value) =>
-        unchecked(p.Controls.TscOffset + (long)(value - p.NativeGuestTsc(at)));
-
-    /// <summary>nsec_to_cycles at the VM's rate (kvm_get_time_scale(virtual Hz, 10^9), bit for bit).</summary>
-    private ulong NsecToCycles(long ns)
-    {
-        var (shift, mul) = Pvclock.GetTimeScale((ulong)VirtualTscKhz * 1_000, 1_000_000_000);
-        return Pvclock.ScaleDelta((ulong)Math.Max(0, ns), mul, shift);
-    }
+    /// <summary>The TSC handed out while trapping.</summary>
+    public EmulatedTsc Emulated { get; }
 
     /// <summary>The guest-visible TSC of vCPU 0 at <paramref name="at"/> without handing out a value (emulated while trapping).</summary>
-    internal ulong GuestVisibleTsc(SimTime at)
-    {
-        if (!Trapping)
-        {
-            return Platforms[0].NativeGuestTsc(at);
-        }
-        long ns = Host.Monotonic.NanosecondsAt(at) - _emuBaseNs;
-        ulong value = unchecked(_emuBaseTsc + (ulong)(long)ExactMath.FloorDiv((Int128)ns * VirtualTscKhz, 1_000_000));
-        return _emulatedGiven && unchecked((long)(value - _lastEmulated)) <= 0 ? unchecked(_lastEmulated + 1) : value;
-    }
-
-    /// <summary>The emulated TSC's value at host ns <paramref name="ns"/> (no monotonic clamp; for pvclock parameters).</summary>
-    internal ulong EmulatedTscAtNs(long ns) =>
-        unchecked(_emuBaseTsc + (ulong)(long)ExactMath.FloorDiv((Int128)(ns - _emuBaseNs) * VirtualTscKhz, 1_000_000));
+    internal TscValue GuestVisibleTsc(SimTime at) => Trapping ? Emulated.Peek(at) : new TscValue(Platforms[0].NativeGuestTsc(at));
 
     /// <summary>Whether guests' time reads see the emulated TSC (trapping, and RDTSCP not passed through for kvmclock).</summary>
     internal bool PvclockDescribesEmulatedTsc => Trapping && !(Policy.RdtscpPassthrough && Backend.CanPassThroughRdtscp);
@@ -299,11 +159,8 @@ public sealed class Vm : IEventHandler
             v.Pause();
         }
         _savedDeviceNs = DeviceClockNs(at);
-        return (GuestVisibleTsc(at), Host.Monotonic.NanosecondsAt(at) + Kvmclock.KvmclockOffset);
+        return (GuestVisibleTsc(at).Raw, Host.Monotonic.NanosecondsAt(at) + Kvmclock.KvmclockOffset);
     }
-
-    private long _deviceClockOffsetNs;
-    private long _savedDeviceNs;
 
     /// <summary>
     /// The clock QEMU's emulated devices (HPET, ACPI PM timer) count from: the host's monotonic
@@ -322,22 +179,12 @@ public sealed class Vm : IEventHandler
     /// </summary>
     internal void RestoreAfterMigration(SimTime at, Host destination, (ulong Tsc, long KvmclockNs) saved, string? destinationUnstable)
     {
-        Host = destination;
+        ArriveOn(destination);
         // A new struct kvm on the destination: TSC matching starts afresh, and the host-wide
         // instability is the destination's.
-        _lastTscNsec = 0;
-        _lastTscWrite = 0;
-        _lastTscKhz = 0;
-        _userSetTsc = false;
-        _curTscOffset = 0;
-        _curTscNsec = 0;
-        _curTscWrite = 0;
-        _matchedVcpus = 0;
-        _vcpuGeneration = [];
+        _matching.Reset();
         HostMarkedUnstable = destinationUnstable;
         Kvmclock.BackwardsTscObserved = destinationUnstable is not null;
-        Backend = destination.Config.Cpu.Vendor == Vendor.Vmx ? VmxBackend.Instance : SvmBackend.Instance;
-        HostKhz = destination.Config.Frequency.KilohertzFloor;
         for (int v = 0; v < Vcpus.Length; v++)
         {
             Vcpus[v].Core = destination.Cores[Vcpus[v].Core.Index % destination.Cores.Length];
@@ -356,7 +203,7 @@ public sealed class Vm : IEventHandler
         }
         ConfigureControls();
         Trapping = false; // the emulated TSC restarts from the restored value if the policy traps
-        _emulatedGiven = false;
+        Emulated.ForgetGuard();
         WriteTscMatched(at, saved.Tsc);
         Kvmclock.KvmclockOffset = saved.KvmclockNs - destination.Monotonic.NanosecondsAt(at);
         _deviceClockOffsetNs = _savedDeviceNs - destination.Monotonic.NanosecondsAt(at);
@@ -399,7 +246,17 @@ public sealed class Vm : IEventHandler
     /// <summary>The host the VM runs on now.</summary>
     public Host Host { get; private set; }
 
+    /// <summary>The host's vendor backend (VMX or SVM).</summary>
     public IVirtualizationBackend Backend { get; private set; }
+
+    /// <summary>Runs on <paramref name="host"/> from now: its vendor's backend and its tsc_khz.</summary>
+    [MemberNotNull(nameof(Host), nameof(Backend))]
+    private void ArriveOn(Host host)
+    {
+        Host = host;
+        Backend = host.Config.Cpu.Vendor == Vendor.Vmx ? VmxBackend.Instance : SvmBackend.Instance;
+        HostKhz = host.Config.Frequency.KilohertzFloor;
+    }
 
     public ImmutableArray<Vcpu> Vcpus { get; }
 
@@ -410,8 +267,11 @@ public sealed class Vm : IEventHandler
     /// <summary>The host's TSC rate as the hypervisor knows it (tsc_khz).</summary>
     public long HostKhz { get; private set; }
 
-    /// <summary>The VM's virtual TSC rate (virtual_tsc_khz).</summary>
-    public long VirtualTscKhz { get; private set; }
+    /// <summary>The VM's virtual TSC rate (KVM's virtual_tsc_khz, a whole number of kHz).</summary>
+    public Frequency VirtualTscRate { get; private set; }
+
+    /// <summary><see cref="VirtualTscRate"/> in kHz, KVM's unit (virtual_tsc_khz).</summary>
+    public long VirtualTscKhz => VirtualTscRate.KilohertzFloor;
 
     /// <summary>Hardware scaling serves the VM's rate.</summary>
     public bool ScalingActive { get; private set; }
@@ -459,10 +319,9 @@ public sealed class Vm : IEventHandler
             if (Trapping)
             {
                 // The emulated TSC continues from its current value at the new rate.
-                _emuBaseTsc = GuestVisibleTsc(at);
-                _emuBaseNs = Host.Monotonic.NanosecondsAt(at);
+                Emulated.Rebase(at, GuestVisibleTsc(at));
             }
-            VirtualTscKhz = HostKhz;
+            VirtualTscRate = Frequency.FromKilohertz(HostKhz);
             ChooseRate(); // within tolerance now: no scaling, no catch-up; the controls (offset) stay
             Warnings.Add((at, $"guest acknowledged the TSC change and adopted the host's {HostKhz} kHz"));
         }
@@ -570,15 +429,16 @@ public sealed class Vm : IEventHandler
             }
             if (Policy.Kind == PolicyKind.KvmModern)
             {
-                // set_tsc_khz: a ratio of 0 or at/above kvm_caps.max_tsc_scaling_ratio is refused
-                // ("Invalid TSC scaling ratio"), KVM_SET_TSC_KHZ fails (DOMAIN §3.2–3.3).
+                // set_tsc_khz (arch/x86/kvm/x86.c): a ratio of 0 or at/above
+                // kvm_caps.max_tsc_scaling_ratio is refused ("Invalid TSC scaling ratio") and
+                // KVM_SET_TSC_KHZ fails.
                 throw new InvalidOperationException(
                     $"vm '{Config.Id}': KVM refuses tsc_khz {VirtualTscKhz} on a {HostKhz} kHz host: the scaling ratio is out of the hardware's range (\"Invalid TSC scaling ratio\")");
             }
         }
         if (Policy.Kind == PolicyKind.KvmModern && VirtualTscKhz < HostKhz)
         {
-            // set_tsc_khz: "user requested TSC rate below hardware speed" (DOMAIN §3.3).
+            // set_tsc_khz (x86.c), without scaling: "user requested TSC rate below hardware speed".
             throw new InvalidOperationException(
                 $"vm '{Config.Id}': KVM refuses tsc_khz {VirtualTscKhz} below the host's {HostKhz} kHz without TSC scaling (\"user requested TSC rate below hardware speed\")");
         }
@@ -597,15 +457,13 @@ public sealed class Vm : IEventHandler
         if (decision.Trap && !Trapping)
         {
             // The emulated TSC continues from what the guest sees now: no jump at the switch.
-            _emuBaseTsc = Platforms[0].NativeGuestTsc(now);
-            _emuBaseNs = Host.Monotonic.NanosecondsAt(now);
-            _emulatedGiven = false;
+            Emulated.Restart(now, new TscValue(Platforms[0].NativeGuestTsc(now)));
         }
         else if (!decision.Trap && Trapping && !migration)
         {
             // Back to native: move every vCPU's offset so its TSC continues from the emulated TSC
             // as it stands now (never below the last value given out).
-            ulong resume = GuestVisibleTsc(now);
+            ulong resume = GuestVisibleTsc(now).Raw;
             foreach (var p in Platforms)
             {
                 p.ResumeNativeAfter(now, resume);
@@ -646,29 +504,8 @@ public sealed class Vm : IEventHandler
         Platforms[index].ResumeNativeAfter(at, value);
         if (Trapping)
         {
-            _emuBaseTsc = value;
-            _emuBaseNs = Host.Monotonic.NanosecondsAt(at);
-            _emulatedGiven = false;
+            Emulated.Restart(at, new TscValue(value));
         }
-    }
-
-    /// <summary>
-    /// The emulated TSC at <paramref name="handlerTime"/>: the base value plus the hypervisor's
-    /// reference clock (the host monotonic clock) since the base, at the VM's rate, and never
-    /// below (strictly above) the last value given to any vCPU of the VM, so it is monotonic
-    /// VM-wide whatever the host TSCs do (Xen guarantees "≥ last + 1", DOMAIN §8).
-    /// </summary>
-    internal ulong EmulatedTsc(SimTime handlerTime)
-    {
-        long ns = Host.Monotonic.NanosecondsAt(handlerTime) - _emuBaseNs;
-        ulong value = unchecked(_emuBaseTsc + (ulong)(long)ExactMath.FloorDiv((Int128)ns * VirtualTscKhz, 1_000_000));
-        if (_emulatedGiven && unchecked((long)(value - _lastEmulated)) <= 0)
-        {
-            value = unchecked(_lastEmulated + 1);
-        }
-        _lastEmulated = value;
-        _emulatedGiven = true;
-        return value;
     }
 
     public override string ToString() => $"vm {Config.Id} on {Host.Config.Id} ({Config.Vcpus} vCPUs, {VirtualTscKhz} kHz)";

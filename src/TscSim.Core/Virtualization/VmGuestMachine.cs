@@ -1,3 +1,4 @@
+using TscSim.Core.Abi;
 using TscSim.Core.Guest;
 using TscSim.Core.Hardware;
 using TscSim.Core.Isa;
@@ -33,7 +34,7 @@ public sealed class VmGuestMachine(Vm vm) : IGuestMachine
     public bool HasRdtscp => Vm.Host.Config.Cpu.HasRdtscp;
 
     /// <inheritdoc />
-    public long PvclockAddress(int vcpu) => GuestAddressMap.PvclockBase + (long)vcpu * Pvclock.Size;
+    public long PvclockAddress(int vcpu) => GuestAddresses.PvclockAddress(vcpu);
 
     /// <inheritdoc />
     public ulong PeekTsc(int vcpu, SimTime at) => Vm.Platforms[vcpu].PeekTsc(at);
@@ -50,7 +51,7 @@ public sealed class VmGuestMachine(Vm vm) : IGuestMachine
     public ulong PeekHpetCounter(SimTime at) => Vm.Platforms[0].PeekHpetCounter(at);
 
     /// <inheritdoc />
-    public uint HpetPeriodFemtoseconds => HypervisorPlatform.QemuHpetPeriodFemtoseconds;
+    public uint HpetPeriodFemtoseconds => PlatformTimerRates.QemuHpetPeriodFemtoseconds;
 
     /// <inheritdoc />
     public long PeekPmTimer(SimTime at) => Vm.Platforms[0].PeekPmTimer(at);

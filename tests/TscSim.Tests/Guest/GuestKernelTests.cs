@@ -61,10 +61,10 @@ public class GuestKernelTests
     public void Mult_and_shift_are_clocks_calc_mult_shift()
     {
         // 1 GHz to ns with 600 s of headroom: mult = 2^shift exactly.
-        var (m1, s1) = GuestKernel.CalcMultShift(1_000_000_000, 1_000_000_000, 600);
+        var (m1, s1) = Clocksources.CalcMultShift(1_000_000_000, 1_000_000_000, 600);
         Assert.Equal(1UL << s1, m1);
         // The ACPI PM timer (24-bit mask, 4 s): 10^9/3,579,545 × 2^shift rounded.
-        var (m2, s2) = GuestKernel.CalcMultShift(3_579_545, 1_000_000_000, 4);
+        var (m2, s2) = Clocksources.CalcMultShift(3_579_545, 1_000_000_000, 4);
         Assert.Equal((ulong)Math.Round(1e9 / 3_579_545 * Math.Pow(2, s2)), m2);
         // The product of the largest delta (4 s of ticks) and mult fits 64 bits.
         Assert.True((UInt128)(4UL * 3_579_545) * m2 < UInt128.One << 64);
@@ -173,7 +173,7 @@ public class GuestKernelTests
         var sw = rig.Kernel.Switches.Single(s => s.From == ClocksourceKind.Tsc);
         Assert.Equal(ClocksourceKind.Hpet, sw.To);
         Assert.StartsWith("TSC unstable: clocksource watchdog", sw.Reason, StringComparison.Ordinal);
-        Assert.InRange(sw.Time.Picoseconds, change.Picoseconds, (change + GuestKernel.WatchdogInterval + GuestKernel.WatchdogInterval).Picoseconds);
+        Assert.InRange(sw.Time.Picoseconds, change.Picoseconds, (change + ClocksourceWatchdog.Interval + ClocksourceWatchdog.Interval).Picoseconds);
         // Every HPET read is an MMIO exit to the userspace device model.
         var after = rig.Log.ClockReads.Where(r => r.TimePs > sw.Time.Picoseconds).ToList();
         Assert.NotEmpty(after);

@@ -1,3 +1,4 @@
+using TscSim.Core.Abi;
 using TscSim.Core.Engine;
 using TscSim.Core.Guest;
 using TscSim.Core.Hardware;
@@ -35,7 +36,7 @@ public class KvmclockTests
         Assert.Equal(0UL, p.SystemTime);       // kvmclock counts from creation
         Assert.Equal(0x8000_0000u, p.Mul);
         Assert.Equal((sbyte)0, p.Shift);
-        Assert.Equal(Pvclock.TscStableBit, p.Flags);
+        Assert.Equal(PvclockAbi.TscStableBit, p.Flags);
         Assert.Equal(1_000_000UL, p.Read(2_000_000)); // 2,000,000 ticks at 2 GHz = 1 ms
     }
 
@@ -88,12 +89,12 @@ public class KvmclockTests
         vm.Start(SimTime.Zero);
         sim.Run(SimTime.FromDuration(Duration.FromMicroseconds(1)));
         Assert.True(vm.Kvmclock.MasterClock);
-        Assert.All(Enumerable.Range(0, 2), v => Assert.Equal(Pvclock.TscStableBit, vm.Kvmclock.Published(v).Flags));
+        Assert.All(Enumerable.Range(0, 2), v => Assert.Equal(PvclockAbi.TscStableBit, vm.Kvmclock.Published(v).Flags));
 
         vm.MarkHostTscUnstable("KVM discovered backwards TSC");
         sim.Run(SimTime.FromDuration(Duration.FromMicroseconds(2)));
         Assert.False(vm.Kvmclock.MasterClock);
-        Assert.All(Enumerable.Range(0, 2), v => Assert.Equal(0, vm.Kvmclock.Published(v).Flags & Pvclock.TscStableBit));
+        Assert.All(Enumerable.Range(0, 2), v => Assert.Equal(0, vm.Kvmclock.Published(v).Flags & PvclockAbi.TscStableBit));
     }
 
     [Fact]
@@ -108,7 +109,7 @@ public class KvmclockTests
         sim.Run(SimTime.FromDuration(Duration.FromMicroseconds(20)));
         Assert.Equal(2, vm.Kvmclock.Updates);
         var p = vm.Kvmclock.Published(0);
-        Assert.Equal(1_000_000UL, Pvclock.TscKhz(p.Mul, p.Shift)); // 1 GHz now
+        Assert.Equal(1_000_000UL, PvclockAbi.TscKhz(p.Mul, p.Shift)); // 1 GHz now
     }
 
     [Fact]
@@ -118,7 +119,7 @@ public class KvmclockTests
         vm.Start(SimTime.Zero);
         sim.Run(SimTime.FromDuration(Duration.FromMicroseconds(1)));
         Assert.False(vm.Kvmclock.MasterClock);
-        Assert.Equal(0, vm.Kvmclock.Published(0).Flags & Pvclock.TscStableBit);
+        Assert.Equal(0, vm.Kvmclock.Published(0).Flags & PvclockAbi.TscStableBit);
     }
 
     [Fact]
@@ -135,13 +136,13 @@ public class KvmclockTests
         PvclockTimeInfo p = vm.Kvmclock.Published(0);
         Assert.Equal((sbyte)0, p.Shift);
         Assert.Equal(0xAAAA_AAAAu, p.Mul);
-        Assert.Equal(1_500_000UL, Pvclock.TscKhz(p.Mul, p.Shift));
+        Assert.Equal(1_500_000UL, PvclockAbi.TscKhz(p.Mul, p.Shift));
 
         var (sim2, trapped, _) = Build("loop: work 1000cycles\njmp loop", policy: HypervisorConfig.Find("kvm-2011")! with { NotifyGuest = true });
         trapped.Start(SimTime.Zero);
         trapped.MarkHostTscUnstable("test");
         sim2.Run(SimTime.FromDuration(Duration.FromMicroseconds(1)));
         Assert.True(trapped.Trapping);
-        Assert.Equal(Vm.PvclockTscTrappedFlag, trapped.Kvmclock.Published(0).Flags & Vm.PvclockTscTrappedFlag);
+        Assert.Equal(PvclockAbi.TscTrappedBit, trapped.Kvmclock.Published(0).Flags & PvclockAbi.TscTrappedBit);
     }
 }

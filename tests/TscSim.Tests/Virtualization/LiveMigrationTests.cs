@@ -1,3 +1,4 @@
+using TscSim.Core.Abi;
 using TscSim.Core.Engine;
 using TscSim.Core.Guest;
 using TscSim.Core.Hardware;
@@ -63,7 +64,7 @@ public class LiveMigrationTests
         Assert.True(change.Trapping);
         Assert.Equal(Us(1_100), change.Time);
         Assert.False(s.Vm.GuestToldTrapped);
-        Assert.Equal(0, s.Vm.Kvmclock.Published(0).Flags & Vm.PvclockTscTrappedFlag);
+        Assert.Equal(0, s.Vm.Kvmclock.Published(0).Flags & PvclockAbi.TscTrappedBit);
         Assert.InRange(RateAfter(s.Log), 1.999e9, 2.001e9);
         Assert.All(s.Log.TscReads.Where(r => r.TimePs > 1_100_000_000), r => Assert.True(r.Exited));
         var before = s.Log.TscReads.Last(r => r.TimePs < 1_000_000_000);
@@ -97,7 +98,7 @@ public class LiveMigrationTests
         var s = Build(HypervisorConfig.Find("kvm-2011")! with { NotifyGuest = true });
         Assert.True(s.Vm.GuestToldTrapped);
         Assert.Equal(1, s.Vm.Notifications);
-        Assert.Equal(Vm.PvclockTscTrappedFlag, s.Vm.Kvmclock.Published(0).Flags & Vm.PvclockTscTrappedFlag);
+        Assert.Equal(PvclockAbi.TscTrappedBit, s.Vm.Kvmclock.Published(0).Flags & PvclockAbi.TscTrappedBit);
 
         var hyperv = Build(HypervisorConfig.Find("hyperv")!);
         Assert.True(hyperv.Vm.Trapping);
@@ -115,14 +116,14 @@ public class LiveMigrationTests
         vm.Start(SimTime.Zero);
         hv.ScheduleLiveMigration(Us(100), vm, b, Duration.FromMicroseconds(10));
         sim.Run(Us(111));
-        Assert.Equal(Pvclock.GuestStoppedBit, vm.Kvmclock.Published(0).Flags & Pvclock.GuestStoppedBit);
+        Assert.Equal(PvclockAbi.GuestStoppedBit, vm.Kvmclock.Published(0).Flags & PvclockAbi.GuestStoppedBit);
         vm.Kvmclock.RequestUpdate(0, Us(200));
         sim.Run(Us(300));
-        Assert.Equal(Pvclock.GuestStoppedBit, vm.Kvmclock.Published(0).Flags & Pvclock.GuestStoppedBit); // not consumed yet
-        vm.Shared.Pvclock[Pvclock.FlagsOffset] &= unchecked((byte)~Pvclock.GuestStoppedBit);           // the guest consumes it
+        Assert.Equal(PvclockAbi.GuestStoppedBit, vm.Kvmclock.Published(0).Flags & PvclockAbi.GuestStoppedBit); // not consumed yet
+        vm.Shared.Pvclock[PvclockAbi.FlagsOffset] &= unchecked((byte)~PvclockAbi.GuestStoppedBit);           // the guest consumes it
         vm.Kvmclock.RequestUpdate(0, Us(400));
         sim.Run(Us(500));
-        Assert.Equal(0, vm.Kvmclock.Published(0).Flags & Pvclock.GuestStoppedBit);
+        Assert.Equal(0, vm.Kvmclock.Published(0).Flags & PvclockAbi.GuestStoppedBit);
     }
 
     [Fact]
@@ -135,7 +136,7 @@ public class LiveMigrationTests
         PvclockTimeInfo p = s.Vm.Kvmclock.Published(0);
         Assert.Equal(0x8000_0000u, p.Mul); // 2 GHz, the VM's rate, not the host's 3 GHz
         long ns = s.Fast.Monotonic.NanosecondsAt(Us(1_500));
-        ulong kvmclock = p.Read(s.Vm.EmulatedTscAtNs(ns));
+        ulong kvmclock = p.Read(s.Vm.Emulated.AtNs(ns).Raw);
         Assert.InRange((long)kvmclock, 1_400_000L - 2, 1_400_000L + 2);
     }
 

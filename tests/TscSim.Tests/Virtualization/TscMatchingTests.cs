@@ -7,7 +7,7 @@ using TscSim.Core.Virtualization;
 
 namespace TscSim.Tests.Virtualization;
 
-/// <summary>kvm_synchronize_tsc: generations, the one-second window, matched vCPUs (DOMAIN §3.4).</summary>
+/// <summary>kvm_synchronize_tsc: generations, the one-second window, matched vCPUs (arch/x86/kvm/x86.c).</summary>
 public class TscMatchingTests
 {
     private static (Simulator Sim, Vm Vm) Build(Func<HostConfig, HostConfig>? host = null, int vcpus = 3)

@@ -1,3 +1,4 @@
+using TscSim.Core.Abi;
 using TscSim.Core.Engine;
 using TscSim.Core.Guest;
 using TscSim.Core.Hardware;
@@ -301,7 +302,7 @@ public class VirtualizationTests
         rig.Run(Duration.FromMilliseconds(2));
         Assert.True(rig.Vm.GuestToldTrapped);
         Assert.Equal(1, rig.Vm.Notifications);
-        Assert.Equal(8, Vm.PvclockTscTrappedFlag);
+        Assert.Equal(8, PvclockAbi.TscTrappedBit);
     }
 
     [Fact]
