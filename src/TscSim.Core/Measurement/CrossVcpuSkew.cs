@@ -49,9 +49,10 @@ public sealed class CrossVcpuSkew
 
     /// <summary>
     /// Vcpu <paramref name="vcpu"/> read its clock with skew <paramref name="skewNs"/>, returning
-    /// at <paramref name="trueNs"/> (not before any earlier read's return).
+    /// at <paramref name="trueNs"/> (not before any earlier read's return). Returns the largest
+    /// candidate this read gave (ns), or null when it was compared with nothing.
     /// </summary>
-    public void Observe(int vcpu, long trueNs, long skewNs)
+    public ulong? Observe(int vcpu, long trueNs, long skewNs)
     {
         long[] lastTrue = _lastTrueNs;
         long[] lastSkew = _lastSkewNs;
@@ -67,6 +68,7 @@ public sealed class CrossVcpuSkew
             fromSkew = lastSkew[vcpu];
         }
         long span = trueNs - fromTrue;
+        ulong? largest = null;
         for (int j = 0; j < lastTrue.Length; j++)
         {
             if (j == vcpu || !hasRead[j] || lastTrue[j] < fromTrue || lastTrue[j] > trueNs)
@@ -90,9 +92,14 @@ public sealed class CrossVcpuSkew
                 _max = d;
                 _compared = true;
             }
+            if (largest is not ulong l || d > l)
+            {
+                largest = d;
+            }
         }
         lastTrue[vcpu] = trueNs;
         lastSkew[vcpu] = skewNs;
         hasRead[vcpu] = true;
+        return largest;
     }
 }
