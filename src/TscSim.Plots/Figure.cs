@@ -56,17 +56,17 @@ public static partial class Figure
     /// <param name="PatternName">The pattern's name (<c>solid</c>, <c>dashed</c>, <c>dotted</c>, <c>densely dashed</c>).</param>
     public sealed record SeriesStyle(Color Color, MarkerShape Marker, float MarkerScale, LinePattern Pattern, string PatternName);
 
-    // Shapes alternate filled and open, and grow, so that a series drawn later on the same points
-    // stays visible around an earlier one. 6 shapes and 4 patterns: the pair repeats after 12
-    // series (the colours after 10).
+    // Only the first shape is filled; the others are open and grow, so that a series drawn later
+    // on the same points rings an earlier one instead of covering it. 6 shapes and 4 patterns:
+    // the pair repeats after 12 series (the colours after 10).
     private static readonly (MarkerShape Shape, float Scale)[] Shapes =
     [
         (MarkerShape.FilledCircle, 1f),
         (MarkerShape.OpenSquare, 1.7f),
-        (MarkerShape.FilledTriangleUp, 1.2f),
-        (MarkerShape.OpenDiamond, 2f),
-        (MarkerShape.Eks, 1.4f),
-        (MarkerShape.OpenCircle, 2.3f),
+        (MarkerShape.OpenTriangleUp, 2.3f),
+        (MarkerShape.OpenDiamond, 2.8f),
+        (MarkerShape.Eks, 1.5f),
+        (MarkerShape.OpenCircle, 3.3f),
     ];
 
     private static readonly (LinePattern Pattern, string Name)[] Patterns =
