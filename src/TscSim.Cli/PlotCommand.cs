@@ -11,7 +11,8 @@ public static class PlotCommand
 
     /// <summary>
     /// Draws the figures of <paramref name="dir"/> into <paramref name="outDir"/> (default
-    /// <c>DIR/plots/</c>) and prints each file written: 0 on success, 2 on bad input (a message
+    /// <c>DIR/plots/</c>) and prints each file written, then each figure skipped for want of data
+    /// (<c>skipped NAME: no data: REASON</c>): 0 on success, 2 on bad input (a message
     /// on <paramref name="error"/>, no stack trace, no figure written).
     /// </summary>
     public static int Run(string dir, string? outDir, TextWriter output, TextWriter error)
@@ -24,10 +25,10 @@ public static class PlotCommand
             return ExitCodes.BadInput;
         }
         string target = outDir ?? Path.Combine(dir, DefaultOutFolder);
-        IReadOnlyList<string> files;
+        PlotOutcome outcome;
         try
         {
-            files = Plotter.Plot(dir, target);
+            outcome = Plotter.PlotAll(dir, target);
         }
         catch (PlotInputException ex)
         {
@@ -39,9 +40,13 @@ public static class PlotCommand
             error.WriteLine($"tscsim plot: cannot write the figures to {target}: {ex.Message}");
             return ExitCodes.BadInput;
         }
-        foreach (string file in files)
+        foreach (string file in outcome.Files)
         {
             output.WriteLine(file);
+        }
+        foreach (SkippedFigure skipped in outcome.Skipped)
+        {
+            output.WriteLine(skipped.ToString());
         }
         return ExitCodes.Success;
     }

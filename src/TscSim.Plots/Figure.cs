@@ -48,16 +48,64 @@ public static partial class Figure
         plot.YLabel(yLabel, 14);
     }
 
-    /// <summary>Draws each series as a line, in palette order, with its label in the legend.</summary>
+    /// <summary>How series <c>i</c> of a figure is drawn (<see cref="StyleAt"/>).</summary>
+    /// <param name="Color">The line and marker colour (<see cref="ColorAt"/>).</param>
+    /// <param name="Marker">The marker shape, when the figure draws markers.</param>
+    /// <param name="MarkerScale">The marker size relative to the figure's: an open shape drawn after a filled one is larger, so it rings it.</param>
+    /// <param name="Pattern">The line pattern.</param>
+    /// <param name="PatternName">The pattern's name (<c>solid</c>, <c>dashed</c>, <c>dotted</c>, <c>densely dashed</c>).</param>
+    public sealed record SeriesStyle(Color Color, MarkerShape Marker, float MarkerScale, LinePattern Pattern, string PatternName);
+
+    // Only the first shape is filled; the others are open and grow, so that a series drawn later
+    // on the same points rings an earlier one instead of covering it. 6 shapes and 4 patterns:
+    // the pair repeats after 12 series (the colours after 10).
+    private static readonly (MarkerShape Shape, float Scale)[] Shapes =
+    [
+        (MarkerShape.FilledCircle, 1f),
+        (MarkerShape.OpenSquare, 1.7f),
+        (MarkerShape.OpenTriangleUp, 2.3f),
+        (MarkerShape.OpenDiamond, 2.8f),
+        (MarkerShape.Eks, 1.5f),
+        (MarkerShape.OpenCircle, 3.3f),
+    ];
+
+    private static readonly (LinePattern Pattern, string Name)[] Patterns =
+    [
+        (LinePattern.Solid, "solid"),
+        (LinePattern.Dashed, "dashed"),
+        (LinePattern.Dotted, "dotted"),
+        (LinePattern.DenselyDashed, "densely dashed"),
+    ];
+
+    /// <summary>
+    /// The style of the <paramref name="index"/>-th series of a figure: colour, marker shape and
+    /// line pattern all change from one series to the next, so a series that lies on top of
+    /// another is still told apart by its markers and dashes, also in print without colour.
+    /// </summary>
+    public static SeriesStyle StyleAt(int index)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(index);
+        var (shape, scale) = Shapes[index % Shapes.Length];
+        var (pattern, name) = Patterns[index % Patterns.Length];
+        return new SeriesStyle(ColorAt(index), shape, scale, pattern, name);
+    }
+
+    /// <summary>
+    /// Draws each series as a line with the <see cref="StyleAt"/> of its position (colour, line
+    /// pattern and, when <paramref name="markerSize"/> is above 0, marker shape), with its label in the legend.
+    /// </summary>
     public static void Lines(Plot plot, IReadOnlyList<Series> series, ConnectStyle connect = ConnectStyle.Straight, float markerSize = 0)
     {
         for (int i = 0; i < series.Count; i++)
         {
             var s = series[i];
-            var line = plot.Add.Scatter(s.X, s.Y, ColorAt(i));
+            var style = StyleAt(i);
+            var line = plot.Add.Scatter(s.X, s.Y, style.Color);
             line.LegendText = s.Label;
             line.ConnectStyle = connect;
-            line.MarkerSize = markerSize;
+            line.MarkerShape = style.Marker;
+            line.MarkerSize = markerSize * style.MarkerScale;
+            line.LinePattern = style.Pattern;
             line.LineWidth = 1.5f;
         }
     }

@@ -29,8 +29,14 @@ public interface IRecipe<in TSource>
     /// <summary>One sentence saying what the figure shows and how its data is derived.</summary>
     string Description { get; }
 
-    /// <summary>A new plot of <paramref name="source"/>; the caller disposes it.</summary>
+    /// <summary>A new plot of <paramref name="source"/> (with a note in the middle when it has no data); the caller disposes it.</summary>
     Plot Draw(TSource source);
+
+    /// <summary>
+    /// A new plot of <paramref name="source"/>, or null when the figure would have no data, with
+    /// <paramref name="noData"/> saying why (e.g. "no clock reads in reads.csv"). The caller disposes the plot.
+    /// </summary>
+    Plot? TryDraw(TSource source, out string? noData);
 }
 
 /// <summary>
@@ -50,7 +56,13 @@ public abstract class Recipe<TSource, TData> : IRecipe<TSource>
     /// <summary>The data behind the figure, in the units it is drawn in.</summary>
     public abstract TData Extract(TSource source);
 
-    /// <summary>Draws <paramref name="data"/> on <paramref name="plot"/>: lines, labels, title, legend.</summary>
+    /// <summary>Why <paramref name="data"/> has nothing to draw (one phrase, e.g. "no VM exits in exits.csv"), or null when it has.</summary>
+    public abstract string? NoData(TData data);
+
+    /// <summary>
+    /// Draws <paramref name="data"/> on <paramref name="plot"/>: lines, labels, title, legend, and
+    /// the <see cref="NoData"/> reason in the middle when there is nothing to draw.
+    /// </summary>
     public abstract void Render(Plot plot, TData data);
 
     /// <inheritdoc/>
@@ -58,6 +70,20 @@ public abstract class Recipe<TSource, TData> : IRecipe<TSource>
     {
         var plot = Figure.NewPlot();
         Render(plot, Extract(source));
+        return plot;
+    }
+
+    /// <inheritdoc/>
+    public Plot? TryDraw(TSource source, out string? noData)
+    {
+        TData data = Extract(source);
+        noData = NoData(data);
+        if (noData is not null)
+        {
+            return null;
+        }
+        var plot = Figure.NewPlot();
+        Render(plot, data);
         return plot;
     }
 }

@@ -55,14 +55,11 @@ public sealed class DriftEstimator
             {
                 return null;
             }
-            BigInteger n = _count;
-            BigInteger sx = (BigInteger)_sx, sy = (BigInteger)_sy;
-            BigInteger denominator = (n * (BigInteger)_sxx) - (sx * sx);
+            (BigInteger numerator, BigInteger denominator) = ScaledCentered();
             if (denominator.IsZero)
             {
                 return null;
             }
-            BigInteger numerator = (n * (BigInteger)_sxy) - (sx * sy);
             // Both are below 2^200 (Int128 sums times a long count), far inside the double range:
             // each conversion rounds once.
             return (double)numerator / (double)denominator;
@@ -71,4 +68,23 @@ public sealed class DriftEstimator
 
     /// <summary>The slope in parts per million (slope × 10^6); null when the slope is.</summary>
     public double? Ppm => Slope * 1e6;
+
+    /// <summary>
+    /// The centered sums times the count, exactly: (n·Σdx·dy − Σdx·Σdy, n·Σdx² − (Σdx)²), i.e.
+    /// n·Σ(x − x̄)(y − ȳ) and n·Σ(x − x̄)². Both 0 with fewer than two samples. Allocates.
+    /// </summary>
+    internal (BigInteger Sxy, BigInteger Sxx) ScaledCentered()
+    {
+        BigInteger n = _count;
+        BigInteger sx = (BigInteger)_sx, sy = (BigInteger)_sy;
+        return ((n * (BigInteger)_sxy) - (sx * sy), (n * (BigInteger)_sxx) - (sx * sx));
+    }
+
+    /// <summary>Forgets every sample (as new).</summary>
+    internal void Reset()
+    {
+        _count = 0;
+        _x0 = _y0 = 0;
+        _sx = _sy = _sxx = _sxy = 0;
+    }
 }

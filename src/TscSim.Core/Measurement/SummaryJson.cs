@@ -14,8 +14,9 @@ namespace TscSim.Core.Measurement;
 /// form that reads back as the same double, so the text is the same on every machine.</para>
 /// <para>With no reads, every statistic in <c>skew_ns</c> and <c>read_cycles</c> is <c>null</c>
 /// (the keys are still there), and so is <c>drift_ppm</c> (also with a single read, or reads all
-/// at one true time). Counts are 0, and backward steps and <c>max_skew_ns</c> are 0 when there was
-/// none (the largest of no steps).</para>
+/// at one true time, or no two between steps). Counts are 0, and backward steps and
+/// <c>largest_step_ns</c> are 0 when there was none (the largest of no steps); <c>max_skew_ns</c>
+/// is null when no two vCPUs' reads were close enough to compare (one vCPU, for one).</para>
 /// </remarks>
 public static class SummaryJson
 {
@@ -25,7 +26,8 @@ public static class SummaryJson
     /// <summary>
     /// Writes a vCPU's measurement properties into the JSON object the caller has opened:
     /// <c>id</c>, <c>reads</c>, <c>skew_ns</c> {<c>min</c>, <c>max</c>, <c>mean</c>, <c>p50</c>,
-    /// <c>p99</c>, <c>max_abs</c>, <c>final</c>}, <c>drift_ppm</c>, <c>violations</c>,
+    /// <c>p99</c>, <c>max_abs</c>, <c>final</c>}, <c>drift_ppm</c>, <c>steps</c>,
+    /// <c>largest_step_ns</c>, <c>violations</c>,
     /// <c>worst_backstep_ns</c>, <c>read_cycles</c> {<c>mean</c>, <c>p50</c>, <c>p99</c>},
     /// <c>tsc_reads</c>, <c>tsc_violations</c>, <c>tsc_worst_backstep_cycles</c>.
     /// </summary>
@@ -48,6 +50,8 @@ public static class SummaryJson
         writer.WriteEndObject();
 
         WriteRounded(writer, "drift_ppm", vcpu.DriftPpm);
+        writer.WriteNumber("steps", vcpu.Steps);
+        writer.WriteNumber("largest_step_ns", vcpu.LargestStepNs);
         writer.WriteNumber("violations", vcpu.Violations);
         writer.WriteNumber("worst_backstep_ns", vcpu.WorstBackstepNs);
 
@@ -74,7 +78,7 @@ public static class SummaryJson
         writer.WriteStartObject("cross_vcpu");
         writer.WriteNumber("violations", vm.CrossViolations);
         writer.WriteNumber("worst_backstep_ns", vm.CrossWorstBackstepNs);
-        writer.WriteNumber("max_skew_ns", vm.CrossMaxSkewNs);
+        WriteInteger(writer, "max_skew_ns", vm.CrossMaxSkewNs);
         writer.WriteNumber("tsc_violations", vm.CrossTscViolations);
         writer.WriteEndObject();
     }

@@ -2,7 +2,7 @@ namespace TscSim.Core.Measurement;
 
 /// <summary>
 /// Everything the summary reports about one vCPU's clock and TSC reads, in constant memory:
-/// read counts, skew statistics, drift, per-vCPU monotonicity of the clock and of the TSC, and
+/// read counts, skew statistics, drift and steps, per-vCPU monotonicity of the clock and of the TSC, and
 /// read latency. Receives plain numbers, in exact true-time order per kind of read.
 /// </summary>
 /// <remarks>
@@ -14,7 +14,7 @@ public sealed class VcpuRecorder
 {
     private readonly StreamingStats _skew = new();
     private readonly StreamingStats _readCycles = new();
-    private readonly DriftEstimator _drift = new();
+    private readonly PiecewiseDrift _drift = new();
     private readonly MonotonicityChecker _clock = new();
     private readonly MonotonicityChecker _tsc = new();
     private long _clockReadExits;
@@ -41,10 +41,17 @@ public sealed class VcpuRecorder
     public StatsSummary SkewNs => _skew.Summarize();
 
     /// <summary>
-    /// The clock's drift in ppm, the least-squares slope of skew against true time × 10^6
-    /// (<c>drift_ppm</c>); null with fewer than two reads at different true times.
+    /// The clock's drift in ppm, the least-squares slope of skew against true time × 10^6 fitted
+    /// piecewise between steps (<see cref="PiecewiseDrift"/>, <c>drift_ppm</c>); null without two
+    /// reads at different true times between two steps.
     /// </summary>
     public double? DriftPpm => _drift.Ppm;
+
+    /// <summary>Steps of the clock between consecutive reads (<see cref="SkewStep"/>, <c>steps</c>).</summary>
+    public long Steps => _drift.Steps;
+
+    /// <summary>The step of the largest magnitude in ns, signed; 0 if none (<c>largest_step_ns</c>).</summary>
+    public long LargestStepNs => _drift.LargestStepNs;
 
     /// <summary>Clock reads that returned less than this vCPU's previous read (<c>violations</c>).</summary>
     public long Violations => _clock.Violations;

@@ -51,8 +51,11 @@ public sealed class VmRecorder
     /// <summary>The largest backward step across vCPUs in ns, 0 if none (<c>cross_vcpu.worst_backstep_ns</c>).</summary>
     public ulong CrossWorstBackstepNs => _crossWorst;
 
-    /// <summary>The largest skew between two vCPUs in ns, see <see cref="CrossVcpuSkew"/> (<c>cross_vcpu.max_skew_ns</c>).</summary>
-    public ulong CrossMaxSkewNs => _skew.MaxSkew;
+    /// <summary>
+    /// The largest skew between two vCPUs at one instant in ns, see <see cref="CrossVcpuSkew"/>
+    /// (<c>cross_vcpu.max_skew_ns</c>); null when no two reads were close enough to compare.
+    /// </summary>
+    public ulong? CrossMaxSkewNs => _skew.MaxSkew;
 
     /// <summary>TSC reads (any vCPU) below the VM's previous TSC read as u64 (<c>cross_vcpu.tsc_violations</c>).</summary>
     public long CrossTscViolations => _tsc.Violations;
@@ -151,7 +154,7 @@ public sealed class VmRecorder
         }
         _lastClockTrueNs = trueNs;
         bool backwards = recorder.OnClockRead(trueNs, clockNs, cycles, exits);
-        _skew.Observe(vcpu, checked(clockNs - trueNs));
+        _skew.Observe(vcpu, trueNs, checked(clockNs - trueNs));
         return backwards;
     }
 

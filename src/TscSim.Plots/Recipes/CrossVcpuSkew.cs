@@ -11,12 +11,15 @@ public sealed record CrossVcpuSkewData(string Scenario, string Unit, IReadOnlyLi
 
 /// <summary>
 /// Cross-vCPU skew over time: for each VM with at least 2 vCPUs, the rows of <c>reads.csv</c> in
-/// true-time order; at each read, the largest |its skew − the latest skew of another vCPU of the VM|
-/// over the vCPUs that have read already (reads before every other vCPU's first read give no point).
+/// true-time order fed to the definition of <c>cross_vcpu.max_skew_ns</c>
+/// (<see cref="Core.Measurement.CrossVcpuSkew"/>: a vCPU's skew interpolated between two of its
+/// reads at the time of another vCPU's read, never across a step such as a pause); a point for
+/// each read that was compared with another vCPU, at the largest difference it gave.
 /// </summary>
 /// <remarks>
-/// reads.csv is decimated, so "latest" means the latest kept row: the curve can miss a peak that
-/// <c>summary.json</c>'s <c>cross_vcpu.max_skew_ns</c> (computed over every read) records.
+/// reads.csv is decimated (every k-th read of each vCPU), so a vCPU is interpolated between kept
+/// rows: the curve can miss a peak that <c>summary.json</c>'s <c>cross_vcpu.max_skew_ns</c>
+/// (computed over every read) records.
 /// </remarks>
 public sealed class CrossVcpuSkew : Recipe<ResultsFolder, CrossVcpuSkewData>
 {
@@ -25,7 +28,7 @@ public sealed class CrossVcpuSkew : Recipe<ResultsFolder, CrossVcpuSkewData>
 
     /// <inheritdoc/>
     public override string Description =>
-        "For each VM with at least 2 vCPUs: at each read of reads.csv (true time, s), max |that read's skew − the latest skew of each other vCPU|.";
+        "For each VM with at least 2 vCPUs: at each read of reads.csv (true time, s) compared with another vCPU's, the largest difference between the two clocks at one instant (cross_vcpu.max_skew_ns's definition).";
 
     /// <inheritdoc/>
     public override CrossVcpuSkewData Extract(ResultsFolder source)
@@ -34,24 +37,30 @@ public sealed class CrossVcpuSkew : Recipe<ResultsFolder, CrossVcpuSkewData>
         var perVm = new List<(string Vm, List<double> X, List<long> Y)>();
         foreach (var vm in source.Vms.Where(v => v.VcpuCount >= 2))
         {
-            var latest = new Dictionary<int, long>();
+            var skew = new Core.Measurement.CrossVcpuSkew(vm.VcpuCount);
             var xs = new List<double>();
             var ys = new List<long>();
             foreach (var r in source.Reads.Where(r => r.Vm == vm.Id).OrderBy(r => r.TrueNs))
             {
-                long worst = -1;
-                foreach (var (vcpu, skew) in latest)
+                if (r.Vcpu >= vm.VcpuCount)
                 {
-                    if (vcpu != r.Vcpu)
-                    {
-                        worst = Math.Max(worst, Math.Abs(checked(r.SkewNs - skew)));
-                    }
+                    throw new PlotInputException(
+                        $"{Path.Combine(source.Path, "reads.csv")}: a read of vCPU {r.Vcpu} of VM '{vm.Id}', which has {vm.VcpuCount} vCPUs in summary.json");
                 }
-                latest[r.Vcpu] = r.SkewNs;
-                if (worst >= 0)
+                ulong? d;
+                try
+                {
+                    d = skew.Observe(r.Vcpu, r.TrueNs, r.SkewNs);
+                }
+                catch (OverflowException)
+                {
+                    throw new PlotInputException(
+                        $"{Path.Combine(source.Path, "reads.csv")}: VM '{vm.Id}' has skews too far apart to compare (beyond ±2^63 ns) at true time {r.TrueNs} ns");
+                }
+                if (d is ulong v)
                 {
                     xs.Add(Units.Seconds(r.TrueNs));
-                    ys.Add(worst);
+                    ys.Add(v > long.MaxValue ? long.MaxValue : (long)v);
                 }
             }
             perVm.Add((vm.Id, xs, ys));
@@ -68,16 +77,18 @@ public sealed class CrossVcpuSkew : Recipe<ResultsFolder, CrossVcpuSkewData>
         ArgumentNullException.ThrowIfNull(plot);
         ArgumentNullException.ThrowIfNull(data);
         Figure.Label(plot, $"{data.Scenario}: skew between vCPUs of a VM", "true time (s)",
-            $"max |skew − other vCPU's latest skew| ({data.Unit})");
+            $"largest difference between two vCPUs' clocks at one instant ({data.Unit})");
         Figure.Lines(plot, data.Vms, markerSize: 2);
-        if (data.Vms.Count == 0)
+        if (NoData(data) is { } none)
         {
-            Figure.NoData(plot, "no VM with 2 or more vCPUs");
-        }
-        else if (data.Vms.All(v => v.X.Length == 0))
-        {
-            Figure.NoData(plot, "no clock reads from 2 or more vCPUs of one VM in reads.csv");
+            Figure.NoData(plot, none);
         }
         Figure.Legend(plot);
     }
+
+    /// <inheritdoc/>
+    public override string? NoData(CrossVcpuSkewData data) =>
+        data.Vms.Count == 0 ? "no VM with 2 or more vCPUs"
+        : data.Vms.All(v => v.X.Length == 0) ? "no clock reads of 2 or more vCPUs of one VM close enough in reads.csv to compare"
+        : null;
 }

@@ -76,6 +76,9 @@ public sealed class ExitRates : Recipe<ResultsFolder, ExitRatesData>
     }
 
     /// <inheritdoc/>
+    public override string? NoData(ExitRatesData data) => data.Rates.Count == 0 ? "no VM exits in exits.csv" : null;
+
+    /// <inheritdoc/>
     public override void Render(Plot plot, ExitRatesData data)
     {
         ArgumentNullException.ThrowIfNull(plot);
@@ -85,9 +88,9 @@ public sealed class ExitRates : Recipe<ResultsFolder, ExitRatesData>
             [.. r.From.Zip(r.To).SelectMany(p => new[] { p.First, p.Second })],
             [.. r.PerSecond.SelectMany(v => new[] { v, v })])).ToList();
         Figure.Lines(plot, steps);
-        if (data.Rates.Count == 0)
+        if (NoData(data) is { } none)
         {
-            Figure.NoData(plot, "no VM exits in exits.csv");
+            Figure.NoData(plot, none);
         }
         else
         {

@@ -77,6 +77,10 @@ public sealed class ReadLatencyCdf(LatencyUnit unit) : Recipe<ResultsFolder, Rea
     }
 
     /// <inheritdoc/>
+    public override string? NoData(ReadLatencyData data) =>
+        data.Vcpus.Count == 0 ? "no clock reads in reads.csv (the workload reads no clock)" : null;
+
+    /// <inheritdoc/>
     public override void Render(Plot plot, ReadLatencyData data)
     {
         ArgumentNullException.ThrowIfNull(plot);
@@ -86,9 +90,9 @@ public sealed class ReadLatencyCdf(LatencyUnit unit) : Recipe<ResultsFolder, Rea
             $"clock-read latency, exits included ({unit})", "fraction of reads ≤ latency");
         // Each step line starts from 0 at the smallest latency, as a CDF drawn by hand would.
         Figure.Lines(plot, [.. data.Vcpus.Select(s => s with { X = [s.X[0], .. s.X], Y = [0, .. s.Y] })], ConnectStyle.StepHorizontal, markerSize: 3);
-        if (data.Vcpus.Count == 0)
+        if (NoData(data) is { } none)
         {
-            Figure.NoData(plot, "no clock reads in reads.csv (the workload reads no clock)");
+            Figure.NoData(plot, none);
         }
         else
         {

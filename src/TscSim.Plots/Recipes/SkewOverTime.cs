@@ -45,6 +45,10 @@ public sealed class SkewOverTime : Recipe<ResultsFolder, SkewOverTimeData>
     }
 
     /// <inheritdoc/>
+    public override string? NoData(SkewOverTimeData data) =>
+        data.Vcpus.Count == 0 ? "no clock reads in reads.csv (the workload reads no clock)" : null;
+
+    /// <inheritdoc/>
     public override void Render(Plot plot, SkewOverTimeData data)
     {
         ArgumentNullException.ThrowIfNull(plot);
@@ -65,9 +69,9 @@ public sealed class SkewOverTime : Recipe<ResultsFolder, SkewOverTimeData>
         }
         Figure.Lines(plot, data.Vcpus, ConnectStyle.StepHorizontal); // a skew holds until the next read: a jump stays a jump
         LabelSwitches(plot, data.Switches, data.EndSeconds);
-        if (data.Vcpus.Count == 0)
+        if (NoData(data) is { } none)
         {
-            Figure.NoData(plot, "no clock reads in reads.csv (the workload reads no clock)");
+            Figure.NoData(plot, none);
         }
         if (data.EndSeconds > 0)
         {

@@ -68,6 +68,13 @@ public abstract class SweepAgainstParameter : Recipe<SweepTable, SweepFigureData
     }
 
     /// <inheritdoc/>
+    public override string? NoData(SweepFigureData data) =>
+        data.Series.Count == 0 ? $"no complete run has a value of {data.Metric} in sweep.csv{EmptyHint}" : null;
+
+    /// <summary>Why the metric may be missing, appended to the no-data reason (e.g. "; a skew needs clock reads"), or empty.</summary>
+    protected virtual string EmptyHint => "";
+
+    /// <inheritdoc/>
     public override void Render(Plot plot, SweepFigureData data)
     {
         ArgumentNullException.ThrowIfNull(plot);
@@ -102,9 +109,9 @@ public abstract class SweepAgainstParameter : Recipe<SweepTable, SweepFigureData
                 plot.Axes.SetLimitsX(-0.5, ticks.Count - 0.5);
             }
         }
-        if (data.Series.Count == 0)
+        if (NoData(data) is { } none)
         {
-            Figure.NoData(plot, "no complete run has a value of this metric in sweep.csv (a skew needs clock reads)");
+            Figure.NoData(plot, none);
         }
         Figure.Legend(plot);
     }
@@ -140,6 +147,9 @@ public sealed class SweepSkew : SweepAgainstParameter
 
     /// <inheritdoc/>
     protected override string Metric => "max |skew| (ms)";
+
+    /// <inheritdoc/>
+    protected override string EmptyHint => "; a skew needs guest clock reads";
 
     /// <inheritdoc/>
     protected override double? Value(SweepRow row) => row.SkewMaxAbsNs / 1e6;

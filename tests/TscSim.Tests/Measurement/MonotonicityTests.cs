@@ -62,30 +62,4 @@ public class MonotonicityTests
         Assert.True(m.ObserveUnsigned(5)); // a wrap is a backward step, as the guest sees it
         Assert.Equal(ulong.MaxValue - 6, m.WorstBackstep);
     }
-
-    [Fact]
-    public void Cross_vcpu_skew_compares_each_read_with_the_latest_of_every_other_vcpu()
-    {
-        var s = new CrossVcpuSkew(3);
-        s.Observe(0, 5);
-        Assert.Equal(0UL, s.MaxSkew); // nobody else has read yet
-        s.Observe(0, 50);
-        Assert.Equal(0UL, s.MaxSkew); // the same vCPU is never compared with itself
-        s.Observe(1, -3);
-        Assert.Equal(53UL, s.MaxSkew); // |-3 - 50|
-        s.Observe(0, 5);
-        Assert.Equal(53UL, s.MaxSkew); // |5 - (-3)| = 8 < 53: the max is kept
-        s.Observe(2, -70);
-        Assert.Equal(75UL, s.MaxSkew); // |-70 - 5| = 75, |-70 - (-3)| = 67
-        Assert.Throws<ArgumentOutOfRangeException>(() => s.Observe(3, 0));
-    }
-
-    [Fact]
-    public void Cross_vcpu_skew_is_exact_for_opposite_extremes()
-    {
-        var s = new CrossVcpuSkew(2);
-        s.Observe(0, long.MinValue);
-        s.Observe(1, long.MaxValue);
-        Assert.Equal(ulong.MaxValue, s.MaxSkew);
-    }
 }

@@ -115,10 +115,12 @@ public class RecorderTests
         Assert.Equal(new[] { 0, 1, 2 }, vm.Vcpus.Select(v => v.Id));
 
         vm.OnClockRead(0, 100, 105, 10, 0);  // skew +5: no other vCPU yet
-        vm.OnClockRead(1, 200, 197, 10, 0);  // skew -3: |-3 - 5| = 8
+        vm.OnClockRead(1, 200, 197, 10, 0);  // skew -3: vCPU 1's first read, nothing to interpolate between
+        Assert.Null(vm.CrossMaxSkewNs);
         vm.OnClockRead(2, 300, 300, 10, 0);  // skew 0
-        vm.OnClockRead(0, 400, 390, 10, 1);  // skew -10: |-10 - (-3)| = 7, |-10 - 0| = 10
-        Assert.Equal(10UL, vm.CrossMaxSkewNs);
+        // Skew -10; vCPU 0 between 100 (+5) and 400 (-10) is 0 at 200 and -5 at 300: |-3 - 0| = 3, |0 - (-5)| = 5.
+        vm.OnClockRead(0, 400, 390, 10, 1);
+        Assert.Equal(5UL, vm.CrossMaxSkewNs);
         Assert.Equal(0, vm.CrossViolations);
         vm.OnClockRead(1, 500, 380, 10, 0);  // 380 < 390: back 10 across, 380 > 197 on vCPU 1
         vm.OnClockRead(2, 600, 385, 10, 0);  // 385 > 380, but < 390, which returned before it began: back 5
@@ -128,8 +130,9 @@ public class RecorderTests
         Assert.Equal(1, vm.Vcpus[0].ClockReadExits);
         Assert.Equal(2, vm.CrossViolations);
         Assert.Equal(10UL, vm.CrossWorstBackstepNs);
-        // vCPU 1 at 500: skew -120 vs -10 and 0 -> 120; vCPU 2 at 600: skew -215 vs -10 -> 205.
-        Assert.Equal(205UL, vm.CrossMaxSkewNs);
+        // vCPU 1 between 200 (-3) and 500 (-120) is -42 at 300 and -81 at 400: |0 + 42| = 42, |-10 + 81| = 71.
+        // vCPU 2 between 300 (0) and 600 (-215) is -71.67 at 400 and -143.33 at 500: 61.67 -> 62, 23.33 -> 23.
+        Assert.Equal(71UL, vm.CrossMaxSkewNs);
         Assert.Equal(0, vm.Vcpus.Sum(v => v.Violations));
     }
 

@@ -25,7 +25,7 @@ public class SummaryJsonTests
     {
         JsonElement o = Write(w => SummaryJson.WriteVcpuMeasurements(w, RecorderTests.HandWorked()));
         Assert.Equal(
-            ["id", "reads", "skew_ns", "drift_ppm", "violations", "worst_backstep_ns", "read_cycles",
+            ["id", "reads", "skew_ns", "drift_ppm", "steps", "largest_step_ns", "violations", "worst_backstep_ns", "read_cycles",
              "tsc_reads", "tsc_violations", "tsc_worst_backstep_cycles"],
             Keys(o));
         Assert.Equal(["min", "max", "mean", "p50", "p99", "max_abs", "final"], Keys(o.GetProperty("skew_ns")));
@@ -42,6 +42,8 @@ public class SummaryJsonTests
         Assert.Equal("985", skew.GetProperty("max_abs").GetRawText());
         Assert.Equal("30", skew.GetProperty("final").GetRawText());
         Assert.Equal("-94500", o.GetProperty("drift_ppm").GetRawText());
+        Assert.Equal(0, o.GetProperty("steps").GetInt64());          // no change of skew above 1 ms
+        Assert.Equal(0, o.GetProperty("largest_step_ns").GetInt64());
         Assert.Equal(1, o.GetProperty("violations").GetInt64());
         Assert.Equal(5, o.GetProperty("worst_backstep_ns").GetInt64());
         JsonElement cycles = o.GetProperty("read_cycles");
@@ -51,6 +53,30 @@ public class SummaryJsonTests
         Assert.Equal(4, o.GetProperty("tsc_reads").GetInt64());
         Assert.Equal(1, o.GetProperty("tsc_violations").GetInt64());
         Assert.Equal(50, o.GetProperty("tsc_worst_backstep_cycles").GetInt64());
+    }
+
+    [Fact]
+    public void Steps_and_the_largest_step_are_written_per_vcpu()
+    {
+        var r = new VcpuRecorder(0);
+        r.OnClockRead(0, 0, 10, 0);
+        r.OnClockRead(1_000_000, 1_000_000, 10, 0);
+        r.OnClockRead(101_000_000, 1_000_100, 10, 0); // a 100 ms pause the clock did not see
+        r.OnClockRead(102_000_000, 2_000_100, 10, 0);
+        JsonElement o = Write(w => SummaryJson.WriteVcpuMeasurements(w, r));
+        Assert.Equal(1, o.GetProperty("steps").GetInt64());
+        Assert.Equal("-99999900", o.GetProperty("largest_step_ns").GetRawText());
+        Assert.Equal("0", o.GetProperty("drift_ppm").GetRawText());
+    }
+
+    [Fact]
+    public void Max_skew_is_null_when_no_two_vcpus_could_be_compared()
+    {
+        var vm = new VmRecorder("vm0", 1);
+        vm.OnClockRead(0, 100, 130, 10, 0);
+        vm.OnClockRead(0, 200, 230, 10, 0);
+        JsonElement o = Write(w => SummaryJson.WriteCrossVcpu(w, vm)).GetProperty("cross_vcpu");
+        Assert.Equal(JsonValueKind.Null, o.GetProperty("max_skew_ns").ValueKind);
     }
 
     [Fact]

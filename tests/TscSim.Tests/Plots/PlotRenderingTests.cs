@@ -129,4 +129,25 @@ public sealed class PlotRenderingTests : IDisposable
         Assert.Equal($"{Path.Combine(results, "reads.csv")}:3:15: vcpu 'one' is not an integer", err.Trim());
         Assert.False(Directory.Exists(Path.Combine(results, "plots")));
     }
+
+    [Fact]
+    public void Plot_verb_says_which_figures_it_skipped_for_want_of_data_and_keeps_older_files()
+    {
+        string results = TinyFolders.WriteResults(_dir, "noreads", "true_ns,vm,vcpu,core,host,clock_ns,skew_ns,exited,cycles\n");
+        string outDir = Path.Combine(_dir.Path, "noreads-figures");
+        _dir.Write("noreads-figures/skew-over-time.png", "an older figure");
+        var (code, output, err) = Cli("plot", results, "--out", outDir);
+        Assert.Equal(ExitCodes.Success, code);
+        Assert.Equal("", err);
+        var printed = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.Equal(
+            [Path.Combine(outDir, "exit-rates.png"), Path.Combine(outDir, "exit-rates.svg"),
+             $"skipped skew-over-time: no data: no clock reads in reads.csv (the workload reads no clock); the older {Path.Combine(outDir, "skew-over-time.png")} is left as before",
+             "skipped cross-vcpu-skew: no data: no clock reads of 2 or more vCPUs of one VM close enough in reads.csv to compare",
+             "skipped read-latency-cdf-cycles: no data: no clock reads in reads.csv (the workload reads no clock)",
+             "skipped read-latency-cdf-ns: no data: no clock reads in reads.csv (the workload reads no clock)"],
+            printed);
+        Assert.Equal("an older figure", File.ReadAllText(Path.Combine(outDir, "skew-over-time.png")));
+        Assert.False(File.Exists(Path.Combine(outDir, "read-latency-cdf-ns.png")));
+    }
 }

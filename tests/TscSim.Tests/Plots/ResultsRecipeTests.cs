@@ -63,14 +63,37 @@ public sealed class ResultsRecipeTests : IDisposable
     }
 
     [Fact]
-    public void Cross_vcpu_skew_compares_each_read_with_the_latest_skew_of_the_other_vcpus()
+    public void Cross_vcpu_skew_compares_two_vcpus_clocks_at_one_instant()
     {
-        // vm0 in time order: v0 +500 (no other vCPU yet), v1 −1000 (|−1000 − 500| = 1500),
-        // v0 +2000 (3000), v1 +1500 (500), v1 0 (2000), v0 +3000 (3000). vm1 has one vCPU: no series.
+        // vm0 in time order: v0 0.1 s +500, v1 0.15 s −1000 (first reads: nothing in their brackets);
+        // v0 0.2 s +2000: v0 between 0.1 and 0.2 s is +1250 at 0.15 s, |−1000 − 1250| = 2250;
+        // v1 0.3 s +1500: v1 between 0.15 and 0.3 s is −166.67 at 0.2 s, |2000 + 166.67| → 2167;
+        // v1 0.5 s 0: v0's latest (0.2 s) is before its bracket [0.3, 0.5]: no point;
+        // v0 0.6 s +3000: v0 between 0.2 and 0.6 s is +2750 at 0.5 s, |0 − 2750| = 2750.
+        // (The old definition, each read against the other's latest, gave 1500, 3000, 500, 2000, 3000.)
+        // vm1 has one vCPU: no series.
         var data = new CrossVcpuSkew().Extract(_results);
         Assert.Equal("µs", data.Unit);
         var vm0 = Assert.Single(data.Vms);
-        AssertSeries(vm0, "vm0", [0.15, 0.2, 0.3, 0.5, 0.6], [1.5, 3, 0.5, 2, 3]);
+        AssertSeries(vm0, "vm0", [0.2, 0.3, 0.6], [2.25, 2.167, 2.75]);
+    }
+
+    [Fact]
+    public void Cross_vcpu_skew_figure_does_not_count_a_pause_as_skew()
+    {
+        // Both vCPUs lose a 100 ms pause (their skew steps from 0 to −100 ms) and stay 20 µs apart.
+        string reads = """
+            true_ns,vm,vcpu,core,host,clock_ns,skew_ns,exited,cycles
+            100000000,vm0,0,0,h0,100000000,0,0,50
+            101000000,vm0,1,1,h0,101020000,20000,0,50
+            102000000,vm0,0,0,h0,102000000,0,0,50
+            203000000,vm0,1,1,h0,103020000,-99980000,0,50
+            204000000,vm0,0,0,h0,104000000,-100000000,0,50
+            205000000,vm0,1,1,h0,105020000,-99980000,0,50
+            """;
+        var results = ResultsFolder.Load(TinyFolders.WriteResults(_dir, "pause", reads));
+        var vm0 = new CrossVcpuSkew().Extract(results).Vms[0];
+        AssertSeries(vm0, "vm0", [0.102, 0.205], [20, 20]);
     }
 
     [Fact]
@@ -121,6 +144,19 @@ public sealed class ResultsRecipeTests : IDisposable
         Assert.Equal([0, 600, 500], data.Rates[0].PerSecond);
         Assert.Equal([0, 0, 2], data.Rates[1].PerSecond);
         Assert.Equal([60, 0, 0], data.Rates[2].PerSecond);
+    }
+
+    [Fact]
+    public void Figures_without_data_are_not_drawn_and_say_why()
+    {
+        var results = ResultsFolder.Load(TinyFolders.WriteResults(_dir, "noreads", "true_ns,vm,vcpu,core,host,clock_ns,skew_ns,exited,cycles\n"));
+        Assert.Null(new SkewOverTime().TryDraw(results, out string? why));
+        Assert.Equal("no clock reads in reads.csv (the workload reads no clock)", why);
+        Assert.Null(new CrossVcpuSkew().TryDraw(results, out why));
+        Assert.Equal("no clock reads of 2 or more vCPUs of one VM close enough in reads.csv to compare", why);
+        using var exits = new ExitRates().TryDraw(results, out why); // the exits are still there
+        Assert.NotNull(exits);
+        Assert.Null(why);
     }
 
     [Fact]

@@ -129,4 +129,76 @@ public sealed class SweepRecipeTests : IDisposable
         var ex = Assert.Throws<PlotInputException>(() => Load(csv, "bad-" + column));
         Assert.EndsWith(expected, ex.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void A_quantity_parameter_labels_its_axis_with_the_unit_of_its_values()
+    {
+        const string csv = """
+            point,repeat,seed,fingerprint,complete,work,vm,vcpu,reads,skew_max_abs_ns,skew_final_ns,drift_ppm,violations,exits_total,exits_rdtsc,exits_rdtscp,overhead_pct
+            0,0,1,aaaaaaaaaaaaaaaa,true,2000000cycles,vm0,0,0,,,,0,200,200,0,0.0575
+            1,0,1,bbbbbbbbbbbbbbbb,true,2000cycles,vm0,0,0,,,,0,1989,1989,0,36.5
+            """;
+        var data = new SweepOverhead().Extract(Load(csv, "cycles"));
+        Assert.Equal("work (cycles)", data.XLabel);
+        Assert.True(data.LogX);
+        AssertSeries(Assert.Single(data.Series), "exit overhead (%)", [2000, 2000000], [36.5, 0.0575]);
+        using var plot = new SweepOverhead().Draw(Load(csv, "cycles"));
+        Assert.Equal("work (cycles) (log scale)", plot.Axes.Bottom.Label.Text);
+    }
+
+    [Fact]
+    public void Every_numeric_parameter_of_the_shipped_sweeps_has_a_unit()
+    {
+        string dir = Path.Combine(TscSim.Tests.Runs.ShippedScenarioTests.RepoRoot(), "scenarios", "sweeps");
+        var sweeps = Directory.GetFiles(dir, "*.yaml").Where(f => !f.EndsWith(".base.yaml", StringComparison.Ordinal)).Order(StringComparer.Ordinal).ToList();
+        Assert.NotEmpty(sweeps);
+        foreach (string file in sweeps)
+        {
+            foreach (var p in TscSim.Core.Runs.SweepSpec.Load(file).Parameters)
+            {
+                var scale = ParameterScale.Of(p.Name, p.Values);
+                Assert.True(!scale.IsNumeric || scale.Unit.Length > 0, $"{Path.GetFileName(file)}: '{p.Name}' is drawn without a unit ({string.Join(", ", p.Values)})");
+            }
+        }
+    }
+
+    [Fact]
+    public void Series_differ_in_marker_shape_and_line_pattern_as_well_as_colour()
+    {
+        // In the shipped skew sweep, trapping "on" and "auto" lie on the same points for a faster host.
+        using var plot = new SweepSkew().Draw(Load(TinyFolders.Sweep));
+        var lines = plot.GetPlottables().OfType<ScottPlot.Plottables.Scatter>().ToList();
+        Assert.Equal(2, lines.Count);
+        for (int i = 0; i < lines.Count; i++)
+        {
+            var style = Figure.StyleAt(i);
+            Assert.Equal(style.Marker, lines[i].MarkerShape);
+            Assert.Equal(style.Pattern, lines[i].LinePattern);
+            Assert.Equal(7 * style.MarkerScale, lines[i].MarkerSize);
+        }
+        var styles = Enumerable.Range(0, 12).Select(Figure.StyleAt).ToList();
+        Assert.Equal(12, styles.Select(st => (st.Marker, st.PatternName)).Distinct().Count()); // 12 series, 12 combinations
+        Assert.Equal(4, styles.Take(4).Select(st => st.PatternName).Distinct().Count());
+        Assert.Equal(6, styles.Take(6).Select(st => st.Marker).Distinct().Count());
+        Assert.Equal(["solid", "dashed", "dotted"], styles.Take(3).Select(st => st.PatternName));
+        // A series drawn after another has the bigger marker, so it rings the earlier one where they coincide.
+        Assert.True(styles[1].MarkerScale > styles[0].MarkerScale && styles[2].MarkerScale > styles[0].MarkerScale);
+    }
+
+    [Fact]
+    public void A_sweep_whose_runs_read_no_clock_has_no_skew_figure()
+    {
+        const string csv = """
+            point,repeat,seed,fingerprint,complete,work,vm,vcpu,reads,skew_max_abs_ns,skew_final_ns,drift_ppm,violations,exits_total,exits_rdtsc,exits_rdtscp,overhead_pct
+            0,0,1,aaaaaaaaaaaaaaaa,true,2000cycles,vm0,0,0,,,,0,200,200,0,0.0575
+            """;
+        _dir.Write("noclock/sweep.csv", csv);
+        string outDir = Path.Combine(_dir.Path, "noclock-figures");
+        var outcome = Plotter.PlotAll(Path.Combine(_dir.Path, "noclock"), outDir);
+        Assert.Equal([Path.Combine(outDir, "sweep-overhead.png"), Path.Combine(outDir, "sweep-overhead.svg")], outcome.Files);
+        var skipped = Assert.Single(outcome.Skipped);
+        Assert.Equal("sweep-skew", skipped.Name);
+        Assert.Equal("skipped sweep-skew: no data: no complete run has a value of max |skew| (ms) in sweep.csv; a skew needs guest clock reads", skipped.ToString());
+        Assert.False(File.Exists(Path.Combine(outDir, "sweep-skew.png")));
+    }
 }

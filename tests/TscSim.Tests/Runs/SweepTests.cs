@@ -23,7 +23,7 @@ public sealed class SweepTests : IDisposable
             name: small
             base: base.yaml
             vary:
-              - { name: work, values: [200000, 20000] }
+              - { name: work, values: [200000cycles, 20000cycles] }
               - { name: cpu, path: "hosts[0].cpu", values: [intel-nehalem, amd-zen2] }
             repeat: 2
             """);
@@ -36,9 +36,9 @@ public sealed class SweepTests : IDisposable
         var spec = SweepSpec.Load(SmallSweep());
         var points = spec.Points();
         Assert.Equal(8, points.Count);
-        Assert.Equal(["200000", "intel-nehalem"], points[0].Values);
-        Assert.Equal(["200000", "amd-zen2"], points[2].Values);
-        Assert.Equal(["20000", "intel-nehalem"], points[4].Values);
+        Assert.Equal(["200000cycles", "intel-nehalem"], points[0].Values);
+        Assert.Equal(["200000cycles", "amd-zen2"], points[2].Values);
+        Assert.Equal(["20000cycles", "intel-nehalem"], points[4].Values);
         Assert.Equal([1UL, 2UL], points.Take(2).Select(p => p.Seed));
         Assert.Equal("p0003-r01", points[7].Folder);
         var scenario = spec.LoadPoint(points[7]);
@@ -121,7 +121,7 @@ public sealed class SweepTests : IDisposable
     [InlineData("bogus: 1", "unknown key 'bogus'")]
     public void Bad_sweep_files_are_errors_with_positions(string extra, string mentions)
     {
-        File.WriteAllText(Path.Combine(_dir, "base.yaml"), File.ReadAllText(Shipped("trap-overhead.base.yaml")).Replace("${work}", "1000", StringComparison.Ordinal));
+        File.WriteAllText(Path.Combine(_dir, "base.yaml"), File.ReadAllText(Shipped("trap-overhead.base.yaml")).Replace("${work}", "1000cycles", StringComparison.Ordinal));
         string path = Path.Combine(_dir, "bad.yaml");
         File.WriteAllText(path, "name: bad\nbase: base.yaml\n" + extra + "\n");
         var ex = Assert.Throws<ScenarioException>(() => SweepSpec.Load(path));
