@@ -177,6 +177,12 @@ public static class TscSimCli
         var presets = new Command("presets", "List CPU models, guest OS profiles and policy presets with their parameters and sources.");
         presets.SetAction(parse => Presets.Run(parse.InvocationConfiguration.Output));
         root.Add(presets);
+        // validate-kvm (issue 17): the real KVM of this machine against the model.
+        var validateKvmOut = new Option<FileInfo>("--out") { Description = $"Where the CSV table goes (default {ValidateKvmCommand.DefaultOut}); never overwrites a file validate-kvm did not write." };
+        var validateKvm = new Command("validate-kvm", "Run the same workloads on this machine's real KVM (/dev/kvm) and in TscSim; print and write the comparison table.") { validateKvmOut };
+        validateKvm.SetAction(parse => ValidateKvmCommand.Run(parse.GetValue(validateKvmOut)?.ToString(),
+            parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
+        root.Add(validateKvm);
 
         var bench = new Command("bench", "Quick built-in performance figures: engine events/s (hold model), guest instructions/s and RDTSC/s.");
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of text." };

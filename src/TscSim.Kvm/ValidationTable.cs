@@ -1,0 +1,86 @@
+using System.Globalization;
+using System.Text;
+
+namespace TscSim.Kvm;
+
+/// <summary>How a row came out.</summary>
+public enum Verdict
+{
+    /// <summary>TscSim and real KVM agree.</summary>
+    Agree,
+    /// <summary>They disagree, and the disagreement is a known, listed one (<see cref="KnownDisagreements"/>).</summary>
+    Open,
+    /// <summary>They disagree and nobody listed it: a failure.</summary>
+    Disagree,
+    /// <summary>Not measured on this machine (the reason is in the row); not a pass.</summary>
+    NotMeasured,
+}
+
+/// <summary>One compared fact.</summary>
+public sealed record ValidationRow(string Id, string Fact, string Real, string Model, Verdict Verdict, string Comparable)
+{
+    public string VerdictText => Verdict switch
+    {
+        Verdict.Agree => "agree",
+        Verdict.Open => "open",
+        Verdict.Disagree => "DISAGREE",
+        _ => "not measured",
+    };
+}
+
+/// <summary>
+/// Disagreements between the model and real KVM that are known and listed (mirrored in
+/// docs/validation.md): each is what the model does and what KVM does. A row that disagrees
+/// and is not here fails <c>tscsim validate-kvm</c>. The hypervisor-eras work fixes them.
+/// </summary>
+public static class KnownDisagreements
+{
+    public static IReadOnlyDictionary<string, (string Model, string Kvm)> All { get; } = new Dictionary<string, (string, string)>(StringComparer.Ordinal)
+    {
+        ["pvclock.fast.flags"] = (
+            "turns the master clock off while catch-up is needed (a modelling choice), so no TSC_STABLE flag",
+            "keeps the master clock (pvclock_update_vm_gtod_copy has no catch-up term): flags = TSC_STABLE"),
+        ["tsc-rate.fast"] = (
+            "catch-up every exit moves the guest TSC to the requested rate (2x the host)",
+            "with the master clock on, catch-up computes from the frozen master pair: the TSC runs at the host's rate"),
+        ["set-tsc-khz.slow.get"] = (
+            "refuses to create the VM, so there is no rate to read",
+            "KVM_SET_TSC_KHZ fails, yet KVM_GET_TSC_KHZ then reports the requested rate (virtual_tsc_khz is stored before the check)"),
+        ["tsc-rate.slow"] = (
+            "refuses to create the VM (QEMU would not start it)",
+            "the VM runs after the refused KVM_SET_TSC_KHZ, its TSC at the host's rate"),
+        ["initial-tsc.first-vcpu"] = (
+            "every VM starts with guest TSC 0",
+            "the first vCPU matches the VM's initial generation (offset 0): the guest TSC starts at the host's TSC"),
+        ["wrmsr-tsc.self"] = (
+            "a guest WRMSR IA32_TSC moves the vCPU's offset: the vCPU then reads the written value (DOMAIN §3.1)",
+            "on this machine's kvm_pvm backend the vCPU keeps reading the old timeline (so does KVM_GET_MSRS IA32_TSC), though IA32_TSC_ADJUST takes the write's delta"),
+        ["tsc-adjust.self"] = (
+            "a guest WRMSR IA32_TSC_ADJUST moves the vCPU's TSC by the change (DOMAIN §3.1)",
+            "on this machine's kvm_pvm backend the TSC does not move"),
+    };
+}
+
+/// <summary>Writes the table as CSV (invariant culture, RFC 4180 quoting, LF line ends).</summary>
+public static class ValidationCsv
+{
+    public const string Header = "id,fact,real_kvm,tscsim,verdict,comparable_because,kernel,measured_on";
+
+    public static string Write(IEnumerable<ValidationRow> rows, string kernel, string measuredOn)
+    {
+        var sb = new StringBuilder();
+        sb.Append(Header).Append('\n');
+        foreach (var r in rows)
+        {
+            sb.Append(string.Join(',', new[] { r.Id, r.Fact, r.Real, r.Model, r.VerdictText, r.Comparable, kernel, measuredOn }.Select(Quote))).Append('\n');
+        }
+        return sb.ToString();
+    }
+
+    public static string Quote(string field) =>
+        field.AsSpan().IndexOfAny(",\"\n\r") >= 0 ? "\"" + field.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"" : field;
+
+    internal static string Num(long v) => v.ToString("N0", CultureInfo.InvariantCulture);
+
+    internal static string Num(double v, int decimals) => v.ToString("F" + decimals.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
+}

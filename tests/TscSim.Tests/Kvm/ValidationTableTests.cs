@@ -1,0 +1,92 @@
+using Xunit.Abstractions;
+using TscSim.Cli;
+using TscSim.Kvm;
+
+namespace TscSim.Tests.Kvm;
+
+public class ValidationTableTests
+{
+    [Fact]
+    public void Csv_quotes_commas_and_quotes_and_ends_lines_with_lf()
+    {
+        var rows = new[]
+        {
+            new ValidationRow("a.b", "fact, with comma", "1,234", "say \"x\"", Verdict.Agree, "plain"),
+            new ValidationRow("c", "f", "r", "m", Verdict.Open, "why"),
+        };
+        string csv = ValidationCsv.Write(rows, "6.18", "2026-11-30");
+        Assert.Equal(
+            ValidationCsv.Header + "\n" +
+            "a.b,\"fact, with comma\",\"1,234\",\"say \"\"x\"\"\",agree,plain,6.18,2026-11-30\n" +
+            "c,f,r,m,open,why,6.18,2026-11-30\n", csv);
+    }
+
+    [Fact]
+    public void Validate_kvm_refuses_to_overwrite_a_file_it_did_not_write()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"tscsim-foreign-{Environment.ProcessId}.csv");
+        File.WriteAllText(path, "precious,data\n");
+        try
+        {
+            var (o, e) = (new StringWriter(), new StringWriter());
+            int code = TscSimCli.Run(["validate-kvm", "--out", path], o, e);
+            Assert.Equal(ExitCodes.BadInput, code);
+            Assert.Contains($"{path}:1:1:", e.ToString());
+            Assert.Equal("precious,data\n", File.ReadAllText(path));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+}
+
+/// <summary>The real comparison, when this machine has a usable /dev/kvm (otherwise it returns early, saying so).</summary>
+public class RealKvmTests(ITestOutputHelper log)
+{
+    [Fact]
+    public void The_real_comparison_has_no_unlisted_disagreement()
+    {
+        using KvmSystem? kvm = KvmSystem.TryOpen(out string why);
+        if (kvm is null)
+        {
+            log.WriteLine($"skipped: no usable KVM ({why})");
+            return;
+        }
+        var rows = new ValidationCases(kvm, ValidationCases.ReadHost(kvm)).RunAll();
+        foreach (var r in rows)
+        {
+            log.WriteLine($"{r.Id}: real {r.Real} | model {r.Model} | {r.VerdictText}");
+        }
+        Assert.Equal(24, rows.Count);
+        Assert.DoesNotContain(rows, r => r.Verdict == Verdict.Disagree);
+        // Facts that hold on any x86 KVM without TSC scaling: the model's pvclock arithmetic is KVM's.
+        Assert.All(rows.Where(r => r.Id is "pvclock.host.mul" or "pvclock.host.shift" or "set-tsc-khz.fast.result"), r => Assert.Equal(Verdict.Agree, r.Verdict));
+        Assert.Equal(rows.Select(r => r.Id).Distinct().Count(), rows.Count);
+    }
+
+    [Fact]
+    public void Validate_kvm_writes_its_table_and_can_overwrite_its_own()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"tscsim-validate-{Environment.ProcessId}.csv");
+        try
+        {
+            for (int i = 0; i < 2; i++)
+            {
+                var (o, e) = (new StringWriter(), new StringWriter());
+                int code = TscSimCli.Run(["validate-kvm", "--out", path], o, e);
+                Assert.True(code == ExitCodes.Success, e.ToString());
+                if (o.ToString().Contains("no usable KVM", StringComparison.Ordinal))
+                {
+                    Assert.False(File.Exists(path));
+                    return;
+                }
+                Assert.StartsWith(ValidationCsv.Header + "\n", File.ReadAllText(path));
+            }
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+}
