@@ -1,3 +1,4 @@
+using TscSim.Core.Abi;
 using TscSim.Core.Engine;
 using TscSim.Core.Guest;
 using TscSim.Core.Hardware;
@@ -54,7 +55,7 @@ public sealed class KvmGuest : IDisposable
         KvmVcpu v = Vm.CreateVcpu();
         int result = tscKhz is long khz ? v.SetTscKhz(khz) : 0;
         v.SetEntry(_code.Entry, (ulong)(GuestAddressMap.StackTop - v.Id * GuestAddressMap.StackSize), (ulong)v.Id);
-        v.SetMsr(KvmAbi.MsrKvmSystemTimeNew, (ulong)(GuestAddressMap.PvclockBase + v.Id * Core.Virtualization.Pvclock.Size) | 1);
+        v.SetMsr(KvmAbi.MsrKvmSystemTimeNew, (ulong)(GuestAddressMap.PvclockBase + v.Id * PvclockAbi.Size) | 1);
         return (v, result);
     }
 
@@ -79,8 +80,8 @@ public sealed class KvmGuest : IDisposable
     /// <summary>vCPU <paramref name="v"/>'s pvclock_vcpu_time_info as KVM last wrote it.</summary>
     public PvclockTimeInfo Pvclock(int v)
     {
-        long at = GuestAddressMap.PvclockBase + v * Core.Virtualization.Pvclock.Size;
-        var b = Vm.Memory(at, Core.Virtualization.Pvclock.Size);
+        long at = GuestAddressMap.PvclockBase + v * PvclockAbi.Size;
+        var b = Vm.Memory(at, PvclockAbi.Size);
         return new PvclockTimeInfo(BitConverter.ToUInt32(b), BitConverter.ToUInt64(b[8..]), BitConverter.ToUInt64(b[16..]),
             BitConverter.ToUInt32(b[24..]), unchecked((sbyte)b[28]), b[29]);
     }

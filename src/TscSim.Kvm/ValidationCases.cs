@@ -1,3 +1,4 @@
+using TscSim.Core.Abi;
 using System.Globalization;
 using TscSim.Core.Isa;
 using TscSim.Core.Time;
