@@ -37,7 +37,7 @@ public sealed class ValidationCases
             or rax, rdx
             probe rax                    ; T: the TSC
             out 0x10, eax                ; one exit to userspace per iteration
-            work 50
+            work 50cycles
             inc rbx
             cmp rbx, {LoopIterations}
             jne loop

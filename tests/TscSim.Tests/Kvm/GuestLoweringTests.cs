@@ -25,7 +25,7 @@ public class GuestLoweringTests
     public void Work_becomes_a_counted_loop_that_keeps_rcx_and_the_flags()
     {
         // pushfq; push rcx; mov rcx, 20000; L: dec rcx; jne L; pop rcx; popfq.
-        Assert.Equal("9C51" + "48B9204E000000000000" + "48FFC9" + "75FB" + "599D" + "F4", Hex("work 20000\nhlt"));
+        Assert.Equal("9C51" + "48B9204E000000000000" + "48FFC9" + "75FB" + "599D" + "F4", Hex("work 20000cycles\nhlt"));
     }
 
     [Fact]
