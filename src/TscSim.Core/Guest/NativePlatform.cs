@@ -71,6 +71,7 @@ public sealed class NativePlatform : IGuestPlatform
                             case MsrTsc: value = core.ReadTsc(at).Raw; break;
                             case MsrTscAdjust when model.HasTscAdjust: value = (ulong)core.TscAdjust; break;
                             case MsrTscAux when model.HasRdtscp: value = vcpu.TscAux; break;
+                            case var m when ApicRegisters.IsApicMsr(m) && m != ApicRegisters.MsrEoi: value = Lapic(vcpu).Read(m, at); break;
                             default: return vcpu.ExplainFault(GuestFaultKind.GeneralProtection, $"RDMSR of unmodelled MSR 0x{msr:x} (#GP)");
                         }
                         SetEdxEax(ref rax, ref rdx, value);
@@ -85,6 +86,7 @@ public sealed class NativePlatform : IGuestPlatform
                             case MsrTsc: core.WriteTsc(at, value); break;
                             case MsrTscAdjust when model.HasTscAdjust: core.WriteTscAdjust(at, (long)value); break;
                             case MsrTscAux when model.HasRdtscp: vcpu.TscAux = (uint)value; break;
+                            case var m when ApicRegisters.IsApicMsr(m) && m != ApicRegisters.MsrCurrentCount: Lapic(vcpu).Write(m, value, at); break;
                             default: return vcpu.ExplainFault(GuestFaultKind.GeneralProtection, $"WRMSR of unmodelled MSR 0x{msr:x} (#GP)");
                         }
                         return PlatformResult.Native(cost);
@@ -109,6 +111,11 @@ public sealed class NativePlatform : IGuestPlatform
             }
         }
     }
+
+    /// <summary>The vCPU's local APIC timer on bare metal: the bus clock and the core's TSC (created on first use).</summary>
+    public static LocalApicTimer Lapic(Vcpu vcpu) =>
+        vcpu.Lapic ??= new LocalApicTimer(vcpu, new NativeApicTimerClock(vcpu.Core.Host, () => vcpu.Core), vcpu.Core.Host.Simulator,
+            $"{vcpu.Name}.lapic-timer", Engine.EventBand.Hardware);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void SetEdxEax(ref long rax, ref long rdx, ulong value)
@@ -160,13 +167,19 @@ public sealed class NativePlatform : IGuestPlatform
     }
 
     /// <inheritdoc />
-    public bool IsMmio(long address) => unchecked((ulong)(address - GuestAddressMap.HpetBase)) < 0x400;
+    public bool IsMmio(long address) => unchecked((ulong)(address - GuestAddressMap.HpetBase)) < 0x400 || ApicRegisters.IsXapic(address);
 
     /// <inheritdoc />
     public PlatformResult MmioRead(Vcpu vcpu, long address, int size, SimTime at, out long value)
     {
         unchecked
         {
+            if (ApicRegisters.IsXapic(address))
+            {
+                uint reg = ApicRegisters.MsrOfXapicOffset(address - ApicRegisters.XapicBase);
+                value = ApicRegisters.IsApicMsr(reg) ? (long)(uint)Lapic(vcpu).Read(reg, at) : 0;
+                return PlatformResult.Native(vcpu.Core.Model.CostCycles[(int)CostClass.Load]);
+            }
             Hpet hpet = vcpu.Core.Host.Hpet;
             long offset = address - GuestAddressMap.HpetBase;
             ulong register = offset switch
@@ -183,6 +196,16 @@ public sealed class NativePlatform : IGuestPlatform
     }
 
     /// <inheritdoc />
-    public PlatformResult MmioWrite(Vcpu vcpu, long address, int size, long value, SimTime at) =>
-        PlatformResult.Native(vcpu.Core.Model.CostCycles[(int)CostClass.Store]);
+    public PlatformResult MmioWrite(Vcpu vcpu, long address, int size, long value, SimTime at)
+    {
+        if (ApicRegisters.IsXapic(address))
+        {
+            uint reg = ApicRegisters.MsrOfXapicOffset(address - ApicRegisters.XapicBase);
+            if (ApicRegisters.IsApicMsr(reg) && reg != ApicRegisters.MsrTscDeadline)
+            {
+                Lapic(vcpu).Write(reg, unchecked((uint)value), at);
+            }
+        }
+        return PlatformResult.Native(vcpu.Core.Model.CostCycles[(int)CostClass.Store]);
+    }
 }
