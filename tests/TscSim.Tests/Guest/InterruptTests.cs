@@ -412,4 +412,37 @@ public class InterruptTests
         Assert.Equal(0, rig.Exits.Total);
         Assert.Null(rig.Vcpu.Lapic);
     }
+
+    private sealed class TickCounter : IGuestKernel
+    {
+        public List<long> Ticks { get; } = [];
+
+        public KernelCallResult Call(Vcpu vcpu, int service, SimTime at, long cycles, long exits)
+        {
+            Assert.Equal(KernelLibrary.TimerTick, service);
+            Ticks.Add(at.Picoseconds);
+            return KernelCallResult.Continue;
+        }
+    }
+
+    [Fact]
+    public void The_kernel_timer_routine_arms_a_periodic_tick_that_enters_the_tick_service()
+    {
+        // Bare metal: 100,000 bus cycles of 10 ns = 1 ms; the idle workload sleeps between ticks.
+        var rig = new GuestRig("""
+        start:  mov rsi, 100000
+                call __k_timer_setup
+        idle:   hlt
+                jmp idle
+
+        """ + KernelLibrary.TimerSource);
+        var kernel = new TickCounter();
+        rig.Vcpu.Kernel = kernel;
+        rig.Run(Duration.FromMicroseconds(10_500));
+        Assert.Equal(10, kernel.Ticks.Count);
+        Assert.Equal(10, rig.Vcpu.Lapic!.Eois);
+        Assert.Equal(KernelLibrary.TimerVector, rig.Vcpu.Lapic.Vector);
+        Assert.True(rig.Vcpu.HaltWaiting);
+        Assert.Equal(0x200_0000, rig.Vcpu.Register(Registers.Rsp));
+    }
 }
