@@ -109,6 +109,9 @@ public static class ResultWord
     /// <summary>A change of a VM's trapping state (subject: VM index; detail: 1 if trapping), then: true time (ps), FNV-1a-64 of the reason.</summary>
     public const byte Trapping = 5;
 
+    /// <summary>An interrupt delivered to a vCPU (subject: vCPU id; detail: vector | source &lt;&lt; 8), then: true time (ps) of delivery.</summary>
+    public const byte Interrupt = 6;
+
     /// <summary>The tag word of one result value.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ulong Tag(byte tag, int subject, int detail) =>

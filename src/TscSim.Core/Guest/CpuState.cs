@@ -45,6 +45,28 @@ public struct CpuState
     /// <summary>Cycles still to do of a <c>work</c> instruction split across slices.</summary>
     public long WorkRemaining;
 
+    /// <summary>
+    /// RFLAGS.IF: interrupts are taken (1) or held pending (0). 0 at reset, as on x86; set by
+    /// <c>sti</c> and <c>iretq</c>, cleared by <c>cli</c> and by interrupt delivery.
+    /// </summary>
+    public bool InterruptFlag;
+
+    /// <summary>RFLAGS bit positions of the modelled flags (SDM vol. 1 §3.4.3).</summary>
+    public const long RflagsCf = 1L << 0, RflagsFixed = 1L << 1, RflagsZf = 1L << 6, RflagsSf = 1L << 7, RflagsIf = 1L << 9, RflagsOf = 1L << 11;
+
+    /// <summary>The flags as an RFLAGS image (CF, ZF, SF, OF, IF and the always-one bit 1), as an interrupt pushes it.</summary>
+    public readonly long Rflags =>
+        RflagsFixed | (CF ? RflagsCf : 0) | (ZF ? RflagsZf : 0) | (SF ? RflagsSf : 0) | (OF ? RflagsOf : 0) | (InterruptFlag ? RflagsIf : 0);
+
+    /// <summary>Loads the modelled flags from an RFLAGS image (as <c>iretq</c> does); other bits are ignored.</summary>
+    public void SetRflags(long rflags)
+    {
+        FlagBits = (byte)(((rflags & RflagsZf) != 0 ? FlagZ : 0) | ((rflags & RflagsSf) != 0 ? FlagS : 0)
+            | ((rflags & RflagsCf) != 0 ? FlagC : 0) | ((rflags & RflagsOf) != 0 ? FlagO : 0));
+        FlagKind = FlagOrigin.Explicit;
+        InterruptFlag = (rflags & RflagsIf) != 0;
+    }
+
     public readonly bool ZF => FlagKind == FlagOrigin.Explicit ? (FlagBits & FlagZ) != 0 : FlagResult == 0;
 
     public readonly bool SF => FlagKind == FlagOrigin.Explicit ? (FlagBits & FlagS) != 0 : FlagResult < 0;

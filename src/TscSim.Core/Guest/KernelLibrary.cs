@@ -310,4 +310,57 @@ public static class KernelLibrary
         __k_start_count: dq 0
         __k_stop_count: dq 0
         """;
+
+    // ---- issue 16: the timer interrupt (machinery for the tick-driven kernels; no profile uses it yet)
+
+    /// <summary>Kernel service the timer handler enters on every tick (<c>kcall 12</c>): the kernel's do_timer.</summary>
+    public const int TimerTick = 12;
+
+    /// <summary>The vector of the local APIC timer tick (Linux's LOCAL_TIMER_VECTOR is 0xEF; any vector ≥ 32 works).</summary>
+    public const int TimerVector = 0xEF;
+
+    /// <summary>
+    /// Code to append to <see cref="Source"/> when a profile takes a tick: <c>__k_timer_setup</c>
+    /// (called with rsi = the APIC timer's initial count for one tick, e.g. 10^9 / HZ under KVM's
+    /// 1 ns bus cycle) loads the IDT, arms the x2APIC timer in periodic mode (divide ÷1) and
+    /// enables interrupts; <c>__k_timer_interrupt</c> saves what it touches, enters
+    /// <see cref="TimerTick"/>, writes the x2APIC EOI and returns with <c>iretq</c>. The IDT (one
+    /// per VM, in the shared section) has entry <see cref="TimerVector"/> only.
+    /// </summary>
+    public const string TimerSource = """
+        section .text
+        __k_timer_setup:    lidt [__k_idt_timer - 1912]   ; base = entry - 8 × 0xEF
+                            push rax
+                            push rcx
+                            push rdx
+                            mov rcx, 0x83E                ; divide configuration: ÷1
+                            mov rax, 0xB
+                            mov rdx, 0
+                            wrmsr
+                            mov rcx, 0x832                ; LVT timer: periodic, vector 0xEF
+                            mov rax, 0x200EF
+                            wrmsr
+                            mov rcx, 0x838                ; initial count: one tick
+                            mov rax, rsi
+                            wrmsr
+                            pop rdx
+                            pop rcx
+                            pop rax
+                            sti
+                            ret
+        __k_timer_interrupt: push rax
+                            push rcx
+                            push rdx
+                            kcall 12                      ; TimerTick
+                            mov rcx, 0x80B                ; x2APIC EOI
+                            mov rax, 0
+                            mov rdx, 0
+                            wrmsr
+                            pop rdx
+                            pop rcx
+                            pop rax
+                            iretq
+        section .shared
+        __k_idt_timer:      dq __k_timer_interrupt
+        """;
 }

@@ -54,6 +54,7 @@ public sealed class NativePlatform : IGuestPlatform
                             case Msr.Tsc: value = core.ReadTsc(at).Raw; break;
                             case Msr.TscAdjust when model.HasTscAdjust: value = (ulong)core.TscAdjust; break;
                             case Msr.TscAux when model.HasRdtscp: value = vcpu.TscAux; break;
+                            case var m when ApicRegisters.IsApicMsr(m) && m != ApicRegisters.MsrEoi: value = Lapic(vcpu).Read(m, at); break;
                             default: return vcpu.ExplainFault(GuestFaultKind.GeneralProtection, $"RDMSR of unmodelled MSR 0x{msr:x} (#GP)");
                         }
                         SetEdxEax(ref rax, ref rdx, value);
@@ -68,6 +69,7 @@ public sealed class NativePlatform : IGuestPlatform
                             case Msr.Tsc: core.WriteTsc(at, value); break;
                             case Msr.TscAdjust when model.HasTscAdjust: core.WriteTscAdjust(at, (long)value); break;
                             case Msr.TscAux when model.HasRdtscp: vcpu.TscAux = (uint)value; break;
+                            case var m when ApicRegisters.IsApicMsr(m) && m != ApicRegisters.MsrCurrentCount: Lapic(vcpu).Write(m, value, at); break;
                             default: return vcpu.ExplainFault(GuestFaultKind.GeneralProtection, $"WRMSR of unmodelled MSR 0x{msr:x} (#GP)");
                         }
                         return PlatformResult.Native(cost);
@@ -92,6 +94,11 @@ public sealed class NativePlatform : IGuestPlatform
             }
         }
     }
+
+    /// <summary>The vCPU's local APIC timer on bare metal: the bus clock and the core's TSC (created on first use).</summary>
+    public static LocalApicTimer Lapic(Vcpu vcpu) =>
+        vcpu.Lapic ??= new LocalApicTimer(vcpu, new NativeApicTimerClock(vcpu.Core.Host, () => vcpu.Core), vcpu.Core.Host.Simulator,
+            $"{vcpu.Name}.lapic-timer", Engine.EventBand.Hardware);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void SetEdxEax(ref long rax, ref long rdx, ulong value)
@@ -147,13 +154,19 @@ public sealed class NativePlatform : IGuestPlatform
     }
 
     /// <inheritdoc />
-    public bool IsMmio(long address) => unchecked((ulong)(address - GuestAddresses.HpetBase)) < GuestAddresses.HpetSize;
+    public bool IsMmio(long address) => unchecked((ulong)(address - GuestAddresses.HpetBase)) < GuestAddresses.HpetSize || ApicRegisters.IsXapic(address);
 
     /// <inheritdoc />
     public PlatformResult MmioRead(Vcpu vcpu, long address, int size, SimTime at, out long value)
     {
         unchecked
         {
+            if (ApicRegisters.IsXapic(address))
+            {
+                uint reg = ApicRegisters.MsrOfXapicOffset(address - ApicRegisters.XapicBase);
+                value = ApicRegisters.IsApicMsr(reg) ? (long)(uint)Lapic(vcpu).Read(reg, at) : 0;
+                return PlatformResult.Native(vcpu.Core.Model.CostCycles[(int)CostClass.Load]);
+            }
             Hpet hpet = vcpu.Core.Host.Hpet;
             long offset = address - GuestAddresses.HpetBase;
             ulong register = offset switch
@@ -170,6 +183,16 @@ public sealed class NativePlatform : IGuestPlatform
     }
 
     /// <inheritdoc />
-    public PlatformResult MmioWrite(Vcpu vcpu, long address, int size, long value, SimTime at) =>
-        PlatformResult.Native(vcpu.Core.Model.CostCycles[(int)CostClass.Store]);
+    public PlatformResult MmioWrite(Vcpu vcpu, long address, int size, long value, SimTime at)
+    {
+        if (ApicRegisters.IsXapic(address))
+        {
+            uint reg = ApicRegisters.MsrOfXapicOffset(address - ApicRegisters.XapicBase);
+            if (ApicRegisters.IsApicMsr(reg) && reg != ApicRegisters.MsrTscDeadline)
+            {
+                Lapic(vcpu).Write(reg, unchecked((uint)value), at);
+            }
+        }
+        return PlatformResult.Native(vcpu.Core.Model.CostCycles[(int)CostClass.Store]);
+    }
 }

@@ -77,6 +77,10 @@ public enum CostClass
     Wrmsr,
     /// <summary>Port I/O executed natively.</summary>
     PortIo,
+    /// <summary>Delivering an interrupt through the IDT (the processor pushes the frame and loads the handler).</summary>
+    Interrupt,
+    /// <summary>IRETQ (pops the frame).</summary>
+    Iret,
 }
 
 /// <summary>
@@ -123,6 +127,15 @@ public sealed record CpuModel
     /// written and the upper 32 are cleared.
     /// </summary>
     public bool FullWidthTscWrite { get; init; } = true;
+
+    /// <summary>
+    /// APIC virtualization (Intel APICv, AMD AVIC): EOI writes of a guest are completed in
+    /// hardware (no exit); writes that arm the timer still exit. Default false.
+    /// </summary>
+    public bool ApicVirtualization { get; init; }
+
+    /// <summary>The VMX-preemption timer, which KVM uses (as its "hv timer") for a TSC-deadline APIC timer: expiry exits with reason 52 instead of an external interrupt. Default false.</summary>
+    public bool VmxPreemptionTimer { get; init; }
 
     /// <summary>Hardware cost of a VM exit followed by VM entry (no handler work), in core cycles.</summary>
     public required Cycles ExitRoundTrip { get; init; }

@@ -29,14 +29,18 @@ public static class CpuPresets
         Scaling = TscScaling.None,
         HasTscAdjust = false,
         HasRdtscp = false,
+        ApicVirtualization = false,
+        VmxPreemptionTimer = false,
         ExitRoundTrip = new Cycles(1_500),
         Costs = CpuModel.CostTable(
             (Alu, 1), (Branch, 1), (Load, 3), (Store, 1), (Mul, 5), (Div, 40), (LockedRmw, 22),
             (Lfence, 8), (Mfence, 9), (Pause, 10), (Nop, 1), (Rdtsc, 64), (Rdtscp, 64), (Rdpid, 64),
-            (Cpuid, 200), (Rdmsr, 100), (Wrmsr, 150), (PortIo, 500)),
+            (Cpuid, 200), (Rdmsr, 100), (Wrmsr, 150), (PortIo, 500),
+            (Interrupt, 200), (Iret, 80)),
         Sources = CostSource +
             "TSC: constant but not nonstop (Linux timekeeping.rst 3.4/3.9: 'constant but stops in deep C-states' class); " +
-            "RDTSCP introduced with Nehalem on Intel; exit round trip 1,500 cycles: assumption (order of Agesen et al., " +
+            "RDTSCP introduced with Nehalem on Intel; no APICv, no VMX-preemption timer (assumption: it arrived with Nehalem); " +
+            "interrupt delivery 200 and IRETQ 80 cycles: assumption; exit round trip 1,500 cycles: assumption (order of Agesen et al., " +
             "'Software techniques for avoiding hardware virtualization exits', USENIX ATC 2012, Fig. 1).",
     };
 
@@ -51,13 +55,18 @@ public static class CpuPresets
         Scaling = TscScaling.None,
         HasTscAdjust = false,
         HasRdtscp = true,
+        ApicVirtualization = false,
+        VmxPreemptionTimer = false,
         ExitRoundTrip = new Cycles(1_000),
         Costs = CpuModel.CostTable(
             (Alu, 1), (Branch, 1), (Load, 4), (Store, 1), (Mul, 3), (Div, 40), (LockedRmw, 20),
             (Lfence, 9), (Mfence, 17), (Pause, 10), (Nop, 1), (Rdtsc, 24), (Rdtscp, 36), (Rdpid, 36),
-            (Cpuid, 150), (Rdmsr, 100), (Wrmsr, 150), (PortIo, 500)),
+            (Cpuid, 150), (Rdmsr, 100), (Wrmsr, 150), (PortIo, 500),
+            (Interrupt, 150), (Iret, 70)),
         Sources = CostSource +
             "TSC: invariant from Nehalem on (Linux timekeeping.rst 3.9; Tosatti's invariant-TSC commit); " +
+            "no APICv (it arrived with Ivy Bridge-EP); VMX-preemption timer not used by KVM, as on Nehalem-era parts with the " +
+            "preemption-timer erratum (assumption: not checked per stepping); interrupt delivery 150 and IRETQ 70 cycles: assumption; " +
             "exit round trip 1,000 cycles: assumption (Agesen et al. 2012, Fig. 1, order of magnitude).",
     };
 
@@ -72,14 +81,19 @@ public static class CpuPresets
         Scaling = TscScaling.VmxMultiplier16_48,
         HasTscAdjust = true,
         HasRdtscp = true,
+        ApicVirtualization = false,
+        VmxPreemptionTimer = true,
         ExitRoundTrip = new Cycles(600),
         Costs = CpuModel.CostTable(
             (Alu, 1), (Branch, 1), (Load, 4), (Store, 1), (Mul, 3), (Div, 40), (LockedRmw, 18),
             (Lfence, 4), (Mfence, 33), (Pause, 140), (Nop, 1), (Rdtsc, 25), (Rdtscp, 32), (Rdpid, 32),
-            (Cpuid, 100), (Rdmsr, 100), (Wrmsr, 150), (PortIo, 500)),
+            (Cpuid, 100), (Rdmsr, 100), (Wrmsr, 150), (PortIo, 500),
+            (Interrupt, 150), (Iret, 60)),
         Sources = CostSource +
             "PAUSE ~140 cycles from Skylake on (Intel 64 and IA-32 Optimization Reference Manual, 'Pause latency in Skylake'); " +
-            "VMX TSC multiplier 48 fraction bits (KVM vmx.c); exit round trip 600 cycles: assumption.",
+            "VMX TSC multiplier 48 fraction bits (KVM vmx.c); " +
+            "no APICv: assumption for client Skylake (server Skylake-SP has it); VMX-preemption timer used by KVM as the hv timer; " +
+            "interrupt delivery 150 and IRETQ 60 cycles: assumption; exit round trip 600 cycles: assumption.",
     };
 
     /// <summary>AMD K8 (rev F, 2006): TSC follows P-states and stops when halted, AMD-V without TSC ratio.</summary>
@@ -94,14 +108,16 @@ public static class CpuPresets
         Scaling = TscScaling.None,
         HasTscAdjust = false,
         HasRdtscp = true,
+        ApicVirtualization = false,
         ExitRoundTrip = new Cycles(2_000),
         Costs = CpuModel.CostTable(
             (Alu, 1), (Branch, 1), (Load, 3), (Store, 1), (Mul, 5), (Div, 71), (LockedRmw, 20),
             (Lfence, 2), (Mfence, 16), (Pause, 1), (Nop, 1), (Rdtsc, 7), (Rdtscp, 10), (Rdpid, 10),
-            (Cpuid, 100), (Rdmsr, 100), (Wrmsr, 150), (PortIo, 500)),
+            (Cpuid, 100), (Rdmsr, 100), (Wrmsr, 150), (PortIo, 500),
+            (Interrupt, 200), (Iret, 80)),
         Sources = CostSource +
             "TSC follows core frequency and may stop in C1E (Linux timekeeping.rst 3.4-3.5); " +
-            "RDTSCP first shipped on K8 rev F; exit round trip 2,000 cycles: assumption (early AMD-V VMRUN/#VMEXIT).",
+            "RDTSCP first shipped on K8 rev F; no AVIC; interrupt delivery 200 and IRETQ 80 cycles: assumption; exit round trip 2,000 cycles: assumption (early AMD-V VMRUN/#VMEXIT).",
     };
 
     /// <summary>AMD Zen 2 (2019): invariant TSC, AMD-V with the 8.32 TSC ratio MSR.</summary>
@@ -116,14 +132,17 @@ public static class CpuPresets
         HasTscAdjust = false,
         HasRdtscp = true,
         HasRdpid = true,
+        ApicVirtualization = true,
         ExitRoundTrip = new Cycles(1_350),
         Costs = CpuModel.CostTable(
             (Alu, 1), (Branch, 1), (Load, 4), (Store, 1), (Mul, 3), (Div, 30), (LockedRmw, 8),
             (Lfence, 1), (Mfence, 7), (Pause, 65), (Nop, 1), (Rdtsc, 37), (Rdtscp, 64), (Rdpid, 30),
-            (Cpuid, 150), (Rdmsr, 100), (Wrmsr, 150), (PortIo, 500)),
+            (Cpuid, 150), (Rdmsr, 100), (Wrmsr, 150), (PortIo, 500),
+            (Interrupt, 150), (Iret, 60)),
         Sources = CostSource +
             "SVM TSC ratio 8.32 (KVM svm.c); exit round trip ~1,350 cycles across VMRUN/#VMEXIT " +
-            "(lkml 2012.2/00527, AMD 2020); TSC_ADJUST absent: assumption.",
+            "(lkml 2012.2/00527, AMD 2020); TSC_ADJUST absent: assumption; " +
+            "AVIC present (KVM enables it only with kvm_amd avic=1: assumption that it is on); interrupt delivery 150 and IRETQ 60 cycles: assumption.",
     };
 
     /// <summary>Every preset, by name, in a fixed order.</summary>

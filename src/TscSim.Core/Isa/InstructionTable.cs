@@ -93,6 +93,19 @@ public static class InstructionTable
     /// <summary>A memory access that the nested page tables do not back (MMIO): VMX 48 EPT violation (49 EPT misconfig on KVM's fast path); SVM 0x400 NPF.</summary>
     public static readonly ExitInfo MmioExit = new(48, "EPT (unbacked GPA)", 0x400, "nested page fault");
 
+    /// <summary>
+    /// Exits that no instruction causes but interrupt delivery does (DOMAIN §4, §5): a host
+    /// interrupt while the guest runs (VMX basic reason 1 EXTERNAL_INTERRUPT under "external-interrupt
+    /// exiting"; SVM 0x60 INTR).
+    /// </summary>
+    public static readonly ExitInfo ExternalInterruptExit = new(1, "external-interrupt exiting", 0x60, "INTERCEPT_INTR");
+
+    /// <summary>The VMX-preemption timer expired (VMX 52, KVM's "hv timer"); SVM has no equivalent (-1).</summary>
+    public static readonly ExitInfo PreemptionTimerExit = new(52, "activate VMX-preemption timer", -1, "(none)");
+
+    /// <summary>An xAPIC MMIO access without APIC virtualization: VMX 44 APIC_ACCESS ("virtualize APIC accesses"); SVM 0x400 NPF (the page is not mapped).</summary>
+    public static readonly ExitInfo ApicAccessExit = new(44, "virtualize APIC accesses", 0x400, "nested page fault");
+
     private static readonly ImmutableArray<InstructionDef> Rows =
     [
         new("mov", CostClass.Alu, SyncKind.IfSharedMemory, null,
@@ -174,7 +187,16 @@ public static class InstructionTable
         new("out", CostClass.PortIo, SyncKind.Always, new(30, "unconditional I/O exiting or I/O bitmaps", 0x7B, "INTERCEPT_IOIO_PROT"),
             [F(Opcode.OutD, Dx, Ax), F(Opcode.OutI, I, Ax)], "port (dx or imm8) = eax, 32 bits"),
         new("hlt", CostClass.Nop, SyncKind.Always, new(12, "HLT exiting", 0x78, "INTERCEPT_HLT"), [F(Opcode.Hlt)],
-            "halt the vCPU (no interrupts are modelled: it stops)"),
+            "with IF = 1 and an interrupt source armed: wait for the next interrupt; otherwise stop the vCPU for good"),
+
+        new("cli", CostClass.Alu, SyncKind.None, null, [F(Opcode.Cli)],
+            "IF = 0: interrupts are held pending (priced as an ALU op: an assumption)"),
+        new("sti", CostClass.Alu, SyncKind.None, null, [F(Opcode.Sti)],
+            "IF = 1; a pending interrupt is taken after the next instruction (the STI shadow), so 'sti; hlt' cannot miss a wake-up"),
+        new("iretq", CostClass.Iret, SyncKind.None, null, [F(Opcode.Iretq)],
+            "return from an interrupt: pops RIP, the model's work slot, RFLAGS (with IF), RSP, SS"),
+        new("lidt", CostClass.Load, SyncKind.None, null, [F(Opcode.Lidt, M)],
+            "IDTR = the operand's address: entry v of the table is the qword at IDTR + 8v, a handler's code address (a simplified gate)"),
 
         new("work", CostClass.Nop, SyncKind.None, null, [F(Opcode.Work, I)],
             "pseudo: N cycles of opaque private computation, in O(1); the count carries its unit: 'work 10000cycles'"),

@@ -33,4 +33,7 @@ public enum Opcode : byte
 
     // pseudo-instructions
     Work, Probe, Kcall, Kend,
+
+    // interrupts (issue 16)
+    Cli, Sti, Iretq, Lidt,
 }

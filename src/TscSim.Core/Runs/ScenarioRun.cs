@@ -5,6 +5,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using TscSim.Core.Engine;
 using TscSim.Core.Guest;
+using TscSim.Core.Hardware;
 using TscSim.Core.Measurement;
 using TscSim.Core.Scenarios;
 using TscSim.Core.Time;
@@ -182,7 +183,17 @@ public static class ScenarioRun
             c["exits"] = new JsonObject
             {
                 ["rdtsc"] = exits.Rdtsc, ["rdtscp"] = exits.Rdtscp, ["msr"] = exits.Msr, ["mmio"] = exits.Mmio,
-                ["pio"] = exits.Pio, ["cpuid"] = exits.Cpuid, ["hlt"] = exits.Hlt, ["total"] = exits.Total,
+                ["pio"] = exits.Pio, ["cpuid"] = exits.Cpuid, ["hlt"] = exits.Hlt,
+                ["external_interrupt"] = exits.ExternalInterrupt, ["apic"] = exits.Apic, ["preemption_timer"] = exits.PreemptionTimer,
+                ["total"] = exits.Total,
+            };
+            c["interrupts"] = new JsonObject // issue 16: delivered, by source
+            {
+                ["lapic_timer"] = cpu.InterruptsDelivered(InterruptSource.LapicTimer),
+                ["pit"] = cpu.InterruptsDelivered(InterruptSource.Pit),
+                ["hpet"] = cpu.InterruptsDelivered(InterruptSource.Hpet),
+                ["total"] = cpu.InterruptsDelivered(InterruptSource.LapicTimer) + cpu.InterruptsDelivered(InterruptSource.Pit)
+                    + cpu.InterruptsDelivered(InterruptSource.Hpet),
             };
             c["exit_cycles"] = cpu.ExitCycles;
             c["guest_cycles"] = cpu.GuestCycles;

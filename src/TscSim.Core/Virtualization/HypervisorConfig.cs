@@ -41,6 +41,16 @@ public sealed record ExitHandlerCosts
 
     /// <summary>Port I/O to a device KVM emulates in the kernel (the i8254 PIT, port 0x61): no trip to userspace.</summary>
     public Time.Cycles KernelIo { get; init; } = new(300);
+
+    /// <summary>
+    /// A host interrupt taken while the guest ran (external interrupt or preemption-timer exit):
+    /// KVM's hrtimer callback and the injection of the guest's vector. Assumption of the order of
+    /// the other in-kernel handlers.
+    /// </summary>
+    public Time.Cycles ExternalInterrupt { get; init; } = new(300);
+
+    /// <summary>An APIC register write completed by KVM's in-kernel local APIC (x2APIC WRMSR or xAPIC access): assumption, as <see cref="Msr"/>.</summary>
+    public Time.Cycles Apic { get; init; } = new(200);
 }
 
 /// <summary>

@@ -12,10 +12,17 @@ public sealed class ExitStats
 {
     public long Rdtsc, Rdtscp, Msr, Mmio, Pio, Cpuid, Hlt;
 
+    /// <summary>
+    /// Interrupt-related exits (issue 16): a host interrupt while the guest ran (VMX 1 / SVM 0x60);
+    /// an APIC register access KVM emulates (x2APIC WRMSR/RDMSR: VMX 32/31, SVM 0x7C; xAPIC page:
+    /// VMX 44, SVM 0x400); the VMX-preemption timer (52).
+    /// </summary>
+    public long ExternalInterrupt, Apic, PreemptionTimer;
+
     /// <summary>Cycles spent in exits (round trip + handler), in core cycles.</summary>
     public long Cycles;
 
-    public long Total => Rdtsc + Rdtscp + Msr + Mmio + Pio + Cpuid + Hlt;
+    public long Total => Rdtsc + Rdtscp + Msr + Mmio + Pio + Cpuid + Hlt + ExternalInterrupt + Apic + PreemptionTimer;
 
     /// <summary>Exits by VMX reason or SVM exit code.</summary>
     public SortedDictionary<int, long> ByCode { get; } = [];
@@ -77,6 +84,10 @@ public sealed class HypervisorPlatform : IGuestPlatform
             if ((i.Op == Opcode.Rdtscp && !hw.HasRdtscp) || (i.Op == Opcode.Rdpid && !hw.HasRdpid))
             {
                 return vcpu.ExplainFault(GuestFaultKind.InvalidOpcode, $"{hw.Name} has no {i.Op.ToString().ToUpperInvariant()} (#UD)");
+            }
+            if (i.Op is Opcode.Rdmsr or Opcode.Wrmsr && ApicRegisters.IsApicMsr(msr))
+            {
+                return ApicMsr(vcpu, ref s, in i, at, nativeCycles, msr);
             }
             GuestModeOutcome outcome = _vm.Backend.Decide(i.Op, in Controls, msr);
             if (outcome == GuestModeOutcome.InvalidOpcode)
@@ -208,6 +219,10 @@ public sealed class HypervisorPlatform : IGuestPlatform
                             else
                             {
                                 pit.Out(port, (byte)s.Regs[Registers.Rax], ns);
+                                if (port is 0x40 or 0x43 or 0x21)
+                                {
+                                    _vm.Timers.PitWritten(handler);
+                                }
                             }
                         }
                         else
@@ -227,6 +242,86 @@ public sealed class HypervisorPlatform : IGuestPlatform
             return Account(code, total, halt);
         }
     }
+
+    // ---- interrupts and the local APIC (issue 16)
+
+    /// <summary>The vCPU's local APIC timer, emulated by KVM on the host's clock (created on first use).</summary>
+    public LocalApicTimer Lapic => Vcpu.Lapic ??= new LocalApicTimer(Vcpu, new KvmApicTimerClock(_vm, this), Vcpu.Core.Host.Simulator,
+        $"{Vcpu.Name}.lapic-timer", EventBand.Hypervisor, OnLapicExpiry);
+
+    /// <summary>
+    /// x2APIC MSR access. With APIC virtualization (APICv/AVIC) EOI writes and register reads
+    /// complete in hardware; everything else exits (WRMSR VMX 32 / RDMSR 31 / SVM 0x7C) and
+    /// KVM's in-kernel APIC handles it at the handler's instant.
+    /// </summary>
+    private PlatformResult ApicMsr(Vcpu vcpu, ref CpuState s, in Instruction i, SimTime at, long nativeCycles, uint msr)
+    {
+        unchecked
+        {
+            CpuModel model = vcpu.Core.Model;
+            bool write = i.Op == Opcode.Wrmsr;
+            if (model.ApicVirtualization && (!write || msr == ApicRegisters.MsrEoi))
+            {
+                DoApicMsr(ref s, write, msr, at);
+                return PlatformResult.Native(nativeCycles);
+            }
+            SimTime handler = at + vcpu.Core.CoreTime(new Cycles(model.ExitRoundTrip.Count / 2));
+            DoApicMsr(ref s, write, msr, handler);
+            Exits.Apic++;
+            long total = model.ExitRoundTrip.Count + _vm.Policy.HandlerCosts.Apic.Count;
+            RequestCatchUpUpdate(at, vcpu.Core, total);
+            return Account(_vm.Backend.ExitCode(i.Op), total, false);
+        }
+    }
+
+    private void DoApicMsr(ref CpuState s, bool write, uint msr, SimTime at)
+    {
+        if (write)
+        {
+            Lapic.Write(msr, ((ulong)(uint)s.Regs[Registers.Rdx] << 32) | (uint)s.Regs[Registers.Rax], at);
+        }
+        else
+        {
+            SetEdxEax(ref s, Lapic.Read(msr, at));
+        }
+    }
+
+    /// <summary>
+    /// The timer fired on the host. If the vCPU was in guest mode the host interrupt forced an
+    /// exit (external interrupt, VMX 1 / SVM 0x60), or with KVM's hv timer (modern KVM on VMX
+    /// with a usable preemption timer, TSC-deadline mode) a preemption-timer exit (52); a vCPU
+    /// halted in <c>hlt</c> is already out of guest mode (its HLT exit was counted), so nothing.
+    /// </summary>
+    internal void OnTimerInterrupt(SimTime at, bool preemptionTimer)
+    {
+        if (!Vcpu.InGuestMode)
+        {
+            return;
+        }
+        CpuModel model = Vcpu.Core.Model;
+        long total = model.ExitRoundTrip.Count + _vm.Policy.HandlerCosts.ExternalInterrupt.Count;
+        int code;
+        if (preemptionTimer)
+        {
+            Exits.PreemptionTimer++;
+            code = InstructionTable.PreemptionTimerExit.VmxReason;
+        }
+        else
+        {
+            Exits.ExternalInterrupt++;
+            code = _vm.Backend.Vendor == Vendor.Vmx ? InstructionTable.ExternalInterruptExit.VmxReason : InstructionTable.ExternalInterruptExit.SvmExitCode;
+        }
+        RequestCatchUpUpdate(at, Vcpu.Core, total);
+        Account(code, total, false);
+        Vcpu.ChargeExit(total);
+    }
+
+    private void OnLapicExpiry(SimTime at) =>
+        OnTimerInterrupt(at, Lapic.Mode == ApicTimerMode.TscDeadline && UsesHvTimer);
+
+    /// <summary>KVM's hv timer: modern KVM on VMX with a usable VMX-preemption timer (not the 2011 code, which predates it).</summary>
+    private bool UsesHvTimer =>
+        _vm.Backend.Vendor == Vendor.Vmx && Vcpu.Core.Model.VmxPreemptionTimer && _vm.Policy.Kind == PolicyKind.KvmModern;
 
     private PlatformResult Account(int code, long cycles, bool halt)
     {
@@ -273,13 +368,17 @@ public sealed class HypervisorPlatform : IGuestPlatform
     }
 
     /// <inheritdoc />
-    public bool IsMmio(long address) => unchecked((ulong)(address - GuestAddresses.HpetBase)) < GuestAddresses.HpetSize;
+    public bool IsMmio(long address) => unchecked((ulong)(address - GuestAddresses.HpetBase)) < GuestAddresses.HpetSize || ApicRegisters.IsXapic(address);
 
     /// <inheritdoc />
     public PlatformResult MmioRead(Vcpu vcpu, long address, int size, SimTime at, out long value)
     {
         unchecked
         {
+            if (ApicRegisters.IsXapic(address))
+            {
+                return XapicAccess(vcpu, address, size, 0, at, write: false, out value);
+            }
             CpuModel model = vcpu.Core.Model;
             SimTime handler = at + vcpu.Core.CoreTime(new Cycles(model.ExitRoundTrip.Count / 2));
             ulong counter = HpetCounter(handler);
@@ -302,10 +401,50 @@ public sealed class HypervisorPlatform : IGuestPlatform
     /// <inheritdoc />
     public PlatformResult MmioWrite(Vcpu vcpu, long address, int size, long value, SimTime at)
     {
+        if (ApicRegisters.IsXapic(address))
+        {
+            return XapicAccess(vcpu, address, size, value, at, write: true, out _);
+        }
         Exits.Mmio++;
         long total = vcpu.Core.Model.ExitRoundTrip.Count + _vm.Policy.HandlerCosts.UserspaceIo.Count;
         RequestCatchUpUpdate(at, vcpu.Core, total);
         return Account(_vm.Backend.MmioExitCode, total, false);
+    }
+
+    /// <summary>
+    /// An access to the xAPIC page: without APIC virtualization it exits (VMX 44 APIC_ACCESS; SVM:
+    /// the page is not mapped, NPF 0x400) and KVM's in-kernel APIC completes it; with APICv/AVIC
+    /// reads and EOI writes complete in hardware, other writes exit (counted the same way).
+    /// </summary>
+    private PlatformResult XapicAccess(Vcpu vcpu, long address, int size, long value, SimTime at, bool write, out long result)
+    {
+        unchecked
+        {
+            CpuModel model = vcpu.Core.Model;
+            long offset = address - ApicRegisters.XapicBase;
+            uint msr = ApicRegisters.MsrOfXapicOffset(offset);
+            bool modelled = (offset & 0xF) == 0 && ApicRegisters.IsApicMsr(msr) && msr != ApicRegisters.MsrTscDeadline;
+            result = 0;
+            if (model.ApicVirtualization && (!write || msr == ApicRegisters.MsrEoi))
+            {
+                if (modelled)
+                {
+                    if (write) { Lapic.Write(msr, (uint)value, at); } else { result = (long)(uint)Lapic.Read(msr, at); }
+                }
+                return PlatformResult.Native(model.CostCycles[(int)(write ? CostClass.Store : CostClass.Load)]);
+            }
+            SimTime handler = at + vcpu.Core.CoreTime(new Cycles(model.ExitRoundTrip.Count / 2));
+            if (modelled)
+            {
+                if (write) { Lapic.Write(msr, (uint)value, handler); } else { result = (long)(uint)Lapic.Read(msr, handler); }
+            }
+            result = size switch { 8 => result, 4 => (uint)result, _ => (byte)result };
+            Exits.Apic++;
+            long total = model.ExitRoundTrip.Count + _vm.Policy.HandlerCosts.Apic.Count;
+            RequestCatchUpUpdate(at, vcpu.Core, total);
+            int code = _vm.Backend.Vendor == Vendor.Vmx ? InstructionTable.ApicAccessExit.VmxReason : InstructionTable.ApicAccessExit.SvmExitCode;
+            return Account(code, total, false);
+        }
     }
 
     /// <summary>

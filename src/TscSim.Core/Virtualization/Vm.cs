@@ -81,6 +81,12 @@ public sealed class Vm : IEventHandler
     /// <summary>The VM's in-kernel PIT (KVM's i8254), used by guests to calibrate the TSC.</summary>
     internal VirtualPit Pit { get; } = new();
 
+    // issue 16 (interrupts): the VM's emulated tick sources, created on the first PIT write.
+    private VirtualTimers? _timers;
+
+    /// <summary>The VM's PIT channel 0 tick (issue 16).</summary>
+    internal VirtualTimers Timers => _timers ??= new VirtualTimers(this);
+
     /// <summary>The VM's kvmclock (master clock and pvclock publication).</summary>
     public Kvmclock Kvmclock { get; }
 
