@@ -194,9 +194,9 @@ public static class InstructionTable
         new("sti", CostClass.Alu, SyncKind.None, null, [F(Opcode.Sti)],
             "IF = 1; a pending interrupt is taken after the next instruction (the STI shadow), so 'sti; hlt' cannot miss a wake-up"),
         new("iretq", CostClass.Iret, SyncKind.None, null, [F(Opcode.Iretq)],
-            "return from an interrupt: pops RIP, the model's work slot, RFLAGS (with IF), RSP, SS"),
+            "return from an interrupt: pops RIP, the model's work slot, RFLAGS (with IF), RSP, SS", KernelOnly: true),
         new("lidt", CostClass.Load, SyncKind.None, null, [F(Opcode.Lidt, M)],
-            "IDTR = the operand's address: entry v of the table is the qword at IDTR + 8v, a handler's code address (a simplified gate)"),
+            "IDTR = the operand's address: entry v of the table is the qword at IDTR + 8v, a handler's code address (a simplified gate)", KernelOnly: true),
 
         new("work", CostClass.Nop, SyncKind.None, null, [F(Opcode.Work, I)],
             "pseudo: N cycles of opaque private computation, in O(1); the count carries its unit: 'work 10000cycles'"),
