@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Collections.Immutable;
 using System.Globalization;
 using TscSim.Core.Hardware;
+using TscSim.Core.Text;
 
 namespace TscSim.Core.Isa;
 
@@ -776,21 +777,9 @@ public static class Assembler
             }
         }
 
-        private static string Hint(string word, IEnumerable<string> candidates)
-        {
-            string? best = null;
-            int bestDistance = int.MaxValue;
-            foreach (var c in candidates.Order(StringComparer.Ordinal))
-            {
-                int d = Scenarios.Suggestions.Distance(word, c); // one edit distance for every "did you mean"
-                if (d < bestDistance)
-                {
-                    bestDistance = d;
-                    best = c;
-                }
-            }
-            return best is not null && bestDistance <= Math.Max(1, word.Length / 3) ? $"; did you mean '{best}'?" : "";
-        }
+        /// <summary>The did-you-mean hint (<see cref="Suggestions"/>), candidates in ordinal order so that ties break alike on every run.</summary>
+        private static string Hint(string word, IEnumerable<string> candidates) =>
+            Suggestions.Hint(word, candidates.Order(StringComparer.Ordinal));
 
         public GuestProgram Build()
         {

@@ -3,6 +3,7 @@ using System.Numerics;
 using System.Text.RegularExpressions;
 using TscSim.Core.Guest;
 using TscSim.Core.Hardware;
+using TscSim.Core.Text;
 using TscSim.Core.Time;
 using TscSim.Core.Virtualization;
 
