@@ -5,7 +5,8 @@ using System.Text.Json.Nodes;
 
 namespace TscSim.Core.Runs;
 
-/// <summary>The sweep's table: <c>sweep.csv</c> from point folders, and <c>tscsim merge</c> of shards.</summary>
+// Part of SweepRunner: the sweep's table, sweep.csv written from point folders, and tscsim merge
+// of shards.
 public static partial class SweepRunner
 {
     /// <summary>The sweep.csv columns before and after the parameter columns.</summary>
