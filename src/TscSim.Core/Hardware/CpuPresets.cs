@@ -6,7 +6,8 @@ namespace TscSim.Core.Hardware;
 
 /// <summary>
 /// The CPU model presets. TSC feature facts follow Linux's feature flags and the kernel's
-/// timekeeping documentation (shared/DOMAIN.md §6.5, §12); costs are approximate figures from
+/// timekeeping documentation (early_init_intel / early_init_amd; timekeeping.rst §3; see
+/// docs/model.md, "Sources of hardware and ISA facts"); costs are approximate figures from
 /// Agner Fog's instruction tables (latency or reciprocal throughput, whichever a dependent
 /// chain pays) and uops.info, rounded; exit round trips as noted per model. See
 /// docs/model.md, "CPU models", for the table and its caveats.
@@ -78,7 +79,7 @@ public static class CpuPresets
             (Cpuid, 100), (Rdmsr, 100), (Wrmsr, 150), (PortIo, 500)),
         Sources = CostSource +
             "PAUSE ~140 cycles from Skylake on (Intel 64 and IA-32 Optimization Reference Manual, 'Pause latency in Skylake'); " +
-            "VMX TSC multiplier 48 fraction bits (KVM vmx.c, DOMAIN 3.2); exit round trip 600 cycles: assumption.",
+            "VMX TSC multiplier 48 fraction bits (KVM vmx.c hardware_setup); exit round trip 600 cycles: assumption.",
     };
 
     /// <summary>AMD K8 (rev F, 2006): TSC follows P-states and stops when halted, AMD-V without TSC ratio.</summary>
@@ -99,7 +100,7 @@ public static class CpuPresets
             (Lfence, 2), (Mfence, 16), (Pause, 1), (Nop, 1), (Rdtsc, 7), (Rdtscp, 10), (Rdpid, 10),
             (Cpuid, 100), (Rdmsr, 100), (Wrmsr, 150), (PortIo, 500)),
         Sources = CostSource +
-            "TSC follows core frequency and may stop in C1E (Linux timekeeping.rst 3.4-3.5; DOMAIN 12); " +
+            "TSC follows core frequency and may stop in C1E (Linux timekeeping.rst 3.4-3.5); " +
             "RDTSCP first shipped on K8 rev F; exit round trip 2,000 cycles: assumption (early AMD-V VMRUN/#VMEXIT).",
     };
 
@@ -121,8 +122,8 @@ public static class CpuPresets
             (Lfence, 1), (Mfence, 7), (Pause, 65), (Nop, 1), (Rdtsc, 37), (Rdtscp, 64), (Rdpid, 30),
             (Cpuid, 150), (Rdmsr, 100), (Wrmsr, 150), (PortIo, 500)),
         Sources = CostSource +
-            "SVM TSC ratio 8.32 (KVM svm.c, DOMAIN 3.2); exit round trip ~1,350 cycles across VMRUN/#VMEXIT " +
-            "(lkml 2012.2/00527, AMD 2020, DOMAIN 13); TSC_ADJUST absent: assumption.",
+            "SVM TSC ratio 8.32 (KVM svm.c svm_hardware_setup); exit round trip ~1,350 cycles across VMRUN/#VMEXIT " +
+            "(lkml.iu.edu/hypermail/linux/kernel/2012.2/00527, AMD 2020); TSC_ADJUST absent: assumption.",
     };
 
     /// <summary>Every preset, by name, in a fixed order.</summary>

@@ -6,8 +6,10 @@ namespace TscSim.Core.Hardware;
 /// The High Precision Event Timer's main counter (MMIO offset 0xF0): 64 bits, counting at the
 /// platform crystal's rate. The period register (capabilities bits 63:32, offset 0x04)
 /// advertises the nominal period in femtoseconds. Linux on x86 reads only the low 32 bits
-/// (clocksource mask 32 bits). Facts: shared/DOMAIN.md §7 (Linux asm/hpet.h; VirtualBox
-/// DevHPET: 14.31818 MHz = 69,841,279 fs; QEMU hpet.h: 10,000,000 fs = 100 MHz).
+/// (clocksource mask 32 bits). Facts: Linux arch/x86/include/asm/hpet.h (HPET_PERIOD, HPET_COUNTER,
+/// HPET_MASK); VirtualBox Devices/PC/DevHPET.cpp (HPET_CLK_PERIOD_ICH9: 69,841,279 fs = 14.31818 MHz);
+/// QEMU include/hw/timer/hpet.h (HPET_CLK_PERIOD: 10,000,000 fs = 100 MHz).
+/// See docs/model.md, "Sources of hardware and ISA facts".
 /// </summary>
 public sealed class Hpet
 {
@@ -47,8 +49,8 @@ public sealed class Hpet
 
 /// <summary>
 /// The ACPI power-management timer: 3.579545 MHz, a 24-bit counter (wraps every ~4.69 s) or
-/// 32 bits with FADT TMR_VAL_EXT; read through an I/O port. Facts: DOMAIN §7
-/// (drivers/clocksource/acpi_pm.c, ACPICA).
+/// 32 bits with FADT TMR_VAL_EXT; read through an I/O port. Facts: Linux
+/// include/linux/acpi_pmtmr.h (PMTMR_TICKS_PER_SEC, ACPI_PM_MASK) and drivers/clocksource/acpi_pm.c.
 /// </summary>
 public sealed class AcpiPmTimer
 {
@@ -77,7 +79,8 @@ public sealed class AcpiPmTimer
 /// The 8254 PIT's input clock (1.193182 MHz) and channel 2 in mode 0 (interrupt on terminal
 /// count, gated by port 0x61), as Linux's pit_calibrate_tsc uses it: load a count, then poll
 /// until OUT goes high. The 16-bit counter decrements once per input tick and keeps wrapping
-/// after terminal count; OUT stays high. Facts: DOMAIN §6.2, §7 (timekeeping.rst §2.1).
+/// after terminal count; OUT stays high. Facts: Linux include/linux/timex.h (PIT_TICK_RATE),
+/// arch/x86/kernel/tsc.c pit_calibrate_tsc, Documentation/virt/kvm/x86/timekeeping.rst §2.1.
 /// </summary>
 public sealed class Pit
 {

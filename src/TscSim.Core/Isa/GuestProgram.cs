@@ -33,7 +33,7 @@ public static class GuestAddressMap
     /// </summary>
     public const long PvclockBase = 0x0400_0000;
 
-    /// <summary>The HPET's MMIO block (1 KiB), as on PCs (DOMAIN §7).</summary>
+    /// <summary>The HPET's MMIO block (1 KiB, Linux asm/hpet.h HPET_MMAP_SIZE), at the PC default 0xFED00000 (QEMU and VirtualBox HPET_BASE).</summary>
     public const long HpetBase = 0xFED0_0000;
 }
 
