@@ -6,8 +6,8 @@ namespace TscSim.Core.Hardware;
 
 /// <summary>
 /// The CPU model presets. TSC feature facts follow Linux's feature flags and the kernel's
-/// timekeeping documentation (arch/x86/include/asm/cpufeatures.h; Documentation/virt/kvm/x86/
-/// timekeeping.rst); costs are approximate figures from
+/// timekeeping documentation (early_init_intel / early_init_amd; timekeeping.rst §3; see
+/// docs/model.md, "Sources of hardware and ISA facts"); costs are approximate figures from
 /// Agner Fog's instruction tables (latency or reciprocal throughput, whichever a dependent
 /// chain pays) and uops.info, rounded; exit round trips as noted per model. See
 /// docs/model.md, "CPU models", for the table and its caveats.
@@ -91,7 +91,7 @@ public static class CpuPresets
             (Interrupt, 150), (Iret, 60)),
         Sources = CostSource +
             "PAUSE ~140 cycles from Skylake on (Intel 64 and IA-32 Optimization Reference Manual, 'Pause latency in Skylake'); " +
-            "VMX TSC multiplier 48 fraction bits (KVM vmx.c); " +
+            "VMX TSC multiplier 48 fraction bits (KVM vmx.c hardware_setup); " +
             "no APICv: assumption for client Skylake (server Skylake-SP has it); VMX-preemption timer used by KVM as the hv timer; " +
             "interrupt delivery 150 and IRETQ 60 cycles: assumption; exit round trip 600 cycles: assumption.",
     };
@@ -140,8 +140,8 @@ public static class CpuPresets
             (Cpuid, 150), (Rdmsr, 100), (Wrmsr, 150), (PortIo, 500),
             (Interrupt, 150), (Iret, 60)),
         Sources = CostSource +
-            "SVM TSC ratio 8.32 (KVM svm.c); exit round trip ~1,350 cycles across VMRUN/#VMEXIT " +
-            "(lkml 2012.2/00527, AMD 2020); TSC_ADJUST absent: assumption; " +
+            "SVM TSC ratio 8.32 (KVM svm.c svm_hardware_setup); exit round trip ~1,350 cycles across VMRUN/#VMEXIT " +
+            "(lkml.iu.edu/hypermail/linux/kernel/2012.2/00527, AMD 2020); TSC_ADJUST absent: assumption; " +
             "AVIC present (KVM enables it only with kvm_amd avic=1: assumption that it is on); interrupt delivery 150 and IRETQ 60 cycles: assumption.",
     };
 

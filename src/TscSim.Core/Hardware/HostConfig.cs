@@ -4,8 +4,8 @@ using TscSim.Core.Time;
 namespace TscSim.Core.Hardware;
 
 /// <summary>
-/// A slow random walk of a crystal's error (temperature, ageing: about 1 ppm per °C; docs/model.md
-/// "Crystals, skew and uptime"):
+/// A slow random walk of a crystal's error (temperature, ageing: about 1 ppm per °C, see
+/// docs/model.md, "Sources of hardware and ISA facts"):
 /// every <see cref="Interval"/> the error moves by a uniform integer number of ppb in
 /// [−<see cref="Step"/>, +<see cref="Step"/>], kept within <see cref="Limit"/> of its base value.
 /// </summary>

@@ -7,9 +7,10 @@ namespace TscSim.Core.Hardware;
 /// The High Precision Event Timer's main counter (MMIO offset 0xF0): 64 bits, counting at the
 /// platform crystal's rate. The period register (capabilities bits 63:32, offset 0x04)
 /// advertises the nominal period in femtoseconds. Linux on x86 reads only the low 32 bits
-/// (clocksource mask 32 bits). Sources: IA-PC HPET spec 1.0a; Linux arch/x86/include/asm/hpet.h
-/// and arch/x86/kernel/hpet.c; VirtualBox DevHPET (14.31818 MHz = 69,841,279 fs); QEMU
-/// include/hw/timer/hpet.h (10,000,000 fs = 100 MHz). Register offsets: <see cref="GuestAddresses"/>.
+/// (clocksource mask 32 bits). Facts: Linux arch/x86/include/asm/hpet.h (HPET_PERIOD, HPET_COUNTER,
+/// HPET_MASK); VirtualBox Devices/PC/DevHPET.cpp (HPET_CLK_PERIOD_ICH9: 69,841,279 fs = 14.31818 MHz);
+/// QEMU include/hw/timer/hpet.h (HPET_CLK_PERIOD: 10,000,000 fs = 100 MHz).
+/// See docs/model.md, "Sources of hardware and ISA facts".
 /// </summary>
 public sealed class Hpet
 {
@@ -49,8 +50,8 @@ public sealed class Hpet
 
 /// <summary>
 /// The ACPI power-management timer: 3.579545 MHz, a 24-bit counter (wraps every ~4.69 s) or
-/// 32 bits with FADT TMR_VAL_EXT; read through an I/O port. Sources: the ACPI specification
-/// (PM_TMR, FADT flags), Linux drivers/clocksource/acpi_pm.c.
+/// 32 bits with FADT TMR_VAL_EXT; read through an I/O port. Facts: Linux
+/// include/linux/acpi_pmtmr.h (PMTMR_TICKS_PER_SEC, ACPI_PM_MASK) and drivers/clocksource/acpi_pm.c.
 /// </summary>
 public sealed class AcpiPmTimer
 {
@@ -79,8 +80,8 @@ public sealed class AcpiPmTimer
 /// The 8254 PIT's input clock (1.193182 MHz) and channel 2 in mode 0 (interrupt on terminal
 /// count, gated by port 0x61), as Linux's pit_calibrate_tsc uses it: load a count, then poll
 /// until OUT goes high. The 16-bit counter decrements once per input tick and keeps wrapping
-/// after terminal count; OUT stays high. Sources: Intel 8254 datasheet (mode 0); Linux
-/// arch/x86/kernel/tsc.c pit_calibrate_tsc; Documentation/virt/kvm/x86/timekeeping.rst §2.1.
+/// after terminal count; OUT stays high. Facts: Linux include/linux/timex.h (PIT_TICK_RATE),
+/// arch/x86/kernel/tsc.c pit_calibrate_tsc, Documentation/virt/kvm/x86/timekeeping.rst §2.1.
 /// </summary>
 public sealed class Pit
 {

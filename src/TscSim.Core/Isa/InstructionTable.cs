@@ -46,8 +46,9 @@ public enum SyncKind : byte
 
 /// <summary>
 /// How an instruction can leave the guest: the VMX basic exit reason and the control that
-/// governs it, the SVM exit code and its intercept. Facts: shared/DOMAIN.md §4, §5
-/// (Linux uapi vmx.h / svm.h; SDM vol. 3C §25).
+/// governs it, the SVM exit code and its intercept. Facts: Linux 6.6
+/// arch/x86/include/uapi/asm/vmx.h (EXIT_REASON_*) and uapi/asm/svm.h (SVM_EXIT_*); Intel SDM
+/// vol. 3C §25.1.3 and §25.3 (2016 edition); see docs/model.md, "Sources of hardware and ISA facts".
 /// </summary>
 public sealed record ExitInfo(int VmxReason, string VmxControl, int SvmExitCode, string SvmIntercept);
 

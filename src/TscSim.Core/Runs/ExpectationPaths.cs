@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using TscSim.Core.Scenarios;
+using TscSim.Core.Text;
 
 namespace TscSim.Core.Runs;
 
@@ -41,10 +42,8 @@ public static class ExpectationPaths
             {
                 message += $": {parts[0]} has {cpus.Count} vCPU(s), {(cpus.Count == 1 ? "vcpu0" : $"vcpu0 to vcpu{cpus.Count - 1}")}";
             }
-            var near = Suggestions.Nearest(e.Path, known, 3);
-            message += near.Count > 0
-                ? $"; did you mean {string.Join(" or ", near.Select(n => $"'{n}'"))}?"
-                : "; expected a path of summary.json such as vm0.vcpu0.skew_ns.max_abs";
+            string hint = Suggestions.Hint(e.Path, known, 3);
+            message += hint.Length > 0 ? hint : "; expected a path of summary.json such as vm0.vcpu0.skew_ns.max_abs";
             problems.Add(ScenarioDiagnostic.At(e.Position.IsKnown ? e.Position : new SourcePosition(model.Scenario.Name, 1, 1), message));
         }
         return problems;

@@ -1,4 +1,5 @@
 using System.Globalization;
+using TscSim.Core.Text;
 
 namespace TscSim.Core.Scenarios;
 
@@ -360,10 +361,8 @@ public sealed record Expectation
             string message = $"{Text}: no result is named '{Path}'";
             if (knownPaths is not null)
             {
-                var near = Suggestions.Nearest(Path, knownPaths, 3);
-                message += near.Count > 0
-                    ? $"; did you mean {string.Join(" or ", near.Select(n => $"'{n}'"))}?"
-                    : "; expected a path of summary.json such as vm0.vcpu0.skew_ns.max_abs";
+                string hint = Suggestions.Hint(Path, knownPaths, 3);
+                message += hint.Length > 0 ? hint : "; expected a path of summary.json such as vm0.vcpu0.skew_ns.max_abs";
             }
             return new ExpectationResult(this, null, false, message);
         }

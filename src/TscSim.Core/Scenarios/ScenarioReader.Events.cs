@@ -32,7 +32,7 @@ internal sealed partial class ScenarioReader
         {
             return null;
         }
-        int errorsBefore = diagnostics.Count;
+        int errorsBefore = Diagnostics.Count;
         var at = Required(map, path, "at", "when the event happens, e.g. at: 5s") is { } atNode
             ? DurationValue(atNode, Join(path, "at"), Duration.Zero, duration ?? MaxDuration, "from 0s to the scenario's duration", "5s")
             : null;
@@ -65,7 +65,7 @@ internal sealed partial class ScenarioReader
             "tsc_write" => ReadTscWrite(body, kp, hosts),
             _ => ReadPolicyEvent(body, kp),
         };
-        if (diagnostics.Count > errorsBefore || result is null || at is null)
+        if (Diagnostics.Count > errorsBefore || result is null || at is null)
         {
             return null;
         }
@@ -188,11 +188,11 @@ internal sealed partial class ScenarioReader
         {
             return null;
         }
-        int errorsBefore = diagnostics.Count;
+        int errorsBefore = Diagnostics.Count;
         var trapping = Get(map, "trapping") is { } t ? Trapping(t, Join(path, "trapping")) : null;
         bool? tscAuto = Get(map, "tsc_auto") is { } a ? Bool(a, Join(path, "tsc_auto")) : null;
         bool? notify = Get(map, "notify_guest") is { } n ? Bool(n, Join(path, "notify_guest")) : null;
-        if (diagnostics.Count > errorsBefore)
+        if (Diagnostics.Count > errorsBefore)
         {
             return null;
         }

@@ -1,8 +1,6 @@
-using System.Globalization;
-using System.Numerics;
-using System.Text.RegularExpressions;
 using TscSim.Core.Guest;
 using TscSim.Core.Hardware;
+using TscSim.Core.Text;
 using TscSim.Core.Time;
 using TscSim.Core.Virtualization;
 
@@ -11,9 +9,10 @@ namespace TscSim.Core.Scenarios;
 /// <summary>
 /// Turns a YAML tree into a validated, resolved <see cref="Scenario"/>. Every problem is added
 /// to the diagnostics list with the position of the node at fault; reading goes on after an
-/// error so one pass reports all of them.
+/// error so one pass reports all of them. Values are read through <see cref="YamlReader"/>,
+/// the same front door as sweep files; events are in <c>ScenarioReader.Events.cs</c>.
 /// </summary>
-internal sealed partial class ScenarioReader(List<ScenarioDiagnostic> diagnostics)
+internal sealed partial class ScenarioReader(List<ScenarioDiagnostic> diagnostics) : YamlReader(diagnostics)
 {
     /// <summary>Ids written in the file, valid or not: a reference to an invalid host or VM is not reported twice.</summary>
     private readonly HashSet<string> _declaredHosts = new(StringComparer.Ordinal);
@@ -50,247 +49,23 @@ internal sealed partial class ScenarioReader(List<ScenarioDiagnostic> diagnostic
     internal static readonly Frequency MinFrequency = Frequency.FromMegahertz(1);
     internal static readonly Frequency MaxFrequency = Frequency.FromMegahertz(10_000);
 
-    [GeneratedRegex("^[a-z0-9._-]+$")]
-    private static partial Regex NamePattern();
-
-    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9_-]*$")]
-    private static partial Regex IdPattern();
-
-    [GeneratedRegex(@"^[+-]?[0-9][0-9_]*(\.[0-9_]+)?$")]
-    private static partial Regex BareNumber();
-
-    private void Error(SourcePosition position, string message) => diagnostics.Add(ScenarioDiagnostic.At(position, message));
-
-    private static string Join(string path, string key) => path.Length == 0 ? key : $"{path}.{key}";
-
-    private static string Where(string path) => path.Length == 0 ? "at the top level" : $"in {path}";
-
-    // ---- generic node access -------------------------------------------------------------
-
-    /// <summary>The node as a mapping whose keys are all in <paramref name="keys"/>, or null after an error.</summary>
-    private YMap? Map(YNode node, string path, string what, IReadOnlyList<string> keys)
-    {
-        if (node is not YMap map)
-        {
-            Error(node.Position, $"{Label(path)}expected {what}, got {node.Describe()}");
-            return null;
-        }
-        foreach (var (key, _) in map.Entries)
-        {
-            if (!keys.Contains(key.Value))
-            {
-                Error(key.Position, $"unknown key '{key.Value}' {Where(path)}{Suggestions.DidYouMean(key.Value, keys)}" +
-                    $"expected one of: {string.Join(", ", keys)}");
-            }
-        }
-        return map;
-    }
-
-    private static string Label(string path) => path.Length == 0 ? "" : path + ": ";
-
-    /// <summary>The value of <paramref name="key"/>, or null when absent or written as null (<c>~</c>, empty).</summary>
-    private static YNode? Get(YMap map, string key) =>
-        map.Get(key) is { } node && !(node is YScalar { IsNull: true }) ? node : null;
-
-    /// <summary>The value of a required key, or null after an error naming what was expected.</summary>
-    private YNode? Required(YMap map, string path, string key, string expected)
-    {
-        if (Get(map, key) is { } node)
-        {
-            return node;
-        }
-        var keyNode = map.KeyNode(key);
-        Error(keyNode?.Position ?? map.Position, keyNode is null
-            ? $"{Label(path)}missing required key '{key}'; expected {expected}"
-            : $"{Join(path, key)}: no value given; expected {expected}");
-        return null;
-    }
-
-    private YScalar? Scalar(YNode node, string path, string expected)
-    {
-        if (node is YScalar s)
-        {
-            return s;
-        }
-        Error(node.Position, $"{path}: expected {expected}, got {node.Describe()}");
-        return null;
-    }
-
-    private YSeq? List(YNode node, string path, string expected)
-    {
-        if (node is YSeq seq)
-        {
-            return seq;
-        }
-        Error(node.Position, $"{path}: expected {expected}, got {node.Describe()}");
-        return null;
-    }
-
-    // ---- typed scalars ---------------------------------------------------------------------
-
-    private string? Text(YNode node, string path, string expected) => Scalar(node, path, expected)?.Value;
-
-    private string? Id(YNode node, string path, string what)
-    {
-        string expected = $"{what}: a letter or digit, then letters, digits, '_' or '-'";
-        if (Text(node, path, expected) is not { } id)
-        {
-            return null;
-        }
-        if (!IdPattern().IsMatch(id) || id.Length > 64)
-        {
-            Error(node.Position, $"{path}: '{id}' is not a valid id; expected {expected} (at most 64 characters)");
-            return null;
-        }
-        return id;
-    }
-
-    private long? Integer(YNode node, string path, long min, long max, string? what = null)
-    {
-        string expected = $"{what ?? "an integer"} from {min} to {max}";
-        if (Scalar(node, path, expected) is not { } s)
-        {
-            return null;
-        }
-        string t = s.Value.Trim();
-        if (!BareNumber().IsMatch(t) || t.Contains('.', StringComparison.Ordinal))
-        {
-            Error(s.Position, $"{path}: expected {expected}, got {s.Describe()}");
-            return null;
-        }
-        var big = BigInteger.Parse(t.Replace("_", "", StringComparison.Ordinal), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture);
-        if (big < min || big > max)
-        {
-            Error(s.Position, $"{path}: {t} is out of range; expected {expected}");
-            return null;
-        }
-        return (long)big;
-    }
-
-    private ulong? Unsigned(YNode node, string path, string expected)
-    {
-        if (Scalar(node, path, expected) is not { } s)
-        {
-            return null;
-        }
-        string t = s.Value.Trim().Replace("_", "", StringComparison.Ordinal);
-        bool hex = t.StartsWith("0x", StringComparison.OrdinalIgnoreCase);
-        bool ok = hex
-            ? ulong.TryParse(t.AsSpan(2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out ulong v)
-            : ulong.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out v);
-        if (!ok)
-        {
-            bool digits = t.Length > 0 && t.TrimStart('-', '+').All(char.IsAsciiDigit);
-            Error(s.Position, digits
-                ? $"{path}: {s.Value.Trim()} is out of range; expected {expected}"
-                : $"{path}: expected {expected}, got {s.Describe()}");
-            return null;
-        }
-        return v;
-    }
-
-    private bool? Bool(YNode node, string path)
-    {
-        const string expected = "true or false";
-        if (Scalar(node, path, expected) is not { } s)
-        {
-            return null;
-        }
-        switch (s.Value)
-        {
-            case "true" or "True" or "TRUE":
-                return true;
-            case "false" or "False" or "FALSE":
-                return false;
-            default:
-                Error(s.Position, $"{path}: expected {expected}, got {s.Describe()}");
-                return null;
-        }
-    }
-
-    /// <summary>One of <paramref name="names"/> (case-sensitive), with a did-you-mean hint.</summary>
-    private string? Choice(YNode node, string path, string what, IReadOnlyList<string> names)
-    {
-        string expected = $"{what}: one of {string.Join(", ", names)}";
-        if (Scalar(node, path, expected) is not { } s)
-        {
-            return null;
-        }
-        if (names.Contains(s.Value))
-        {
-            return s.Value;
-        }
-        Error(s.Position, $"{path}: unknown {what} {s.Describe()}{Suggestions.DidYouMean(s.Value, names)}expected one of: {string.Join(", ", names)}");
-        return null;
-    }
-
-    private delegate bool QuantityParser<T>(string text, out T value, out QuantityError error);
-
-    private T? Quantity<T>(YNode node, string path, string kind, string example, QuantityParser<T> parse,
-        T min, T max, string range) where T : struct, IComparable<T>
-    {
-        string expected = $"{kind} with a unit, e.g. {example}";
-        if (Scalar(node, path, expected) is not { } s)
-        {
-            return null;
-        }
-        string t = s.Value;
-        if (BareNumber().IsMatch(t.Trim()))
-        {
-            Error(s.Position, $"{path}: '{t.Trim()}' has no unit; expected {expected}");
-            return null;
-        }
-        if (!parse(t, out T value, out QuantityError error))
-        {
-            var at = s.IsBlock ? s.Position : s.ContentPosition.Shift(error.Column - 1);
-            Error(at, $"{path}: {error.Message}");
-            return null;
-        }
-        if (value.CompareTo(min) < 0 || value.CompareTo(max) > 0)
-        {
-            Error(s.Position, $"{path}: {t.Trim()} is out of range; expected {kind} {range}");
-            return null;
-        }
-        return value;
-    }
-
-    private Duration? DurationValue(YNode node, string path, Duration min, Duration max, string range, string example = "10s") =>
-        Quantity<Duration>(node, path, "a duration", example, Time.Quantity.TryParseDuration, min, max, range);
-
     private Frequency? FrequencyValue(YNode node, string path) =>
         Quantity<Frequency>(node, path, "a frequency", "2.4GHz", Time.Quantity.TryParseFrequency, MinFrequency, MaxFrequency, "from 1MHz to 10GHz");
-
-    private Cycles? CyclesValue(YNode node, string path, Cycles min, Cycles max, string range) =>
-        Quantity<Cycles>(node, path, "a cycle count", "1200cycles", Time.Quantity.TryParseCycles, min, max, range);
-
-    private Ppm? PpmValue(YNode node, string path, Ppm min, Ppm max, string range) =>
-        Quantity<Ppm>(node, path, "a frequency error", "5ppm", Time.Quantity.TryParsePpm, min, max, range);
 
     // ---- the scenario ----------------------------------------------------------------------
 
     public Scenario? Read(YNode root)
     {
-        int errorsBefore = diagnostics.Count;
+        int errorsBefore = Diagnostics.Count;
         var map = Map(root, "", "a mapping of scenario keys (name, duration, hosts, vms, ...)", RootKeys);
         if (map is null)
         {
             return null;
         }
 
-        string? name = null;
-        if (Required(map, "", "name", "the scenario's name, e.g. name: legacy-guest") is { } nameNode
-            && Text(nameNode, "name", "a name of lowercase letters, digits, '.', '_' and '-'") is { } n)
-        {
-            if (!NamePattern().IsMatch(n) || n.Length > 100 || n.All(c => c == '.'))
-            {
-                Error(nameNode.Position, $"name: '{n}' is not a valid scenario name; expected lowercase letters, digits, '.', '_' and '-' " +
-                    "(at most 100, not only dots: it names the results folder)");
-            }
-            else
-            {
-                name = n;
-            }
-        }
+        string? name = Required(map, "", "name", "the scenario's name, e.g. name: legacy-guest") is { } nameNode
+            ? FolderName(nameNode, "name", "scenario")
+            : null;
 
         string? description = Get(map, "description") is { } d ? Text(d, "description", "text") : null;
         ulong seed = Get(map, "seed") is { } seedNode ? Unsigned(seedNode, "seed", "an integer from 0 to 18446744073709551615") ?? 1 : 1;
@@ -380,7 +155,7 @@ internal sealed partial class ScenarioReader(List<ScenarioDiagnostic> diagnostic
 
         var measurement = Get(map, "measurement") is { } mNode ? ReadMeasurement(mNode) : new MeasurementSpec();
 
-        if (diagnostics.Count > errorsBefore || name is null || duration is null || measurement is null)
+        if (Diagnostics.Count > errorsBefore || name is null || duration is null || measurement is null)
         {
             return null;
         }
@@ -406,7 +181,7 @@ internal sealed partial class ScenarioReader(List<ScenarioDiagnostic> diagnostic
         {
             return null;
         }
-        int errorsBefore = diagnostics.Count;
+        int errorsBefore = Diagnostics.Count;
         string? id = Required(map, path, "id", "the host's id, e.g. id: host0") is { } idNode ? Id(idNode, Join(path, "id"), "a host id") : null;
         CpuModel? cpu = null;
         if (Required(map, path, "cpu", $"a CPU preset: {string.Join(", ", CpuPresets.All.Select(c => c.Name))}") is { } cpuNode
@@ -446,7 +221,7 @@ internal sealed partial class ScenarioReader(List<ScenarioDiagnostic> diagnostic
             scaling = Get(tsc, "scaling") is { } scn ? Bool(scn, Join(tp, "scaling")) : null;
         }
 
-        if (diagnostics.Count > errorsBefore || id is null || cpu is null || frequency is null)
+        if (Diagnostics.Count > errorsBefore || id is null || cpu is null || frequency is null)
         {
             return null;
         }
@@ -473,7 +248,7 @@ internal sealed partial class ScenarioReader(List<ScenarioDiagnostic> diagnostic
         {
             Error(map.Position, $"{path}: {problem}; expected a consistent host");
         }
-        return diagnostics.Count > errorsBefore ? null : host;
+        return Diagnostics.Count > errorsBefore ? null : host;
     }
 
     private HypervisorSpec? ReadHypervisor(YNode node)
@@ -535,7 +310,7 @@ internal sealed partial class ScenarioReader(List<ScenarioDiagnostic> diagnostic
         {
             return null;
         }
-        int errorsBefore = diagnostics.Count;
+        int errorsBefore = Diagnostics.Count;
         string? id = Required(map, path, "id", "the VM's id, e.g. id: vm0") is { } idNode ? Id(idNode, Join(path, "id"), "a VM id") : null;
         HostSpec? host = null;
         if (Required(map, path, "host", "the id of the host the VM starts on") is { } hostNode
@@ -604,7 +379,7 @@ internal sealed partial class ScenarioReader(List<ScenarioDiagnostic> diagnostic
                 "from 0s to before the end of the run", "1s")
             : Duration.Zero;
 
-        if (diagnostics.Count > errorsBefore || id is null || host is null || guest is null || workload is null || start is null)
+        if (Diagnostics.Count > errorsBefore || id is null || host is null || guest is null || workload is null || start is null)
         {
             return null;
         }
@@ -713,11 +488,11 @@ internal sealed partial class ScenarioReader(List<ScenarioDiagnostic> diagnostic
         {
             return null;
         }
-        int errorsBefore = diagnostics.Count;
+        int errorsBefore = Diagnostics.Count;
         long rows = Get(map, "reads_csv_max_rows") is { } r ? Integer(r, Join(path, "reads_csv_max_rows"), 0, 10_000_000) ?? 0 : 20_000;
         Duration? interval = Get(map, "reads_csv_interval") is { } i
             ? DurationValue(i, Join(path, "reads_csv_interval"), Duration.FromPicoseconds(1), MaxDuration, "greater than 0 and at most 30 days", "1ms")
             : null;
-        return diagnostics.Count > errorsBefore ? null : new MeasurementSpec { ReadsCsvMaxRows = (int)rows, ReadsCsvInterval = interval };
+        return Diagnostics.Count > errorsBefore ? null : new MeasurementSpec { ReadsCsvMaxRows = (int)rows, ReadsCsvInterval = interval };
     }
 }

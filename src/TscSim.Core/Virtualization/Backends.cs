@@ -69,8 +69,7 @@ public interface IVirtualizationBackend
 }
 
 /// <summary>
-/// Intel VMX (SDM vol. 3C, chapter "VMX Non-Root Operation"; appendix C "VMX Basic Exit
-/// Reasons"): "RDTSC exiting" makes RDTSC <em>and</em> RDTSCP exit
+/// Intel VMX (SDM vol. 3C §25.1.3, §25.3): "RDTSC exiting" makes RDTSC <em>and</em> RDTSCP exit
 /// (reasons 16 and 51); RDTSCP (and RDPID) with "enable RDTSCP" clear is #UD before anything
 /// else; RDMSR IA32_TSC follows the MSR bitmap (reason 31); CPUID always exits (10).
 /// </summary>
@@ -119,8 +118,8 @@ public sealed class VmxBackend : IVirtualizationBackend
 }
 
 /// <summary>
-/// AMD SVM (APM vol. 2 §15.9 "Instruction Intercepts"; appendix C "SVM Intercept Exit
-/// Codes"): separate RDTSC and RDTSCP intercepts (0x6E, 0x87), so
+/// AMD SVM (APM vol. 2, ch. 15; Linux asm/svm.h INTERCEPT_RDTSC, INTERCEPT_RDTSCP, uapi/asm/svm.h
+/// SVM_EXIT_*): separate RDTSC and RDTSCP intercepts (0x6E, 0x87), so
 /// RDTSCP can stay native while RDTSC traps; guest TSC = host TSC × ratio (8.32) + VMCB offset.
 /// </summary>
 public sealed class SvmBackend : IVirtualizationBackend

@@ -28,7 +28,8 @@ public enum PolicyKind
 /// Defaults are assumptions of the right order, in host core cycles: in-kernel handlers a few
 /// hundred cycles; exits completed by the userspace device model (port I/O, MMIO) add the
 /// return to userspace, about 1,150 cycles on AMD in 2020 (a KVM_RUN round trip with a
-/// userspace exit ≈ 2,500 cycles total vs ≈ 1,350 across VMRUN/#VMEXIT; docs/model.md "Exit path"), plus the
+/// userspace exit ≈ 2,500 cycles total vs ≈ 1,350 across VMRUN/#VMEXIT,
+/// lkml.iu.edu/hypermail/linux/kernel/2012.2/00527.html), plus the
 /// device emulation.
 /// </remarks>
 public sealed record ExitHandlerCosts
@@ -76,7 +77,7 @@ public sealed record HypervisorConfig
     /// <summary>SVM: leave RDTSCP untrapped while RDTSC traps, so kvmclock reads the TSC cheaply (no effect on VMX).</summary>
     public bool RdtscpPassthrough { get; init; }
 
-    /// <summary>KVM's tsc_tolerance_ppm (arch/x86/kvm/x86.c: default 250, "1/2 of the NTP threshold").</summary>
+    /// <summary>KVM's tsc_tolerance_ppm (default 250, "1/2 of the NTP threshold": Linux 6.6 arch/x86/kvm/x86.c).</summary>
     public long TolerancePpm { get; init; } = 250;
 
     /// <summary>Use hardware TSC scaling when the CPU has it.</summary>

@@ -4,8 +4,8 @@ using TscSim.Core.Time;
 namespace TscSim.Core.Virtualization;
 
 /// <summary>
-/// Guest TSC arithmetic shared by both vendors (SDM vol. 3C "Timestamp-Counter Scaling"; APM
-/// vol. 2 "TSC Ratio MSR (C000_0104h)"; KVM x86.c kvm_scale_tsc and set_tsc_khz): the guest TSC is
+/// Guest TSC arithmetic shared by both vendors (Linux 6.6 arch/x86/kvm/x86.c: kvm_read_l1_tsc,
+/// __scale_tsc, kvm_compute_l1_tsc_offset, set_tsc_khz): the guest TSC is
 /// offset + ((host TSC × ratio) &gt;&gt; N) modulo 2^64, with the ratio a fixed-point number with N
 /// fraction bits (VMX: N = 48, 64-bit multiplier; SVM: N = 32, 8 integer bits). The ratio for a
 /// rate is (1 &lt;&lt; N) × guest kHz / host kHz, rounded down, as KVM's set_tsc_khz computes it.

@@ -131,6 +131,53 @@ public sealed class SweepTests : IDisposable
         Assert.False(Directory.Exists(Path.Combine(_dir, "o")));
     }
 
+    /// <summary>The diagnostics of a sweep file with <paramref name="body"/> over a valid base, one per line.</summary>
+    private string SweepErrors(string body)
+    {
+        File.WriteAllText(Path.Combine(_dir, "base.yaml"), File.ReadAllText(Shipped("trap-overhead.base.yaml")).Replace("${work}", "1000", StringComparison.Ordinal));
+        string path = Path.Combine(_dir, "bad.yaml");
+        File.WriteAllText(path, body);
+        var ex = Assert.Throws<ScenarioException>(() => SweepSpec.Load(path));
+        return string.Join("\n", ex.Diagnostics.Select(d => d.ToString().Replace(path, "bad.yaml", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public void A_misspelt_sweep_key_is_an_error_at_its_position_with_a_hint()
+    {
+        Assert.Equal("bad.yaml:3:1: unknown key 'vray' at the top level; did you mean 'vary'? expected one of: name, base, vary, repeat",
+            SweepErrors("name: bad\nbase: base.yaml\nvray:\n  - { name: work, values: [1] }\n"));
+    }
+
+    [Fact]
+    public void A_misspelt_parameter_key_is_an_error_at_its_position_with_a_hint()
+    {
+        Assert.Equal("bad.yaml:4:19: unknown key 'value' in vary[0]; did you mean 'values'? expected one of: name, path, values\n" +
+            "bad.yaml:4:5: vary[0]: missing required key 'values'; expected a non-empty list of values, e.g. values: [1GHz, 2GHz]",
+            SweepErrors("name: bad\nbase: base.yaml\nvary:\n  - { name: seed, value: [1], path: seed }\n"));
+    }
+
+    [Theory]
+    [InlineData("repeat: lots", "bad.yaml:3:9: repeat: expected a whole number of runs per point from 1 to 10000, got 'lots'")]
+    [InlineData("repeat: 20000", "bad.yaml:3:9: repeat: 20000 is out of range; expected a whole number of runs per point from 1 to 10000")]
+    [InlineData("vary:\n  - { name: seed, path: seed, values: [1, [2]] }",
+        "bad.yaml:4:43: vary[0].values[1]: expected a single value, got a list")]
+    [InlineData("vary:\n  - { name: a b, path: seed, values: [1] }",
+        "bad.yaml:4:13: vary[0].name: 'a b' is not a valid parameter name; expected letters, digits, '_', '-', '.', '[' and ']' (it heads a column of sweep.csv)")]
+    public void A_bad_sweep_value_is_reported_at_the_value(string extra, string expected) =>
+        Assert.Equal(expected, SweepErrors("name: bad\nbase: base.yaml\n" + extra + "\n"));
+
+    [Fact]
+    public void A_sweep_name_follows_the_scenario_name_rule()
+    {
+        Assert.Equal("bad.yaml:1:7: name: 'Skew' is not a valid sweep name; expected lowercase letters, digits, '.', '_' and '-' " +
+            "(at most 100, not only dots: it names the results folder)",
+            SweepErrors("name: Skew\nbase: base.yaml\n"));
+    }
+
+    [Fact]
+    public void An_empty_sweep_file_says_what_a_sweep_holds() =>
+        Assert.Equal("bad.yaml:1:1: the file holds no YAML document; expected a mapping with name, base, vary and repeat", SweepErrors("# nothing\n"));
+
     [Fact]
     public void Shipped_sweeps_load()
     {

@@ -103,6 +103,15 @@ public class ScenarioDiagnosticTests
     }
 
     [Fact]
+    public void A_short_key_two_edits_from_a_valid_one_gets_no_hint()
+    {
+        // One rule for every did-you-mean (Text/Suggestions): at most one edit per three characters, at least one.
+        Assert.Equal("s.yaml:10:5: unknown key 'cpu' in vms[0]; " +
+            "expected one of: id, host, vcpus, pin, tsc_khz, hints, guest, workload, start",
+            Error(Replace(Minimal, "host: h0", "    host: h0\n    cpu: 2")));
+    }
+
+    [Fact]
     public void Unknown_top_level_key_suggests_and_lists_the_keys()
     {
         Assert.Equal("s.yaml:2:1: unknown key 'sed' at the top level; did you mean 'seed'? " +
