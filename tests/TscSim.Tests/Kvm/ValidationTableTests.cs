@@ -41,7 +41,12 @@ public class ValidationTableTests
     }
 }
 
+/// <summary>Real KVM runs measure rates and TSC offsets against the host's clock: alone, not beside other tests' load.</summary>
+[CollectionDefinition(nameof(RealKvmCollection), DisableParallelization = true)]
+public sealed class RealKvmCollection;
+
 /// <summary>The real comparison, when this machine has a usable /dev/kvm (otherwise it returns early, saying so).</summary>
+[Collection(nameof(RealKvmCollection))]
 public class RealKvmTests(ITestOutputHelper log)
 {
     [Fact]
