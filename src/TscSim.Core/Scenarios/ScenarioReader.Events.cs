@@ -256,6 +256,19 @@ internal sealed partial class ScenarioReader
         return ok ? CoreSelection.Of([.. cores]) : null;
     }
 
+    /// <summary>The first CPUID feature of <paramref name="boot"/>'s preset that <paramref name="destination"/>'s lacks, or null.</summary>
+    private static string? MissingCpuFeature(string boot, string? destination)
+    {
+        if (destination is null || Hardware.CpuPresets.Find(boot) is not { } b || Hardware.CpuPresets.Find(destination) is not { } d)
+        {
+            return null; // an unknown preset is reported where it is named
+        }
+        return (b.HasRdtscp && !d.HasRdtscp) ? "RDTSCP (CPUID 0x80000001 EDX[27])"
+            : (b.HasRdpid && !d.HasRdpid) ? "RDPID (CPUID 7 ECX[22])"
+            : (b.HasTscAdjust && !d.HasTscAdjust) ? "IA32_TSC_ADJUST (CPUID 7 EBX[1])"
+            : null;
+    }
+
     /// <summary>
     /// Replays the events in time order (file order for ties) to check what depends on where
     /// each VM is at that instant: a VM acts only after it starts, a live migration goes to
@@ -291,6 +304,16 @@ internal sealed partial class ScenarioReader
                         "expected a different host");
                     break;
                 case LiveMigrateEvent lm:
+                    // The guest's CPUID is fixed when the VM is created (QEMU's -cpu model on the
+                    // boot host); libvirt's migration CPU check, and QEMU's own when the model is
+                    // enforced, refuse a destination that lacks a feature the guest was shown.
+                    if (MissingCpuFeature(hosts.First(h => h.Id == vm.Host).Cpu, hosts.FirstOrDefault(h => h.Id == lm.To)?.Cpu) is { } missing)
+                    {
+                        Error(target?.Position ?? e.Position, $"{path}.live_migrate.to: host '{lm.To}' lacks {missing}, which VM '{vm.Id}' was shown at boot " +
+                            $"on host '{vm.Host}'; a migration to a CPU without a feature the guest's CPUID exposes is refused (libvirt's CPU compatibility check); " +
+                            "expected a destination whose CPU has every feature of the boot host's");
+                        break;
+                    }
                     where[vm.Id] = lm.To;
                     migratedAt[vm.Id] = e.At;
                     break;

@@ -301,6 +301,10 @@ public sealed record GeneratedScenario(string Name, ulong Seed, int DurationMs, 
                     {
                         to = (to + 1) % hosts.Count;
                     }
+                    if (!CpuCompatible(hosts[vms[vm].Host].Cpu, hosts[to].Cpu))
+                    {
+                        continue; // refused like libvirt's CPU check: the guest was shown a feature the destination lacks
+                    }
                     where[vm] = to;
                     int downtime = Math.Clamp(m.DowntimeMs, 0, 1000);
                     busyUntilUs[vm] = m.AtUs + downtime * 1000L;
@@ -356,6 +360,15 @@ public sealed record GeneratedScenario(string Name, ulong Seed, int DurationMs, 
     }
 
     private static int Mod(int x, int n) => (x % n + n) % n;
+
+    /// <summary>Whether a VM booted on <paramref name="boot"/> may live-migrate to <paramref name="destination"/> (the loader refuses a destination lacking RDTSCP, RDPID or TSC_ADJUST the guest was shown).</summary>
+    private static bool CpuCompatible(string boot, string destination)
+    {
+        var b = TscSim.Core.Hardware.CpuPresets.Find(boot);
+        var d = TscSim.Core.Hardware.CpuPresets.Find(destination);
+        return b is null || d is null
+            || (!(b.HasRdtscp && !d.HasRdtscp) && !(b.HasRdpid && !d.HasRdpid) && !(b.HasTscAdjust && !d.HasTscAdjust));
+    }
 
     private static string I(int x) => x.ToString(CultureInfo.InvariantCulture);
 

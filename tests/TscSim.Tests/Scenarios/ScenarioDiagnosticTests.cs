@@ -324,3 +324,43 @@ public class ScenarioDiagnosticTests
             Assert.Single(ex.Diagnostics).ToString());
     }
 }
+
+public class CpuCompatibilityTests
+{
+    private const string TwoHosts = """
+        name: cpuid
+        duration: 1s
+        hosts:
+          - id: new
+            cpu: intel-nehalem
+            frequency: 2GHz
+          - id: old
+            cpu: intel-core2
+            frequency: 2GHz
+        vms:
+          - id: vm0
+            host: new
+            workload: |
+              loop:
+                jmp loop
+        events:
+          - at: 500ms
+            live_migrate: { vm: vm0, to: old }
+        """;
+
+    [Fact]
+    public void A_live_migration_to_a_cpu_without_a_feature_the_guest_was_shown_is_refused()
+    {
+        var ex = Assert.Throws<ScenarioException>(() => ScenarioLoader.LoadText(TwoHosts, "s.yaml"));
+        string message = string.Join("\n", ex.Diagnostics.Select(d => d.ToString()));
+        Assert.Contains("s.yaml:18:34: events[0].live_migrate.to: ", message, StringComparison.Ordinal);
+        Assert.Contains("host 'old' lacks RDTSCP", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_other_way_round_is_allowed()
+    {
+        var s = ScenarioLoader.LoadText(TwoHosts.Replace("host: new", "host: old", StringComparison.Ordinal).Replace("to: old", "to: new", StringComparison.Ordinal), "s.yaml");
+        Assert.Single(s.Events);
+    }
+}
