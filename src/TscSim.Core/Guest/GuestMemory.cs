@@ -96,6 +96,10 @@ internal readonly struct GuestMemory
         }
     }
 
+    /// <summary>Whether <paramref name="addr"/> is a device register of the platform (MMIO).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool IsMmio(long addr) => _platform.IsMmio(addr);
+
     /// <summary>
     /// Where an access of <paramref name="size"/> bytes at <paramref name="addr"/> lands, looked up
     /// in this order: private, shared, the platform's MMIO, unmapped. For RAM,
@@ -112,7 +116,7 @@ internal readonly struct GuestMemory
         {
             return MemoryRegion.Shared;
         }
-        return _platform.IsMmio(addr) ? MemoryRegion.Mmio : MemoryRegion.Unmapped;
+        return IsMmio(addr) ? MemoryRegion.Mmio : MemoryRegion.Unmapped;
     }
 
     /// <summary>A little-endian load of 8, 4 (zero-extended) or 1 (zero-extended) bytes.</summary>

@@ -6,7 +6,8 @@ using TscSim.Core.Time;
 namespace TscSim.Core.Guest;
 
 /// <summary>
-/// Memory instructions: what <see cref="GuestMemory"/> maps, sequenced by region. Private memory
+/// Memory instructions: what <see cref="GuestMemory"/> maps, sequenced by region (looked up in
+/// <see cref="GuestMemory.Map"/>'s order, private first, inline here for speed). Private memory
 /// runs eagerly; shared memory (the table's <see cref="SyncKind.IfSharedMemory"/>) runs at its
 /// exact instant; MMIO goes to the platform at that instant; anything else is a page fault.
 /// </summary>
@@ -15,60 +16,62 @@ public sealed partial class Vcpu
     /// <summary>A load of <paramref name="size"/> bytes (8, or 4 and 1 zero-extended) at <paramref name="addr"/>.</summary>
     private Step Load(ref Slice sl, in Instruction i, long addr, int size, out long value)
     {
-        long t;
-        switch (_memory.Map(addr, size, out byte[] buffer, out int offset))
+        if (_memory.TryPrivate(addr, size, out byte[] buffer, out int offset))
         {
-            case MemoryRegion.Private:
-                value = GuestMemory.Read(buffer, offset, size);
-                return Step.Continue;
-            case MemoryRegion.Shared:
-                if (!SyncReady(ref sl, out _))
-                {
-                    value = 0;
-                    return Step.Yield;
-                }
-                value = GuestMemory.Read(buffer, offset, size);
-                return Step.Continue;
-            case MemoryRegion.Mmio:
-                if (!SyncReady(ref sl, out t))
-                {
-                    value = 0;
-                    return Step.Yield;
-                }
-                PlatformResult pr = Platform.MmioRead(this, addr, size, SimTime.FromPicoseconds(t), out value);
-                return Apply(ref sl, in pr, _state.Rip, i.Line, t);
-            default:
-                value = 0;
-                return Stop(ref sl, GuestFaultKind.PageFault, _state.Rip, i.Line, $"load of {size} bytes at unmapped address 0x{addr:x}");
+            value = GuestMemory.Read(buffer, offset, size);
+            return Step.Continue;
         }
+        if (_memory.TryShared(addr, size, out buffer, out offset))
+        {
+            if (!SyncReady(ref sl, out _))
+            {
+                value = 0;
+                return Step.Yield;
+            }
+            value = GuestMemory.Read(buffer, offset, size);
+            return Step.Continue;
+        }
+        if (_memory.IsMmio(addr))
+        {
+            if (!SyncReady(ref sl, out long t))
+            {
+                value = 0;
+                return Step.Yield;
+            }
+            PlatformResult pr = Platform.MmioRead(this, addr, size, SimTime.FromPicoseconds(t), out value);
+            return Apply(ref sl, in pr, _state.Rip, i.Line, t);
+        }
+        value = 0;
+        return Stop(ref sl, GuestFaultKind.PageFault, _state.Rip, i.Line, $"load of {size} bytes at unmapped address 0x{addr:x}");
     }
 
     /// <summary>A store of the low <paramref name="size"/> bytes of <paramref name="value"/> at <paramref name="addr"/>.</summary>
     private Step Store(ref Slice sl, in Instruction i, long addr, int size, long value)
     {
-        long t;
-        switch (_memory.Map(addr, size, out byte[] buffer, out int offset))
+        if (_memory.TryPrivate(addr, size, out byte[] buffer, out int offset))
         {
-            case MemoryRegion.Private:
-                GuestMemory.Write(buffer, offset, size, value);
-                return Step.Continue;
-            case MemoryRegion.Shared:
-                if (!SyncReady(ref sl, out _))
-                {
-                    return Step.Yield;
-                }
-                GuestMemory.Write(buffer, offset, size, value);
-                return Step.Continue;
-            case MemoryRegion.Mmio:
-                if (!SyncReady(ref sl, out t))
-                {
-                    return Step.Yield;
-                }
-                PlatformResult pr = Platform.MmioWrite(this, addr, size, value, SimTime.FromPicoseconds(t));
-                return Apply(ref sl, in pr, _state.Rip, i.Line, t);
-            default:
-                return Stop(ref sl, GuestFaultKind.PageFault, _state.Rip, i.Line, $"store of {size} bytes at unmapped address 0x{addr:x}");
+            GuestMemory.Write(buffer, offset, size, value);
+            return Step.Continue;
         }
+        if (_memory.TryShared(addr, size, out buffer, out offset))
+        {
+            if (!SyncReady(ref sl, out _))
+            {
+                return Step.Yield;
+            }
+            GuestMemory.Write(buffer, offset, size, value);
+            return Step.Continue;
+        }
+        if (_memory.IsMmio(addr))
+        {
+            if (!SyncReady(ref sl, out long t))
+            {
+                return Step.Yield;
+            }
+            PlatformResult pr = Platform.MmioWrite(this, addr, size, value, SimTime.FromPicoseconds(t));
+            return Apply(ref sl, in pr, _state.Rip, i.Line, t);
+        }
+        return Stop(ref sl, GuestFaultKind.PageFault, _state.Rip, i.Line, $"store of {size} bytes at unmapped address 0x{addr:x}");
     }
 
     private enum AtomicOp { Xchg, Cmpxchg, Xadd }
