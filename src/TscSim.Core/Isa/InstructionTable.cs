@@ -46,8 +46,10 @@ public enum SyncKind : byte
 
 /// <summary>
 /// How an instruction can leave the guest: the VMX basic exit reason and the control that
-/// governs it, the SVM exit code and its intercept. Facts: shared/DOMAIN.md §4, §5
-/// (Linux uapi vmx.h / svm.h; SDM vol. 3C §25).
+/// governs it, the SVM exit code and its intercept. Numbers as Linux names them
+/// (<c>arch/x86/include/uapi/asm/vmx.h</c> EXIT_REASON_*, <c>uapi/asm/svm.h</c> SVM_EXIT_*;
+/// SDM vol. 3C appendix C "VMX Basic Exit Reasons", APM vol. 2 appendix C "SVM Intercept Exit
+/// Codes"); how they are taken and priced: docs/model.md "Exit path".
 /// </summary>
 public sealed record ExitInfo(int VmxReason, string VmxControl, int SvmExitCode, string SvmIntercept);
 
@@ -70,7 +72,9 @@ public sealed record InstructionDef(
 
 /// <summary>
 /// The guest instruction set: the single source of truth (as Iced's InstructionDefs) that the
-/// assembler, the interpreter and the exit paths all read. Each row: mnemonic, operand forms,
+/// assembler, the interpreter and the exit paths all read (the interpreter's sequencing comes
+/// from <see cref="InstructionDef.Sync"/>; tests/TscSim.Tests/Isa/InstructionTableConformanceTests
+/// checks every row against what the interpreter does). Each row: mnemonic, operand forms,
 /// cost class (priced by the core's <see cref="CpuModel"/>), whether it must be sequenced,
 /// and for instructions that can exit the VMX reason / control and SVM code / intercept.
 /// </summary>
@@ -94,9 +98,9 @@ public static class InstructionTable
     public static readonly ExitInfo MmioExit = new(48, "EPT (unbacked GPA)", 0x400, "nested page fault");
 
     /// <summary>
-    /// Exits that no instruction causes but interrupt delivery does (DOMAIN §4, §5): a host
-    /// interrupt while the guest runs (VMX basic reason 1 EXTERNAL_INTERRUPT under "external-interrupt
-    /// exiting"; SVM 0x60 INTR).
+    /// Exits that no instruction causes but interrupt delivery does (docs/model.md "Interrupts"):
+    /// a host interrupt while the guest runs (VMX basic reason 1 EXIT_REASON_EXTERNAL_INTERRUPT
+    /// under "external-interrupt exiting"; SVM 0x60 SVM_EXIT_INTR).
     /// </summary>
     public static readonly ExitInfo ExternalInterruptExit = new(1, "external-interrupt exiting", 0x60, "INTERCEPT_INTR");
 
