@@ -58,4 +58,19 @@ public static class GuestAddresses
 
     /// <summary>NMI status and control: bit 0 gates PIT channel 2, bit 5 reads its OUT.</summary>
     public const ushort PortB = 0x61;
+
+    /// <summary>Port B bit 0: PIT channel 2's gate (pit_calibrate_tsc sets it).</summary>
+    public const int PortBGate2 = 0x01;
+
+    /// <summary>Port B bit 1: the speaker data enable (pit_calibrate_tsc clears it).</summary>
+    public const int PortBSpeakerData = 0x02;
+
+    /// <summary>Port B bit 5: PIT channel 2's OUT, read-only (pit_calibrate_tsc polls it).</summary>
+    public const int PortBOut2 = 0x20;
+
+    /// <summary>
+    /// The PIT command pit_calibrate_tsc writes to <see cref="PitCommand"/>: 0xB0 = channel 2,
+    /// lobyte/hibyte access, mode 0 (interrupt on terminal count), binary (8254 datasheet control word).
+    /// </summary>
+    public const int PitChannel2OneShot = 0xB0;
 }

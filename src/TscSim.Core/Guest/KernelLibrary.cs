@@ -1,3 +1,7 @@
+using System.Globalization;
+using TscSim.Core.Abi;
+using TscSim.Core.Hardware;
+
 namespace TscSim.Core.Guest;
 
 /// <summary>
@@ -10,11 +14,13 @@ namespace TscSim.Core.Guest;
 /// workload's last one, makes running past the workload's end a fault instead of a reboot.
 /// </summary>
 /// <remarks>
-/// The routines follow the Linux code they model (DOMAIN §1.2–1.4, §6.2, §6.4): the pvclock
-/// version loop with the global <c>last_value</c> guard (pvclock_clocksource_read),
-/// pit_calibrate_tsc's polling loop with its loop-count and 10×-delta rejection rules,
-/// tsc_read_refs's bracket (SMI_TRESHOLD 50,000 cycles, 5 tries), check_tsc_warp's global
-/// lock and end check every 8 iterations. They are written for this ISA, not copied.
+/// The routines follow the Linux code they model (docs/model.md "Guest kernel"): the pvclock
+/// version loop with the global <c>last_value</c> guard (<c>pvclock_clocksource_read</c>,
+/// arch/x86/kernel/pvclock.c), <c>pit_calibrate_tsc</c>'s polling loop with its loop-count and
+/// 10×-delta rejection rules and <c>tsc_read_refs</c>'s bracket (SMI_TRESHOLD 50,000 cycles,
+/// MAX_RETRIES 5: arch/x86/kernel/tsc.c as of 2.6.37; later kernels use tsc_khz &gt;&gt; 5), and
+/// <c>check_tsc_warp</c>'s global lock and end check every 8 iterations (arch/x86/kernel/tsc_sync.c).
+/// They are written for this ISA, not copied.
 /// </remarks>
 public static class KernelLibrary
 {
@@ -27,6 +33,30 @@ public static class KernelLibrary
 
     /// <summary>Read-path flags (rbx after <see cref="ReadBegin"/>).</summary>
     public const int FlagClampNegative = 1, FlagHonourStable = 2, FlagRdtscpWhenTrapped = 4;
+
+    /// <summary>rbx after <see cref="Boot"/> on an application processor, once the boot processor has woken it.</summary>
+    public const int ApWoken = 10;
+
+    /// <summary>rbx after <see cref="BringUpNext"/> when every vCPU is online (0: next AP without warp test, 1: with it).</summary>
+    public const int AllOnline = 2;
+
+    /// <summary>SMI_TRESHOLD (arch/x86/kernel/tsc.c, 2.6.37; today <c>tsc_khz &gt;&gt; 5</c>): tsc_read_refs accepts a TSC–reference–TSC bracket shorter than this, in TSC cycles.</summary>
+    public const int SmiThresholdCycles = 50_000;
+
+    /// <summary>MAX_RETRIES (tsc.c): tsc_read_refs' tries before it gives up on the reference.</summary>
+    public const int ReadRefsRetries = 5;
+
+    /// <summary>pit_calibrate_tsc (tsc.c) rejects a window whose largest TSC delta exceeds this many times the smallest ("delta > 10*min").</summary>
+    public const int PitDeltaRejectFactor = 10;
+
+    /// <summary>check_tsc_warp (arch/x86/kernel/tsc_sync.c) checks for its end every this many iterations (<c>!(i &amp; 7)</c>).</summary>
+    public const int WarpCheckEvery = 8;
+
+    /// <summary>check_tsc_warp's iteration limit (<c>i &gt; 10000000</c>): the loop ends here even before its timeout.</summary>
+    public const int WarpIterationLimit = 10_000_000;
+
+    /// <summary>The HPET main counter's guest address, what the HPET reads load (<see cref="GuestAddresses.HpetBase"/> + <see cref="GuestAddresses.HpetMainCounter"/>).</summary>
+    private const long HpetCounterAddress = GuestAddresses.HpetBase + GuestAddresses.HpetMainCounter;
 
     /// <summary>The routines a workload may <c>call</c>, with what they do (docs/scenario-format.md lists them).</summary>
     public static readonly IReadOnlyList<(string Name, string Summary)> EntryPointsWithSummary =
@@ -41,50 +71,50 @@ public static class KernelLibrary
     public const string WorkloadEndLabel = "__k_workload_end";
 
     /// <summary>The source text.</summary>
-    public const string Source = """
+    public static readonly string Source = string.Create(CultureInfo.InvariantCulture, $"""
         section .text
         __k_workload_end: kend                  ; the workload ran past its last instruction: a fault
         ; ---------------------------------------------------------------- boot
-        start:          kcall 1                 ; Boot: application processors wait here (rbx = 10 when woken)
-                        cmp rbx, 10
+        start:          kcall {Boot}            ; Boot: application processors wait here (rbx = ApWoken when woken)
+                        cmp rbx, {ApWoken}
                         je __k_ap
                         test rbx, rbx
                         jz __k_bsp_tk
                         call __k_calibrate
-        __k_bsp_tk:     kcall 2                 ; TimekeepingInit
-        __k_bsp_next:   kcall 3                 ; BringUpNext: rbx = 0 no warp test, 1 warp test, 2 all online
-                        cmp rbx, 2
+        __k_bsp_tk:     kcall {TimekeepingInit} ; TimekeepingInit
+        __k_bsp_next:   kcall {BringUpNext}     ; BringUpNext: rbx = 0 no warp test, 1 warp test, AllOnline
+                        cmp rbx, {AllOnline}
                         je __k_enter
                         test rbx, rbx
                         jz __k_bsp_next
                         call __k_warp
-                        kcall 4                 ; WarpResult
+                        kcall {WarpResult}      ; WarpResult
                         jmp __k_bsp_next
         __k_ap:         test r12, r12
                         jz __k_enter
                         call __k_warp
-        __k_enter:      kcall 5                 ; EnterWorkload: registers reset, jumps to the workload
+        __k_enter:      kcall {EnterWorkload}   ; EnterWorkload: registers reset, jumps to the workload
 
         ; ------------------------------------------------ TSC calibration (BSP)
-        __k_calibrate:  kcall 6                 ; CalibrationBegin: rsi = latch, r8 = minimum loops
+        __k_calibrate:  kcall {CalibrationBegin} ; CalibrationBegin: rsi = latch, r8 = minimum loops
         __k_cal_loop:   call __k_read_refs
                         mov r12, r14            ; tsc1
                         mov r13, r15            ; hpet1 (-1: no reference)
                         call __k_pit_cal        ; r9 = t2 - t1, or -1
                         call __k_read_refs      ; r14 = tsc2, r15 = hpet2
-                        kcall 7                 ; CalibrationStep: rbx = 1 to try again
+                        kcall {CalibrationStep} ; CalibrationStep: rbx = 1 to try again
                         test rbx, rbx
                         jnz __k_cal_loop
                         ret
 
-        ; tsc_read_refs: TSC, HPET main counter, TSC; accepted when the bracket is under 50,000 cycles
-        __k_read_refs:  mov r10, 5
+        ; tsc_read_refs: TSC, HPET main counter, TSC; accepted when the bracket is under SMI_TRESHOLD cycles
+        __k_read_refs:  mov r10, {ReadRefsRetries}
         __k_rr_try:     lfence
                         rdtsc
                         shl rdx, 32
                         or rax, rdx
                         mov r11, rax
-                        mov eax, dword [0xFED000F0]
+                        mov eax, dword [0x{HpetCounterAddress:X}]
                         mov r15, rax
                         lfence
                         rdtsc
@@ -92,7 +122,7 @@ public static class KernelLibrary
                         or rax, rdx
                         mov r14, rax
                         sub rax, r11
-                        cmp rax, 50000
+                        cmp rax, {SmiThresholdCycles}
                         jb __k_rr_ok
                         dec r10
                         jnz __k_rr_try
@@ -100,17 +130,17 @@ public static class KernelLibrary
         __k_rr_ok:      ret
 
         ; pit_calibrate_tsc: PIT channel 2 one-shot of rsi ticks; poll OUT2, tracking TSC deltas
-        __k_pit_cal:    in eax, 0x61
-                        and rax, -3             ; speaker off
-                        or rax, 1               ; gate 2 on
-                        out 0x61, eax
-                        mov rax, 0xB0           ; channel 2, lobyte/hibyte, mode 0, binary
-                        out 0x43, eax
+        __k_pit_cal:    in eax, {GuestAddresses.PortB}
+                        and rax, {~Abi.GuestAddresses.PortBSpeakerData} ; speaker off
+                        or rax, {GuestAddresses.PortBGate2} ; gate 2 on
+                        out {GuestAddresses.PortB}, eax
+                        mov rax, {GuestAddresses.PitChannel2OneShot} ; channel 2, lobyte/hibyte, mode 0, binary
+                        out {GuestAddresses.PitCommand}, eax
                         mov rax, rsi
-                        out 0x42, eax
+                        out {GuestAddresses.PitChannel2}, eax
                         mov rax, rsi
                         shr rax, 8
-                        out 0x42, eax
+                        out {GuestAddresses.PitChannel2}, eax
                         lfence
                         rdtsc
                         shl rdx, 32
@@ -120,8 +150,8 @@ public static class KernelLibrary
                         mov rcx, -1             ; minimum delta
                         xor rbx, rbx            ; maximum delta
                         xor rdi, rdi            ; loops
-        __k_pc_loop:    in eax, 0x61
-                        test rax, 0x20
+        __k_pc_loop:    in eax, {GuestAddresses.PortB}
+                        test rax, {GuestAddresses.PortBOut2}
                         jnz __k_pc_done
                         lfence
                         rdtsc
@@ -141,9 +171,9 @@ public static class KernelLibrary
         __k_pc_done:    cmp rdi, r8
                         jb __k_pc_fail          ; too few loops: disturbed
                         mov rax, rcx
-                        imul rax, 10
+                        imul rax, {PitDeltaRejectFactor}
                         cmp rbx, rax
-                        ja __k_pc_fail          ; one delta over 10x the smallest: disturbed
+                        ja __k_pc_fail          ; one delta over PitDeltaRejectFactor x the smallest: disturbed
                         mov r9, r11
                         sub r9, r10
                         ret
@@ -190,11 +220,11 @@ public static class KernelLibrary
                         inc r8
                         mov [__k_nr_warps], r8
         __k_w_nowarp:   inc r10
-                        test r10, 7
+                        test r10, {WarpCheckEvery - 1}
                         jnz __k_w_unlock
                         cmp rax, r9
                         ja __k_w_last
-                        cmp r10, 10000000
+                        cmp r10, {WarpIterationLimit}
                         ja __k_w_last
         __k_w_unlock:   mov qword [__k_lock], 0
                         jmp __k_w_loop
@@ -218,55 +248,55 @@ public static class KernelLibrary
                         push r9
                         push r10
                         push r11
-                        kcall 10                ; ReadBegin: r8 clocksource, r9 cycle_last, r10 mult, rsi mask, rbx flags, r11 pvclock
-                        cmp r8, 1
+                        kcall {ReadBegin}       ; ReadBegin: r8 clocksource, r9 cycle_last, r10 mult, rsi mask, rbx flags, r11 pvclock
+                        cmp r8, {CsKvmclock}
                         je __k_kvmclock
-                        cmp r8, 2
+                        cmp r8, {CsHpet}
                         je __k_hpet
-                        cmp r8, 3
+                        cmp r8, {CsAcpiPm}
                         je __k_acpi_pm
                         lfence                  ; tsc: rdtsc_ordered
                         rdtsc
                         shl rdx, 32
                         or rax, rdx
                         jmp __k_delta
-        __k_hpet:       mov eax, dword [0xFED000F0]
+        __k_hpet:       mov eax, dword [0x{HpetCounterAddress:X}]
                         jmp __k_delta
-        __k_acpi_pm:    mov rdx, 0x608
+        __k_acpi_pm:    mov rdx, {GuestAddresses.PmTimerPort}
                         in eax, dx
                         jmp __k_delta
-        __k_kvmclock:   mov r8d, dword [r11]    ; version
+        __k_kvmclock:   mov r8d, dword [r11 + {PvclockAbi.VersionOffset}] ; version
                         and r8, -2
                         lfence
-                        movzx rax, byte [r11 + 29]
-                        test rax, 8             ; the TSC is trapped (this model's pvclock flag)
+                        movzx rax, byte [r11 + {PvclockAbi.FlagsOffset}]
+                        test rax, {PvclockAbi.TscTrappedBit} ; the TSC is trapped (this model's pvclock flag)
                         jz __k_kv_rdtsc
-                        test rbx, 4             ; and this kernel reads RDTSCP then
+                        test rbx, {FlagRdtscpWhenTrapped} ; and this kernel reads RDTSCP then
                         jz __k_kv_rdtsc
                         rdtscp
                         jmp __k_kv_tsc
         __k_kv_rdtsc:   rdtsc
         __k_kv_tsc:     shl rdx, 32
                         or rax, rdx
-                        sub rax, [r11 + 8]      ; - tsc_timestamp
-                        movsx rcx, byte [r11 + 28]
+                        sub rax, [r11 + {PvclockAbi.TscTimestampOffset}] ; - tsc_timestamp
+                        movsx rcx, byte [r11 + {PvclockAbi.ShiftOffset}]
                         test rcx, rcx
                         js __k_kv_right
                         shl rax, cl
                         jmp __k_kv_scale
         __k_kv_right:   neg rcx
                         shr rax, cl
-        __k_kv_scale:   mov ecx, dword [r11 + 24]
+        __k_kv_scale:   mov ecx, dword [r11 + {PvclockAbi.MulOffset}]
                         mul rcx
                         shrd rax, rdx, 32
-                        add rax, [r11 + 16]     ; + system_time
-                        movzx rcx, byte [r11 + 29]
-                        mov edx, dword [r11]
+                        add rax, [r11 + {PvclockAbi.SystemTimeOffset}] ; + system_time
+                        movzx rcx, byte [r11 + {PvclockAbi.FlagsOffset}]
+                        mov edx, dword [r11 + {PvclockAbi.VersionOffset}]
                         cmp rdx, r8
                         jne __k_kvmclock        ; the record changed: read again
-                        test rcx, 1             ; PVCLOCK_TSC_STABLE_BIT
+                        test rcx, {PvclockAbi.TscStableBit} ; PVCLOCK_TSC_STABLE_BIT
                         jz __k_kv_guard
-                        test rbx, 2             ; honoured by this kernel
+                        test rbx, {FlagHonourStable} ; honoured by this kernel
                         jnz __k_delta
         __k_kv_guard:   mov rcx, [__k_last_value]
         __k_kv_cmp:     cmp rax, rcx
@@ -283,14 +313,14 @@ public static class KernelLibrary
         __k_kv_last:    mov rax, rcx
         __k_delta:      sub rax, r9             ; (now - cycle_last) & mask
                         and rax, rsi
-                        test rbx, 1             ; a read behind cycle_last counts as no time
+                        test rbx, {FlagClampNegative} ; a read behind cycle_last counts as no time
                         jz __k_mul
                         test rax, rax
                         jns __k_mul
                         xor rax, rax
         __k_mul:        mov rcx, rax
                         mul r10
-                        kcall 11                ; ReadEnd: rax = base + ((rdx:rax + frac) >> shift)
+                        kcall {ReadEnd}         ; ReadEnd: rax = base + ((rdx:rax + frac) >> shift)
                         pop r11
                         pop r10
                         pop r9
@@ -309,7 +339,7 @@ public static class KernelLibrary
         __k_max_warp:   dq 0
         __k_start_count: dq 0
         __k_stop_count: dq 0
-        """;
+        """);
 
     // ---- issue 16: the timer interrupt (machinery for the tick-driven kernels; no profile uses it yet)
 
@@ -327,20 +357,20 @@ public static class KernelLibrary
     /// <see cref="TimerTick"/>, writes the x2APIC EOI and returns with <c>iretq</c>. The IDT (one
     /// per VM, in the shared section) has entry <see cref="TimerVector"/> only.
     /// </summary>
-    public const string TimerSource = """
+    public static readonly string TimerSource = string.Create(CultureInfo.InvariantCulture, $"""
         section .text
-        __k_timer_setup:    lidt [__k_idt_timer - 1912]   ; base = entry - 8 × 0xEF
+        __k_timer_setup:    lidt [__k_idt_timer - {8 * TimerVector}] ; base = entry - 8 × TimerVector
                             push rax
                             push rcx
                             push rdx
-                            mov rcx, 0x83E                ; divide configuration: ÷1
-                            mov rax, 0xB
+                            mov rcx, {ApicRegisters.MsrDivide} ; divide configuration: ÷1
+                            mov rax, {ApicRegisters.DivideBy1}
                             mov rdx, 0
                             wrmsr
-                            mov rcx, 0x832                ; LVT timer: periodic, vector 0xEF
-                            mov rax, 0x200EF
+                            mov rcx, {ApicRegisters.MsrLvtTimer} ; LVT timer: periodic, vector TimerVector
+                            mov rax, {((int)ApicTimerMode.Periodic << ApicRegisters.LvtTimerModeShift) | TimerVector}
                             wrmsr
-                            mov rcx, 0x838                ; initial count: one tick
+                            mov rcx, {ApicRegisters.MsrInitialCount} ; initial count: one tick
                             mov rax, rsi
                             wrmsr
                             pop rdx
@@ -351,8 +381,8 @@ public static class KernelLibrary
         __k_timer_interrupt: push rax
                             push rcx
                             push rdx
-                            kcall 12                      ; TimerTick
-                            mov rcx, 0x80B                ; x2APIC EOI
+                            kcall {TimerTick}             ; TimerTick
+                            mov rcx, {ApicRegisters.MsrEoi} ; x2APIC EOI
                             mov rax, 0
                             mov rdx, 0
                             wrmsr
@@ -362,5 +392,5 @@ public static class KernelLibrary
                             iretq
         section .shared
         __k_idt_timer:      dq __k_timer_interrupt
-        """;
+        """);
 }

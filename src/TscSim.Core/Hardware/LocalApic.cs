@@ -56,6 +56,12 @@ public static class ApicRegisters
     /// <summary>x2APIC divide configuration.</summary>
     public const uint MsrDivide = 0x83E;
 
+    /// <summary>The divide-configuration value for divide by 1 (bits 3,1,0 = 111; see <see cref="Divisor"/>).</summary>
+    public const uint DivideBy1 = 0xB;
+
+    /// <summary>The LVT timer's mode field starts at bit 17 (<see cref="ApicTimerMode"/>).</summary>
+    public const int LvtTimerModeShift = 17;
+
     /// <summary>The xAPIC MMIO page (4 KiB), as on PCs.</summary>
     public const long XapicBase = 0xFEE0_0000;
 

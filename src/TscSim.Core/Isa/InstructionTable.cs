@@ -71,7 +71,9 @@ public sealed record InstructionDef(
 
 /// <summary>
 /// The guest instruction set: the single source of truth (as Iced's InstructionDefs) that the
-/// assembler, the interpreter and the exit paths all read. Each row: mnemonic, operand forms,
+/// assembler, the interpreter and the exit paths all read (the interpreter's sequencing comes
+/// from <see cref="InstructionDef.Sync"/>; tests/TscSim.Tests/Isa/InstructionTableConformanceTests
+/// checks every row against what the interpreter does). Each row: mnemonic, operand forms,
 /// cost class (priced by the core's <see cref="CpuModel"/>), whether it must be sequenced,
 /// and for instructions that can exit the VMX reason / control and SVM code / intercept.
 /// </summary>
@@ -95,9 +97,9 @@ public static class InstructionTable
     public static readonly ExitInfo MmioExit = new(48, "EPT (unbacked GPA)", 0x400, "nested page fault");
 
     /// <summary>
-    /// Exits that no instruction causes but interrupt delivery does (DOMAIN §4, §5): a host
-    /// interrupt while the guest runs (VMX basic reason 1 EXTERNAL_INTERRUPT under "external-interrupt
-    /// exiting"; SVM 0x60 INTR).
+    /// Exits that no instruction causes but interrupt delivery does (docs/model.md "Interrupts"):
+    /// a host interrupt while the guest runs (VMX basic reason 1 EXIT_REASON_EXTERNAL_INTERRUPT
+    /// under "external-interrupt exiting"; SVM 0x60 SVM_EXIT_INTR).
     /// </summary>
     public static readonly ExitInfo ExternalInterruptExit = new(1, "external-interrupt exiting", 0x60, "INTERCEPT_INTR");
 

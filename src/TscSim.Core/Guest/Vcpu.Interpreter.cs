@@ -1,0 +1,450 @@
+using System.Runtime.CompilerServices;
+using TscSim.Core.Abi;
+using TscSim.Core.Engine;
+using TscSim.Core.Isa;
+using TscSim.Core.Time;
+
+namespace TscSim.Core.Guest;
+
+/// <summary>The interpreter: one <c>switch</c> over the dense opcode, allocation-free.</summary>
+public sealed partial class Vcpu
+{
+    // Fully optimised at once: the interpreter loop is one long-running method whose dynamic
+    // profile (Tiered PGO) depends on whichever program ran first; a PGO build tuned for one
+    // instruction mix was measured 40% slower on another, so the loop opts out of tiering.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private Step Execute(ref Slice sl)
+    {
+        unchecked
+        {
+            Instruction[] code = Program.Code;
+            long[] costs = Core.Model.CostCycles;
+            ref CpuState s = ref _state;
+            ref long regs = ref Unsafe.As<RegisterFile, long>(ref s.Regs);
+            Simulator sim = _executor.Simulator;
+
+            while (true)
+            {
+                if ((uint)s.Rip >= (uint)code.Length)
+                {
+                    return Stop(ref sl, GuestFaultKind.BadInstructionPointer, s.Rip, 0,
+                        $"execution left the program (instruction index {s.Rip} of {code.Length})");
+                }
+                ref Instruction i = ref code[s.Rip];
+                ref long a = ref Unsafe.Add(ref regs, i.A);
+                ref long b = ref Unsafe.Add(ref regs, i.B);
+                long r;
+                Step st;
+
+                switch (i.Op)
+                {
+                    // --- data movement
+                    case Opcode.MovRR: a = b; s.Rip++; break;
+                    case Opcode.MovRI: a = i.Imm; s.Rip++; break;
+                    case Opcode.MovRM:
+                        st = Load(ref sl, in i, Ea(ref regs, in i), 8, out r);
+                        if (st != Step.Continue) { return st; }
+                        a = r; s.Rip++; break;
+                    case Opcode.MovDM:
+                        st = Load(ref sl, in i, Ea(ref regs, in i), 4, out r);
+                        if (st != Step.Continue) { return st; }
+                        a = (long)(uint)r; s.Rip++; break;
+                    case Opcode.MovzxRB:
+                        st = Load(ref sl, in i, Ea(ref regs, in i), 1, out r);
+                        if (st != Step.Continue) { return st; }
+                        a = (long)(byte)r; s.Rip++; break;
+                    case Opcode.MovsxRB:
+                        st = Load(ref sl, in i, Ea(ref regs, in i), 1, out r);
+                        if (st != Step.Continue) { return st; }
+                        a = (long)(sbyte)(byte)r; s.Rip++; break;
+                    case Opcode.MovMR:
+                        st = Store(ref sl, in i, Ea(ref regs, in i), 8, a);
+                        if (st != Step.Continue) { return st; }
+                        s.Rip++; break;
+                    case Opcode.MovMD:
+                        st = Store(ref sl, in i, Ea(ref regs, in i), 4, a);
+                        if (st != Step.Continue) { return st; }
+                        s.Rip++; break;
+                    case Opcode.MovMI:
+                        st = Store(ref sl, in i, Ea(ref regs, in i), 8, i.Imm);
+                        if (st != Step.Continue) { return st; }
+                        s.Rip++; break;
+                    case Opcode.Lea: a = Ea(ref regs, in i); s.Rip++; break;
+                    case Opcode.XchgRR: (a, b) = (b, a); s.Rip++; break;
+                    case Opcode.XchgRM:
+                        st = Atomic(ref sl, in i, ref s, Ea(ref regs, in i), ref a, AtomicOp.Xchg);
+                        if (st != Step.Continue) { return st; }
+                        s.Rip++; break;
+                    case Opcode.PushR:
+                    case Opcode.PushI:
+                        st = Push(ref sl, ref regs, in i, i.Op == Opcode.PushR ? a : i.Imm);
+                        if (st != Step.Continue) { return st; }
+                        s.Rip++; break;
+                    case Opcode.PopR:
+                        st = Pop(ref sl, ref regs, in i, out r);
+                        if (st != Step.Continue) { return st; }
+                        a = r; s.Rip++; break;
+
+                    // --- ALU
+                    case Opcode.AddRR: r = unchecked(a + b); s.SetAdd(a, b, r); a = r; s.Rip++; break;
+                    case Opcode.AddRI: r = unchecked(a + i.Imm); s.SetAdd(a, i.Imm, r); a = r; s.Rip++; break;
+                    case Opcode.SubRR: r = unchecked(a - b); s.SetSub(a, b, r); a = r; s.Rip++; break;
+                    case Opcode.SubRI: r = unchecked(a - i.Imm); s.SetSub(a, i.Imm, r); a = r; s.Rip++; break;
+                    case Opcode.AndRR: a &= b; s.SetLogic(a); s.Rip++; break;
+                    case Opcode.AndRI: a &= i.Imm; s.SetLogic(a); s.Rip++; break;
+                    case Opcode.OrRR: a |= b; s.SetLogic(a); s.Rip++; break;
+                    case Opcode.OrRI: a |= i.Imm; s.SetLogic(a); s.Rip++; break;
+                    case Opcode.XorRR: a ^= b; s.SetLogic(a); s.Rip++; break;
+                    case Opcode.XorRI: a ^= i.Imm; s.SetLogic(a); s.Rip++; break;
+                    case Opcode.CmpRR: s.SetSub(a, b, unchecked(a - b)); s.Rip++; break;
+                    case Opcode.CmpRI: s.SetSub(a, i.Imm, unchecked(a - i.Imm)); s.Rip++; break;
+                    case Opcode.TestRR: s.SetLogic(a & b); s.Rip++; break;
+                    case Opcode.TestRI: s.SetLogic(a & i.Imm); s.Rip++; break;
+                    case Opcode.AddRM:
+                    case Opcode.SubRM:
+                    case Opcode.AndRM:
+                    case Opcode.OrRM:
+                    case Opcode.XorRM:
+                    case Opcode.CmpRM:
+                    case Opcode.TestRM:
+                        st = Load(ref sl, in i, Ea(ref regs, in i), 8, out r);
+                        if (st != Step.Continue) { return st; }
+                        AluWithMemory(ref s, i.Op, ref a, r);
+                        s.Rip++; break;
+                    case Opcode.Inc:
+                        {
+                            bool cf = s.CF;
+                            long old = a;
+                            a = unchecked(a + 1);
+                            s.SetExplicit(a, cf, old == long.MaxValue);
+                            s.Rip++; break;
+                        }
+                    case Opcode.Dec:
+                        {
+                            bool cf = s.CF;
+                            long old = a;
+                            a = unchecked(a - 1);
+                            s.SetExplicit(a, cf, old == long.MinValue);
+                            s.Rip++; break;
+                        }
+                    case Opcode.Neg: r = unchecked(-a); s.SetSub(0, a, r); a = r; s.Rip++; break;
+                    case Opcode.Not: a = ~a; s.Rip++; break;
+                    case Opcode.ShlRI: Shift(ref s, ref a, i.Op, (int)i.Imm); s.Rip++; break;
+                    case Opcode.ShrRI: Shift(ref s, ref a, i.Op, (int)i.Imm); s.Rip++; break;
+                    case Opcode.SarRI: Shift(ref s, ref a, i.Op, (int)i.Imm); s.Rip++; break;
+                    case Opcode.ShlRC:
+                    case Opcode.ShrRC:
+                    case Opcode.SarRC:
+                        Shift(ref s, ref a, i.Op, (int)(Unsafe.Add(ref regs, Registers.Rcx) & 63)); s.Rip++; break;
+                    case Opcode.ShrdRRI:
+                    case Opcode.ShrdRRC:
+                        {
+                            int n = i.Op == Opcode.ShrdRRI ? (int)i.Imm : (int)(Unsafe.Add(ref regs, Registers.Rcx) & 63);
+                            if (n != 0)
+                            {
+                                bool cf = ((a >> (n - 1)) & 1) != 0;
+                                a = (long)(((ulong)a >> n) | ((ulong)b << (64 - n)));
+                                s.SetExplicit(a, cf, false);
+                            }
+                            s.Rip++; break;
+                        }
+                    case Opcode.Mul:
+                        {
+                            ref long rax = ref regs;
+                            ulong hi = Math.BigMul((ulong)rax, (ulong)a, out ulong lo);
+                            rax = (long)lo;
+                            Unsafe.Add(ref regs, Registers.Rdx) = (long)hi;
+                            s.SetExplicit((long)lo, hi != 0, hi != 0);
+                            s.Rip++; break;
+                        }
+                    case Opcode.ImulRR:
+                    case Opcode.ImulRI:
+                        {
+                            long src = i.Op == Opcode.ImulRR ? b : i.Imm;
+                            long hi = Math.BigMul(a, src, out long lo);
+                            bool overflow = hi != (lo >> 63);
+                            a = lo;
+                            s.SetExplicit(lo, overflow, overflow);
+                            s.Rip++; break;
+                        }
+                    case Opcode.Div:
+                        {
+                            ulong divisor = (ulong)a;
+                            ref long rax = ref regs;
+                            ref long rdx = ref Unsafe.Add(ref regs, Registers.Rdx);
+                            if (divisor == 0 || (ulong)rdx >= divisor)
+                            {
+                                return Stop(ref sl, GuestFaultKind.DivideError, s.Rip, i.Line,
+                                    divisor == 0 ? "division by zero" : "quotient does not fit in 64 bits (rdx >= divisor)");
+                            }
+                            UInt128 dividend = ((UInt128)(ulong)rdx << 64) | (ulong)rax;
+                            rax = (long)(ulong)(dividend / divisor);
+                            rdx = (long)(ulong)(dividend % divisor);
+                            s.Rip++; break;
+                        }
+
+                    // --- control flow
+                    case Opcode.Jmp: s.Rip = i.Target; break;
+                    case Opcode.Je: s.Rip = s.ZF ? i.Target : s.Rip + 1; break;
+                    case Opcode.Jne: s.Rip = !s.ZF ? i.Target : s.Rip + 1; break;
+                    case Opcode.Jb: s.Rip = s.CF ? i.Target : s.Rip + 1; break;
+                    case Opcode.Jae: s.Rip = !s.CF ? i.Target : s.Rip + 1; break;
+                    case Opcode.Jbe: s.Rip = s.CF || s.ZF ? i.Target : s.Rip + 1; break;
+                    case Opcode.Ja: s.Rip = !s.CF && !s.ZF ? i.Target : s.Rip + 1; break;
+                    case Opcode.Jl: s.Rip = s.SF != s.OF ? i.Target : s.Rip + 1; break;
+                    case Opcode.Jge: s.Rip = s.SF == s.OF ? i.Target : s.Rip + 1; break;
+                    case Opcode.Jle: s.Rip = s.ZF || s.SF != s.OF ? i.Target : s.Rip + 1; break;
+                    case Opcode.Jg: s.Rip = !s.ZF && s.SF == s.OF ? i.Target : s.Rip + 1; break;
+                    case Opcode.Js: s.Rip = s.SF ? i.Target : s.Rip + 1; break;
+                    case Opcode.Jns: s.Rip = !s.SF ? i.Target : s.Rip + 1; break;
+                    case Opcode.Call:
+                        st = Push(ref sl, ref regs, in i, GuestAddressMap.CodeBase + s.Rip + 1);
+                        if (st != Step.Continue) { return st; }
+                        s.Rip = i.Target; break;
+                    case Opcode.Ret:
+                        st = Pop(ref sl, ref regs, in i, out r);
+                        if (st != Step.Continue) { return st; }
+                        long target = r - GuestAddressMap.CodeBase;
+                        if ((ulong)target >= (ulong)code.Length)
+                        {
+                            return Stop(ref sl, GuestFaultKind.BadInstructionPointer, s.Rip, i.Line, $"ret to 0x{r:x}, which is not a code address");
+                        }
+                        s.Rip = (int)target; break;
+
+                    // --- atomics and ordering
+                    case Opcode.LockCmpxchg:
+                        st = Atomic(ref sl, in i, ref s, Ea(ref regs, in i), ref a, AtomicOp.Cmpxchg);
+                        if (st != Step.Continue) { return st; }
+                        s.Rip++; break;
+                    case Opcode.LockXadd:
+                        st = Atomic(ref sl, in i, ref s, Ea(ref regs, in i), ref a, AtomicOp.Xadd);
+                        if (st != Step.Continue) { return st; }
+                        s.Rip++; break;
+                    case Opcode.Lfence:
+                    case Opcode.Mfence:
+                    case Opcode.Pause:
+                    case Opcode.Nop:
+                        s.Rip++; break;
+
+                    // --- pseudo-instructions
+                    case Opcode.Work:
+                        {
+                            if (s.WorkRemaining == 0)
+                            {
+                                s.WorkRemaining = i.Imm;
+                            }
+                            // Up to the horizon, and at least one cycle so a slice that starts at
+                            // the horizon (another event at the same instant) still makes progress.
+                            long take = Math.Min(s.WorkRemaining, Math.Max(sl.Budget - sl.K, 1));
+                            sl.K += take;
+                            sl.Guest += take;
+                            s.WorkRemaining -= take;
+                            if (s.WorkRemaining == 0)
+                            {
+                                s.Rip++;
+                                sl.Retired++;
+                            }
+                            if (BudgetSpent(ref sl))
+                            {
+                                return Step.Yield;
+                            }
+                            continue;
+                        }
+                    case Opcode.Kend:
+                        {
+                            // After the workload's last instruction: cite that one (the user's line).
+                            int last = s.Rip > 0 ? code[s.Rip - 1].Line : i.Line;
+                            return Stop(ref sl, GuestFaultKind.RanPastEnd, s.Rip, last,
+                                "ran past the end of the workload: execution went on after its last instruction; end the workload with 'hlt' or a 'jmp' back to a label");
+                        }
+                    // --- interrupts: pending ones are taken at slice starts; these end the slice when one is due
+                    case Opcode.Cli: s.InterruptFlag = false; s.Rip++; break;
+                    case Opcode.Sti:
+                        s.Rip++;
+                        if (!s.InterruptFlag)
+                        {
+                            s.InterruptFlag = true;
+                            if (_pendingInterrupts != 0)
+                            {
+                                // The STI shadow: one more instruction runs before the interrupt.
+                                sl.Budget = Math.Min(sl.Budget, sl.K + costs[(int)i.Cost] + 1);
+                            }
+                        }
+                        break;
+                    case Opcode.Iretq:
+                        st = Iret(ref sl, ref s, in i);
+                        if (st != Step.Continue) { return st; }
+                        if (_pendingInterrupts != 0 && s.InterruptFlag)
+                        {
+                            sl.Budget = Math.Min(sl.Budget, sl.K);
+                        }
+                        break;
+                    case Opcode.Lidt: _idtr = Ea(ref regs, in i); s.Rip++; break;
+
+                    // --- everything else: the table's Always instructions (platform instructions, probe,
+                    // kcall), out of the eager path. Sequencing comes from the instruction: the
+                    // assembler copies each row's SyncKind into it. Always: the instruction runs at its
+                    // exact issue instant t if that is before the horizon, else the slice yields to t.
+                    // (The eager cases above are the table's None and IfSharedMemory rows; the
+                    // conformance test holds the two in step.)
+                    default:
+                        {
+                            long t;
+                            if (i.Sync == SyncKind.Always)
+                            {
+                                if (!SyncReady(ref sl, out t))
+                                {
+                                    return Step.Yield;
+                                }
+                            }
+                            else
+                            {
+                                t = sl.Clock.TimeAt(sl.K);
+                            }
+                            switch (i.Op)
+                            {
+                                case Opcode.Rdtsc:
+                                case Opcode.Rdtscp:
+                                case Opcode.Rdpid:
+                                case Opcode.Rdmsr:
+                                case Opcode.Wrmsr:
+                                case Opcode.Cpuid:
+                                case Opcode.InD:
+                                case Opcode.InI:
+                                case Opcode.OutD:
+                                case Opcode.OutI:
+                                case Opcode.Hlt:
+                                    {
+                                        PlatformResult pr = Platform.Execute(this, ref s, in i, SimTime.FromPicosecondsTrusted(t), costs[(int)i.Cost]);
+                                        st = Apply(ref sl, in pr, s.Rip, i.Line, t);
+                                        if (st == Step.Stop)
+                                        {
+                                            return st;
+                                        }
+                                        if (_observer is not null && (i.Op is Opcode.Rdtsc or Opcode.Rdtscp
+                                            || (i.Op == Opcode.Rdmsr && (uint)Unsafe.Add(ref regs, Registers.Rcx) == Msr.Tsc)))
+                                        {
+                                            ulong v = ((ulong)(uint)Unsafe.Add(ref regs, Registers.Rdx) << 32) | (uint)regs;
+                                            _observer.OnTscRead(this, SimTime.FromPicoseconds(t), new TscValue(v), pr.Exited, pr.GuestCycles + pr.ExitCycles);
+                                        }
+                                        sl.Retired++;
+                                        s.Rip++;
+                                        if (pr.Halt)
+                                        {
+                                            return HaltOrWait(ref sl);
+                                        }
+                                        RefreshIfStale(ref sl, sim);
+                                        if (BudgetSpent(ref sl))
+                                        {
+                                            return Step.Yield;
+                                        }
+                                        continue;
+                                    }
+                                case Opcode.Probe:
+                                    {
+                                        Observer?.OnProbe(this, SimTime.FromPicoseconds(t), i.Line, a);
+                                        s.Rip++;
+                                        sl.Retired++;
+                                        continue;
+                                    }
+                                case Opcode.Kcall:
+                                    {
+                                        if (Kernel is null)
+                                        {
+                                            return Stop(ref sl, GuestFaultKind.InvalidOpcode, s.Rip, i.Line, "kcall without a guest kernel model");
+                                        }
+                                        s.Rip++;
+                                        sl.Retired++;
+                                        KernelCallResult kr = Kernel.Call(this, (int)i.Imm, SimTime.FromPicoseconds(t),
+                                            GuestCycles + ExitCycles + sl.Guest + sl.Exit, Exits + sl.Exits);
+                                        if (kr == KernelCallResult.Wait)
+                                        {
+                                            if (_wakePending)
+                                            {
+                                                _wakePending = false; // woken before it waited
+                                            }
+                                            else
+                                            {
+                                                KernelWaiting = true;
+                                                return Step.Stop;
+                                            }
+                                        }
+                                        if (Halted)
+                                        {
+                                            return Step.Stop;
+                                        }
+                                        RefreshIfStale(ref sl, sim);
+                                        continue;
+                                    }
+
+                                default:
+                                    return Stop(ref sl, GuestFaultKind.InvalidOpcode, s.Rip, i.Line, $"opcode {i.Op} is not executable");
+                            }
+                        }
+                }
+
+                long cost = costs[(int)i.Cost];
+                sl.K = checked(sl.K + cost);
+                sl.Guest += cost;
+                sl.Retired++;
+                if (BudgetSpent(ref sl))
+                {
+                    return Step.Yield;
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static long Ea(ref long regs, in Instruction i) =>
+        i.Base == Instruction.NoRegister ? i.Disp : unchecked(Unsafe.Add(ref regs, i.Base) + i.Disp);
+
+    private static void AluWithMemory(ref CpuState s, Opcode op, ref long a, long m)
+    {
+        unchecked
+        {
+            long r;
+            switch (op)
+            {
+                case Opcode.AddRM: r = unchecked(a + m); s.SetAdd(a, m, r); a = r; break;
+                case Opcode.SubRM: r = unchecked(a - m); s.SetSub(a, m, r); a = r; break;
+                case Opcode.AndRM: a &= m; s.SetLogic(a); break;
+                case Opcode.OrRM: a |= m; s.SetLogic(a); break;
+                case Opcode.XorRM: a ^= m; s.SetLogic(a); break;
+                case Opcode.CmpRM: s.SetSub(a, m, unchecked(a - m)); break;
+                case Opcode.TestRM: s.SetLogic(a & m); break;
+            }
+        }
+    }
+
+    private static void Shift(ref CpuState s, ref long a, Opcode op, int n)
+    {
+        unchecked
+        {
+            if (n == 0)
+            {
+                return; // flags unchanged, as on x86
+            }
+            bool cf;
+            switch (op)
+            {
+                case Opcode.ShlRI or Opcode.ShlRC:
+                    cf = ((ulong)a >> (64 - n) & 1) != 0;
+                    a = (long)((ulong)a << n);
+                    s.SetExplicit(a, cf, n == 1 && (a < 0) != cf);
+                    break;
+                case Opcode.ShrRI or Opcode.ShrRC:
+                    cf = ((ulong)a >> (n - 1) & 1) != 0;
+                    bool of = n == 1 && a < 0;
+                    a = (long)((ulong)a >> n);
+                    s.SetExplicit(a, cf, of);
+                    break;
+                default:
+                    cf = (a >> (n - 1) & 1) != 0;
+                    a >>= n;
+                    s.SetExplicit(a, cf, false);
+                    break;
+            }
+        }
+    }
+}
