@@ -24,6 +24,18 @@ public enum CalibrationKind
     Pvclock,
 }
 
+/// <summary>How the kernel keeps wall time.</summary>
+public enum TimekeepingKind
+{
+    /// <summary>Generic timekeeping: a clocksource counter accumulated onto a base (Linux since 2.6.18 i386 / 2.6.21 x86_64; the other OS profiles by analogy).</summary>
+    Clocksource,
+    /// <summary>
+    /// Linux 2.6.18 x86_64 (arch/x86_64/kernel/time.c, no CONFIG_GENERIC_TIME): xtime advances one
+    /// tick_nsec per timer interrupt, the TSC (or HPET) only interpolates since the last one.
+    /// </summary>
+    Tick2618X64,
+}
+
 /// <summary>Which clocksource watchdog the guest runs.</summary>
 public enum WatchdogKind
 {
@@ -78,6 +90,18 @@ public sealed record OsProfile
     /// <summary>Delay between the notification and the guest's response (Linux's re-enlightenment work: HZ/10).</summary>
     public Time.Duration NotificationDelay { get; init; } = Time.Duration.FromMilliseconds(100);
 
+    /// <summary>How wall time is kept.</summary>
+    public TimekeepingKind Timekeeping { get; init; } = TimekeepingKind.Clocksource;
+
+    /// <summary>The timer-interrupt rate (the guest key <c>hz</c>; 0 = the profile takes no modelled tick).</summary>
+    public int Hz { get; init; }
+
+    /// <summary>The tick rates the profile accepts for <see cref="Hz"/> (empty: <c>hz</c> cannot be set).</summary>
+    public ImmutableArray<int> HzChoices { get; init; } = [];
+
+    /// <summary>What the profile's tick is, for <c>tscsim presets</c> (with its sources; UNCONFIRMED marks assumptions).</summary>
+    public string Tick { get; init; } = "no timer interrupt modelled: time is accumulated by a 10 ms kernel timer";
+
     /// <summary>The clocksource this profile would use with nothing ruled out.</summary>
     public ClocksourceKind Preferred => Ratings.MaxBy(r => r.Rating).Kind;
 }
@@ -99,10 +123,38 @@ public static class OsProfiles
         ReactsToNotification = true,
     };
 
+    /// <summary>
+    /// Linux 2.6.18 x86_64 (vanilla, arch/x86_64/kernel/time.c): the tick-driven kernel most 2011
+    /// RHEL5/CentOS5 guests ran; also what <c>linux-2.6.18</c> names.
+    /// </summary>
+    public static OsProfile Linux2618X64 { get; } = new()
+    {
+        Name = "linux-2.6.18-x86_64",
+        Description = "Linux 2.6.18 x86_64 (RHEL 5 era; also 'linux-2.6.18'): xtime += tick_nsec per timer interrupt, TSC interpolation "
+            + "clamped at last_tsc, lost ticks only advance jiffies, 'Falling back to HPET' after 1000 lost-tick events, one 50 ms PIT calibration",
+        Source = "vanilla 2.6.18 arch/x86_64/kernel/time.c (main_timer_handler, handle_lost_ticks, do_gettimeoffset_tsc/_hpet, "
+            + "pit_calibrate_tsc, unsynchronized_tsc), kernel/timer.c (do_timer, update_wall_time), include/linux/jiffies.h (LATCH, TICK_NSEC)",
+        Ratings = [(ClocksourceKind.Tsc, 300), (ClocksourceKind.Hpet, 250), (ClocksourceKind.AcpiPm, 200)],
+        Calibration = CalibrationKind.Pit,
+        WarpTest = false,
+        Watchdog = WatchdogKind.None,
+        Timekeeping = TimekeepingKind.Tick2618X64,
+        Hz = 1000,
+        HzChoices = [1000, 250, 100],
+        Tick = "HZ 1000 (assumed distribution setting, RHEL5 x86_64: UNCONFIRMED; upstream Kconfig.hz default was 250; hz: 250 or 100 selectable): "
+            + "PIT channel 0 mode 2, LATCH = (1193182 + HZ/2)/HZ, IRQ0 through the 8259 (the IO-APIC route is not modelled) on vCPU 0 "
+            + "running main_timer_handler (1 RDTSC, +CPUID on AMD; +1 HPET read when an HPET exists; 8259 EOI); every vCPU's local APIC "
+            + "timer periodic at HZ (xAPIC EOI); idle vCPUs halt until the next interrupt",
+    };
+
+    /// <summary>
+    /// Linux 2.6.18 with the clocksource framework (i386's GENERIC_TIME): the TSC clocksource's
+    /// elapsed cycles advance time. The profile TscSim called <c>linux-2.6.18</c> before issue 16.
+    /// </summary>
     public static OsProfile Linux2618 { get; } = new()
     {
-        Name = "linux-2.6.18",
-        Description = "Linux 2.6.18 (RHEL 5 era): no kvm-clock, tsc (300) calibrated against the PIT, no watchdog, no warp test",
+        Name = "linux-2.6.18-i386",
+        Description = "Linux 2.6.18 i386 (GENERIC_TIME): no kvm-clock, tsc (300) clocksource calibrated against the PIT, no watchdog, no warp test",
         Source = "clocksource framework of 2.6.18 (watchdog came in 2.6.21, tsc_sync.c in 2.6.20); assumptions in docs/model.md",
         Ratings = [(ClocksourceKind.Tsc, 300), (ClocksourceKind.Hpet, 250), (ClocksourceKind.AcpiPm, 200)],
         Calibration = CalibrationKind.Pit,
@@ -141,10 +193,23 @@ public static class OsProfiles
     };
 
     /// <summary>Every preset, in the order <c>tscsim presets</c> lists them.</summary>
-    public static ImmutableArray<OsProfile> All { get; } = [LinuxModern, Linux2618, FreeBsd8, Solaris10, Windows2008R2];
+    public static ImmutableArray<OsProfile> All { get; } = [LinuxModern, Linux2618X64, Linux2618, FreeBsd8, Solaris10, Windows2008R2];
 
-    /// <summary>A preset by name, or null.</summary>
-    public static OsProfile? Find(string name) => All.FirstOrDefault(p => p.Name == name);
+    /// <summary>Names accepted for a preset besides its own: <c>linux-2.6.18</c> is the x86_64 kernel (most 2011 RHEL5/CentOS5 guests were x86_64).</summary>
+    public static IReadOnlyList<(string Alias, string Name)> Aliases { get; } = [("linux-2.6.18", "linux-2.6.18-x86_64")];
+
+    /// <summary>A preset by name or alias, or null.</summary>
+    public static OsProfile? Find(string name)
+    {
+        foreach (var (alias, target) in Aliases)
+        {
+            if (alias == name)
+            {
+                name = target;
+            }
+        }
+        return All.FirstOrDefault(p => p.Name == name);
+    }
 
     /// <summary>The clocksource names used in scenario files (<c>tsc</c>, <c>kvm-clock</c>, <c>hpet</c>, <c>acpi_pm</c>).</summary>
     public static string NameOf(ClocksourceKind kind) => kind switch
