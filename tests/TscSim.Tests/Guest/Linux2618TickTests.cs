@@ -200,6 +200,44 @@ public class Linux2618TickTests(ITestOutputHelper output)
         Assert.Equal(0, bsp.Rdtsc + ap.Rdtsc);
     }
 
+    [Fact]
+    public void An_amd_smp_guest_takes_the_tsc_away_from_gettimeofday_and_an_amd_up_guest_reads_cpuid_before_rdtsc()
+    {
+        // unsynchronized_tsc(): non-Intel with more than one CPU → notsc → VXTIME_HPET (an HPET exists).
+        var smp = new KernelRig(OsProfiles.Linux2618X64, Untrapped, [KernelRig.Host("a", 2_000, CpuPresets.AmdZen2)], vcpus: 2);
+        smp.RunUntil(Ms(200));
+        Assert.Equal(ClocksourceKind.Hpet, smp.Kernel.Clocksource);
+        Assert.Equal(ClocksourceKind.Hpet, smp.Kernel.Switches[0].To);
+        var reads = smp.Reads();
+        Assert.NotEmpty(reads);
+        // One HPET MMIO exit per read (a read that a timer interrupt enters counts the handler's exits too).
+        Assert.All(smp.Log.ClockReads, r => Assert.True(r.Exits >= 1));
+        Assert.True(smp.Log.ClockReads.Count(r => r.Exits == 1) >= smp.Log.ClockReads.Count * 99 / 100);
+        // UP: the TSC stays, and get_cycles_sync runs CPUID first (X86_FEATURE_SYNC_RDTSC is Intel's only):
+        // with RDTSC trapped, every read is 1 CPUID + 1 RDTSC exit.
+        var up = new KernelRig(OsProfiles.Linux2618X64, HypervisorConfig.Find("kvm-2011")! with { Trapping = TrappingOverride.On },
+            [KernelRig.Host("a", 2_000, CpuPresets.AmdZen2)]);
+        up.RunUntil(Ms(200));
+        Assert.Equal(ClocksourceKind.Tsc, up.Kernel.Clocksource);
+        Assert.All(up.Log.ClockReads, r => Assert.True(r.Exits >= 2));
+        Assert.True(up.Log.ClockReads.Count(r => r.Exits == 2) >= up.Log.ClockReads.Count * 99 / 100);
+        var e = up.Vm.Platforms[0].Exits;
+        Assert.Equal(e.Rdtsc, e.Cpuid); // every TSC read of the time code, reads, ticks and calibration alike
+    }
+
+    [Fact]
+    public void At_hz_250_the_pit_ticks_every_4_000_227_ns_and_xtime_advances_4_000_250_ns_per_tick()
+    {
+        var rig = new KernelRig(OsProfiles.Linux2618X64 with { Hz = 250 }, Untrapped, [KernelRig.Host("a", 2_000)]);
+        rig.RunUntil(Ms(1_000));
+        var t = rig.Kernel.Tick2618!;
+        Assert.Equal(4_000_227, rig.Vm.Timers.PitIntervalNs); // ⌊4773 × 10^9 / 1,193,182⌋
+        long startNs = rig.Kernel.Switches[0].Time.NanosecondsFloor;
+        Assert.InRange(t.Interrupts, (1_000_000_000 - startNs) / 4_000_227 - 1, (1_000_000_000 - startNs) / 4_000_227);
+        Assert.Equal(startNs + t.Interrupts * 4_000_250, t.XtimeNs);
+        Assert.InRange(rig.Vm.Vcpus[0].InterruptsDelivered(InterruptSource.LapicTimer), 235, 238); // the local APIC at HZ too
+    }
+
     private readonly record struct Counts(long Apic, long Hlt, long Mmio, long Pio, long Rdtsc, long Total);
 
     private static Counts Snapshot(ExitStats e) => new(e.Apic, e.Hlt, e.Mmio, e.Pio, e.Rdtsc, e.Total);
