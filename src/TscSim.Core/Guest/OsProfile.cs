@@ -113,6 +113,8 @@ public static class OsProfiles
     {
         Name = "linux-modern",
         Description = "Linux 5.x/6.x: kvm-clock (400; 299 with invariant TSC), STABLE honoured, modern watchdog, warp test, reacts to notification",
+        Tick = "not modelled yet (time accumulates by a 10 ms kernel timer); the kernel would be tickless while idle (NO_HZ_IDLE) and tick "
+            + "at HZ (1000 or 250 by distribution: UNCONFIRMED) while busy, one TSC-deadline WRMSR 0x6E0 + EOI per tick",
         Source = "arch/x86/kernel/kvmclock.c, tsc.c, tsc_sync.c, kernel/time/clocksource.c",
         Ratings = [(ClocksourceKind.KvmClock, 400), (ClocksourceKind.Tsc, 300), (ClocksourceKind.Hpet, 250), (ClocksourceKind.AcpiPm, 200)],
         KvmclockRatingWithInvariantTsc = 299,
@@ -155,6 +157,8 @@ public static class OsProfiles
     {
         Name = "linux-2.6.18-i386",
         Description = "Linux 2.6.18 i386 (GENERIC_TIME): no kvm-clock, tsc (300) clocksource calibrated against the PIT, no watchdog, no warp test",
+        Tick = "not modelled (time accumulates by a 10 ms kernel timer, as update_wall_time accumulates whole cycle_intervals per tick); "
+            + "vanilla i386 details not built: rating 50 when unstable, verify_tsc_freq every 10 s, 30 ms x 3 calibration, the unclamped read_tsc",
         Source = "clocksource framework of 2.6.18 (watchdog came in 2.6.21, tsc_sync.c in 2.6.20); assumptions in docs/model.md",
         Ratings = [(ClocksourceKind.Tsc, 300), (ClocksourceKind.Hpet, 250), (ClocksourceKind.AcpiPm, 200)],
         Calibration = CalibrationKind.Pit,
@@ -165,9 +169,12 @@ public static class OsProfiles
     public static OsProfile FreeBsd8 { get; } = new()
     {
         Name = "freebsd-8",
-        Description = "FreeBSD 8: timecounters by quality, ACPI-fast (1000) > HPET (900) > TSC (800 invariant UP, -100 SMP); no kvm-clock",
-        Source = "sys/dev/acpica/acpi_timer.c, acpi_hpet.c, x86 tsc.c of FreeBSD 8 (qualities; assumptions in docs/model.md)",
-        Ratings = [(ClocksourceKind.AcpiPm, 1000), (ClocksourceKind.Hpet, 900), (ClocksourceKind.Tsc, -100)],
+        Description = "FreeBSD 8: timecounters by quality, ACPI-fast (900; the first registered wins the tie) = HPET (900) > TSC (-100 on SMP); no kvm-clock",
+        Source = "sys/dev/acpica/acpi_timer.c (ACPI-fast 900, ACPI-safe 850), sys/amd64 tsc.c of 7.x/8.x (TSC -100 on SMP unless "
+            + "kern.timecounter.smp_tsc); HPET 900 in 8.x UNCONFIRMED; see /work/research/linux-ticks.md §4.1",
+        Ratings = [(ClocksourceKind.AcpiPm, 900), (ClocksourceKind.Hpet, 900), (ClocksourceKind.Tsc, -100)],
+        Tick = "not modelled (time accumulates by a 10 ms kernel timer); FreeBSD 8 would tick at kern.hz = 1000 (HZ default on x86, "
+            + "sys/kern/subr_param.c; 100 in a VM if 8.x already had HZ_VM: UNCONFIRMED) on each CPU's local APIC",
         Calibration = CalibrationKind.Pit,
         Watchdog = WatchdogKind.None,
     };
@@ -176,6 +183,8 @@ public static class OsProfiles
     {
         Name = "solaris-10",
         Description = "Solaris 10: gethrtime from the TSC calibrated against the PIT, no fallback, no watchdog",
+        Tick = "not modelled (time accumulates by a 10 ms kernel timer); Solaris 10 would tick at 100 Hz (1000 with hires_tick=1; "
+            + "Solaris Tunable Parameters Reference Manual 817-0404)",
         Source = "OpenSolaris i86pc tsc.c (tsc_gethrtime); assumptions in docs/model.md",
         Ratings = [(ClocksourceKind.Tsc, 300)],
         Calibration = CalibrationKind.Pit,
@@ -186,6 +195,8 @@ public static class OsProfiles
     {
         Name = "windows-2008r2",
         Description = "Windows Server 2008 R2 without enlightenments: QueryPerformanceCounter on the ACPI PM timer (3.579545 MHz)",
+        Tick = "not modelled (time accumulates by a 10 ms kernel timer); Windows 2008 R2 would take a 64 Hz clock interrupt (15.625 ms; "
+            + "timeBeginPeriod can raise it to 1 kHz; secondary sources: UNCONFIRMED)",
         Source = "QPC frequency 3,579,545 Hz on multiprocessor systems without invariant TSC; assumptions in docs/model.md",
         Ratings = [(ClocksourceKind.AcpiPm, 200), (ClocksourceKind.Tsc, 100)],
         Calibration = CalibrationKind.Pit,
