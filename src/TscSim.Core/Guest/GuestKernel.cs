@@ -88,7 +88,7 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
         }
         else
         {
-            _timekeeping = new ClocksourceTimekeeping(_sources, machine, n, ClampsNegative);
+            _timekeeping = new ClocksourceTimekeeping(_sources, machine, n, ClampsNegative, profile.UnsignedReadWraps);
         }
         _calibration = new TscCalibration(machine);
         _watchdog = new ClocksourceWatchdog(this, machine, _sources, _vcpus[0].Shared, n);

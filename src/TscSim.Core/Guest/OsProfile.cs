@@ -90,6 +90,14 @@ public sealed record OsProfile
     /// <summary>Delay between the notification and the guest's response (Linux's re-enlightenment work: HZ/10).</summary>
     public Time.Duration NotificationDelay { get; init; } = Time.Duration.FromMilliseconds(100);
 
+    /// <summary>
+    /// Linux 2.6.18 i386's read (kernel/time/clocksource.h <c>cyc2ns</c>, arch/i386/kernel/tsc.c
+    /// <c>read_tsc</c> without a cycle_last clamp): <c>((now − cycle_last) &amp; mask) × mult &gt;&gt; shift</c>
+    /// in u64, so a TSC behind cycle_last wraps to ≈ 2^(64 − shift) ns forward (2^42 ns ≈ 73 min with
+    /// the TSC's shift 22), and the TSC is registered with clocksource_khz2mult(tsc_khz, 22).
+    /// </summary>
+    public bool UnsignedReadWraps { get; init; }
+
     /// <summary>How wall time is kept.</summary>
     public TimekeepingKind Timekeeping { get; init; } = TimekeepingKind.Clocksource;
 
@@ -156,9 +164,11 @@ public static class OsProfiles
     public static OsProfile Linux2618 { get; } = new()
     {
         Name = "linux-2.6.18-i386",
-        Description = "Linux 2.6.18 i386 (GENERIC_TIME): no kvm-clock, tsc (300) clocksource calibrated against the PIT, no watchdog, no warp test",
+        Description = "Linux 2.6.18 i386 (GENERIC_TIME): no kvm-clock, tsc (300) clocksource calibrated against the PIT, no watchdog, no warp test; "
+            + "a TSC read behind cycle_last wraps ≈ 2^42 ns (73 min) forward",
+        UnsignedReadWraps = true,
         Tick = "not modelled (time accumulates by a 10 ms kernel timer, as update_wall_time accumulates whole cycle_intervals per tick); "
-            + "vanilla i386 details not built: rating 50 when unstable, verify_tsc_freq every 10 s, 30 ms x 3 calibration, the unclamped read_tsc",
+            + "vanilla i386 details not built: rating 50 when unstable, verify_tsc_freq every 10 s, 30 ms x 3 calibration, built: the unclamped read_tsc's u64 wrap",
         Source = "clocksource framework of 2.6.18 (watchdog came in 2.6.21, tsc_sync.c in 2.6.20); assumptions in docs/model.md",
         Ratings = [(ClocksourceKind.Tsc, 300), (ClocksourceKind.Hpet, 250), (ClocksourceKind.AcpiPm, 200)],
         Calibration = CalibrationKind.Pit,
