@@ -238,6 +238,29 @@ public class Linux2618TickTests(ITestOutputHelper output)
         Assert.InRange(rig.Vm.Vcpus[0].InterruptsDelivered(InterruptSource.LapicTimer), 235, 238); // the local APIC at HZ too
     }
 
+    [Fact]
+    public void Kvm_reinjects_the_pit_ticks_missed_during_a_migration_downtime_back_to_back_so_xtime_catches_up()
+    {
+        // i8254.c reinject mode: pending++ per expiry while the VM is paused; after the resume one tick per
+        // guest EOI (kvm_pit_ack_irq), so the ≈ 100 ticks of a 100 ms downtime arrive within a few ms and
+        // each adds tick_nsec to xtime (main_timer_handler sees no TSC time between them: offset 0).
+        var rig = new KernelRig(OsProfiles.Linux2618X64, Untrapped, [KernelRig.Host("a", 2_000), KernelRig.Host("b", 2_000)]);
+        rig.Hv.ScheduleLiveMigration(SimTime.FromDuration(Ms(1_000)), rig.Vm, rig.Hosts[1], Ms(100));
+        rig.RunUntil(Ms(1_100));
+        long before = rig.Vm.Vcpus[0].InterruptsDelivered(InterruptSource.Pit);
+        Assert.InRange(rig.Vm.Timers.PitPending, 99, 102);
+        rig.RunUntil(Ms(1_105));
+        long burst = rig.Vm.Vcpus[0].InterruptsDelivered(InterruptSource.Pit) - before;
+        Assert.InRange(burst, 100, 108); // the missed ticks plus the ≤ 5 due in these 5 ms
+        Assert.InRange(rig.Vm.Timers.PitPending, 0, 1);
+        rig.RunUntil(Ms(1_500));
+        var t = rig.Kernel.Tick2618!;
+        long startNs = rig.Kernel.Switches[0].Time.NanosecondsFloor;
+        Assert.InRange(t.Interrupts, (1_500_000_000 - startNs) / PitPeriodNs - 2, (1_500_000_000 - startNs) / PitPeriodNs);
+        Assert.Equal(rig.Vm.Timers.PitTicks, t.Interrupts); // every expiry was delivered: none lost to the pause
+        Assert.All(rig.Reads().Where(r => r.TrueNs > 1_110_000_000), r => Assert.InRange(r.Ns - r.TrueNs, -1_000_000, 1_000_000));
+    }
+
     private readonly record struct Counts(long Apic, long Hlt, long Mmio, long Pio, long Rdtsc, long Total);
 
     private static Counts Snapshot(ExitStats e) => new(e.Apic, e.Hlt, e.Mmio, e.Pio, e.Rdtsc, e.Total);
