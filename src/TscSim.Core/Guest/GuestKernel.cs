@@ -35,7 +35,9 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
     private readonly Vcpu[] _vcpus;      // the VM's vCPUs, cached: IGuestMachine.Vcpus may box on every access
     private readonly int _firstVcpuId;   // executor id of vCPU 0; a VM's vCPUs have consecutive ids
     private readonly Simulator _sim;
-    private readonly EventKind _tick, _watchdogEvent, _notify;
+    private readonly EventKind _tick, _watchdogEvent, _notify, _verifyTsc;
+    private SimTime? _verifyLastAt;   // verify_tsc_freq's last_jiffies (as the instant), null before its first run
+    private ulong _verifyLastTsc;
     private readonly long[] _readMarkCycles;   // vCPU cycles at each vCPU's read begin
     private readonly long[] _readMarkExits;    // exits at each vCPU's read begin
     private readonly SimTime[] _readBegin;     // each vCPU's read begin
@@ -76,6 +78,10 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
         _tick = sim.RegisterKind($"guest.{machine.Name}.tick", EventBand.Guest, this);
         _watchdogEvent = sim.RegisterKind($"guest.{machine.Name}.watchdog", EventBand.Guest, this);
         _notify = sim.RegisterKind($"guest.{machine.Name}.notified", EventBand.Guest, this);
+        if (profile.VerifiesTscFrequency)
+        {
+            _verifyTsc = sim.RegisterKind($"guest.{machine.Name}.verify_tsc_freq", EventBand.Guest, this);
+        }
         _sources = new Clocksources(this, machine);
         _timerSetUp = new bool[n];
         if (profile.Timekeeping == TimekeepingKind.Tick2618X64)
@@ -345,6 +351,10 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
         {
             _sim.Schedule(at + ClocksourceWatchdog.Interval, _watchdogEvent);
         }
+        if (Profile.VerifiesTscFrequency)
+        {
+            _sim.Schedule(at + VerifyTscInterval, _verifyTsc); // init_tsc_clocksource: jiffies + msecs_to_jiffies(10000)
+        }
     }
 
     /// <summary>
@@ -421,6 +431,47 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
         {
             RespondToNotification(e.Time);
         }
+        else if (Profile.VerifiesTscFrequency && e.Kind == _verifyTsc)
+        {
+            VerifyTscFreq(e.Time);
+            if (TscUnstable is null)
+            {
+                sim.Schedule(e.Time + VerifyTscInterval, _verifyTsc);
+            }
+        }
+    }
+
+    /// <summary>TSC_FREQ_CHECK_INTERVAL (arch/i386/kernel/tsc.c, 2.6.18): 10 s.</summary>
+    public static readonly Duration VerifyTscInterval = Duration.FromSeconds(10);
+
+    /// <summary>
+    /// verify_tsc_freq (arch/i386/kernel/tsc.c, 2.6.18): the first run only records; later runs
+    /// compute interval_jiffies and interval_tsc = Δtsc × HZ / (cpu_khz × 1000) and mark the TSC
+    /// unstable when interval_tsc &lt; interval_jiffies × 3/4 ("TSC appears to be running slowly").
+    /// A faster TSC is never caught. jiffies are taken as true time at HZ = 1000 (the model's
+    /// i386 kernel takes no tick interrupt), the TSC as vCPU 0's.
+    /// </summary>
+    private void VerifyTscFreq(SimTime at)
+    {
+        const long hz = 1000;
+        if (TscUnstable is not null || !AnyVcpuRunning())
+        {
+            return;
+        }
+        ulong tsc = _machine.PeekTsc(0, at);
+        if (_verifyLastAt is SimTime last && TscKhz > 0)
+        {
+            long intervalJiffies = at.NanosecondsFloor * hz / 1_000_000_000 - last.NanosecondsFloor * hz / 1_000_000_000;
+            long intervalTsc = (long)(unchecked(tsc - _verifyLastTsc) * (ulong)hz / ((ulong)TscKhz * 1000));
+            if (intervalTsc < intervalJiffies * 3 / 4)
+            {
+                Message(at, "TSC appears to be running slowly. Marking it as unstable");
+                MarkTscUnstable(at, "verify_tsc_freq: TSC running slowly");
+                return;
+            }
+        }
+        _verifyLastAt = at;
+        _verifyLastTsc = tsc;
     }
 
     /// <summary>

@@ -98,6 +98,12 @@ public sealed record OsProfile
     /// </summary>
     public bool UnsignedReadWraps { get; init; }
 
+    /// <summary>
+    /// Linux 2.6.18 i386's verify_tsc_freq (arch/i386/kernel/tsc.c): every 10 s it compares the
+    /// TSC's progress with jiffies and marks the TSC unstable when it ran below 3/4 of the rate.
+    /// </summary>
+    public bool VerifiesTscFrequency { get; init; }
+
     /// <summary>How wall time is kept.</summary>
     public TimekeepingKind Timekeeping { get; init; } = TimekeepingKind.Clocksource;
 
@@ -167,8 +173,10 @@ public static class OsProfiles
         Description = "Linux 2.6.18 i386 (GENERIC_TIME): no kvm-clock, tsc (300) clocksource calibrated against the PIT, no watchdog, no warp test; "
             + "a TSC read behind cycle_last wraps ≈ 2^42 ns (73 min) forward",
         UnsignedReadWraps = true,
+        VerifiesTscFrequency = true,
         Tick = "not modelled (time accumulates by a 10 ms kernel timer, as update_wall_time accumulates whole cycle_intervals per tick); "
-            + "vanilla i386 details not built: rating 50 when unstable, verify_tsc_freq every 10 s, 30 ms x 3 calibration, built: the unclamped read_tsc's u64 wrap",
+            + "vanilla i386 details built: verify_tsc_freq every 10 s, the unclamped read_tsc's u64 wrap; not built: rating 50 when unstable, "
+            + "the 30 ms x 3 calibration",
         Source = "clocksource framework of 2.6.18 (watchdog came in 2.6.21, tsc_sync.c in 2.6.20); assumptions in docs/model.md",
         Ratings = [(ClocksourceKind.Tsc, 300), (ClocksourceKind.Hpet, 250), (ClocksourceKind.AcpiPm, 200)],
         Calibration = CalibrationKind.Pit,

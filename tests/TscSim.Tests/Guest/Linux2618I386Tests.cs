@@ -31,4 +31,32 @@ public class Linux2618I386Tests
         // vCPU 0 is unaffected.
         Assert.All(rig.Reads("vm0.vcpu0"), r => Assert.InRange(r.Ns - r.TrueNs, -1_000_000, 1_000_000));
     }
+
+    [Theory]
+    [InlineData(1_000, true)]   // r = 0.5 < 3/4: caught at the second comparison
+    [InlineData(1_600, false)]  // r = 0.8: verify_tsc_freq lets it pass
+    public void Verify_tsc_freq_marks_a_tsc_slower_than_three_quarters_unstable_at_its_second_run(long mhz, bool caught)
+    {
+        // Timer at boot + 10 s records; at + 20 s: interval_tsc = Δtsc × HZ / (cpu_khz × 1000) against
+        // interval_jiffies × 3/4. Migrated at 1 s (1 ms downtime) untrapped to a slower host.
+        var policy = HypervisorConfig.Find("kvm-2011")! with { Trapping = TrappingOverride.Off };
+        var rig = new KernelRig(OsProfiles.Linux2618, policy, [KernelRig.Host("a", 2_000), KernelRig.Host("b", mhz)],
+            workload: "loop: call clock_gettime\nwork 20000000cycles\njmp loop\n");
+        rig.Hv.ScheduleLiveMigration(SimTime.FromDuration(Duration.FromMilliseconds(1_000)), rig.Vm, rig.Hosts[1], Duration.FromMilliseconds(1));
+        rig.RunUntil(Duration.FromMilliseconds(21_000));
+        SimTime boot = rig.Kernel.Switches[0].Time;
+        if (caught)
+        {
+            Assert.Equal("verify_tsc_freq: TSC running slowly", rig.Kernel.TscUnstable);
+            Assert.Contains(rig.Kernel.Log, m => m.Message == "TSC appears to be running slowly. Marking it as unstable");
+            var sw = rig.Kernel.Switches[^1];
+            Assert.Equal(ClocksourceKind.Hpet, sw.To);
+            Assert.Equal(boot + Duration.FromSeconds(20), sw.Time);
+        }
+        else
+        {
+            Assert.Null(rig.Kernel.TscUnstable);
+            Assert.Equal(ClocksourceKind.Tsc, rig.Kernel.Clocksource);
+        }
+    }
 }
