@@ -22,6 +22,8 @@ public enum CalibrationKind
     Pit,
     /// <summary>From the pvclock page (kvm_get_tsc_khz): no measurement, exact.</summary>
     Pvclock,
+    /// <summary>2.6.18 x86_64 pit_calibrate_tsc: one 50 ms window of PIT channel 2 (latch 59,659), (end − start) / 50 kHz, no check.</summary>
+    PitOnce50Ms,
 }
 
 /// <summary>How the kernel keeps wall time.</summary>
@@ -151,7 +153,7 @@ public static class OsProfiles
         Source = "vanilla 2.6.18 arch/x86_64/kernel/time.c (main_timer_handler, handle_lost_ticks, do_gettimeoffset_tsc/_hpet, "
             + "pit_calibrate_tsc, unsynchronized_tsc), kernel/timer.c (do_timer, update_wall_time), include/linux/jiffies.h (LATCH, TICK_NSEC)",
         Ratings = [(ClocksourceKind.Tsc, 300), (ClocksourceKind.Hpet, 250), (ClocksourceKind.AcpiPm, 200)],
-        Calibration = CalibrationKind.Pit,
+        Calibration = CalibrationKind.PitOnce50Ms,
         WarpTest = false,
         Watchdog = WatchdogKind.None,
         Timekeeping = TimekeepingKind.Tick2618X64,
