@@ -26,7 +26,11 @@ internal static class Presets
             output.WriteLine($"    sources: {m.Sources}");
         }
         output.WriteLine();
-        output.WriteLine("Guest OS profiles (vms: guest: NAME, or { profile: NAME, clocksource: tsc|kvm-clock|hpet|acpi_pm })");
+        output.WriteLine("Guest OS profiles (vms: guest: NAME, or { profile: NAME, clocksource: tsc|kvm-clock|hpet|acpi_pm, hz: N })");
+        foreach (var (alias, name) in TscSim.Core.Guest.OsProfiles.Aliases)
+        {
+            output.WriteLine($"  {alias} is {name} (most 2011 RHEL5/CentOS5 guests were x86_64; the i386 kernel is linux-2.6.18-i386)");
+        }
         foreach (var g in TscSim.Core.Guest.OsProfiles.All)
         {
             output.WriteLine();
@@ -35,6 +39,9 @@ internal static class Presets
                 + (g.KvmclockRatingWithInvariantTsc is int low ? $" (kvm-clock {low} with an invariant TSC)" : ""));
             output.WriteLine($"    calibration: {g.Calibration}; warp test: {(g.WarpTest ? "yes" : "no")}; watchdog: {g.Watchdog}; "
                 + $"honours STABLE: {(g.HonoursStableFlag ? "yes" : "no")}; reacts to notification: {(g.ReactsToNotification ? $"yes, after {g.NotificationDelay}" : "no")}");
+            output.WriteLine($"    tick: {g.Tick}"
+                + (g.HzChoices.IsEmpty ? "" : $"; hz: {string.Join(", ", g.HzChoices)} (default {g.Hz})"));
+            output.WriteLine($"    timekeeping: {(g.Timekeeping == TscSim.Core.Guest.TimekeepingKind.Tick2618X64 ? "tick-driven xtime (2.6.18 x86_64 vxtime)" : "clocksource accumulation")}");
             output.WriteLine($"    sources: {g.Source}");
         }
         output.WriteLine();

@@ -208,7 +208,7 @@ internal static class KvmclockChecks
 public class NonVacuityProperties
 {
     /// <summary>
-    /// A raw-TSC guest (linux-2.6.18 on its TSC, trapping off) whose vCPUs sit on cores with
+    /// A raw-TSC guest (linux-2.6.18-i386 on its TSC clocksource, trapping off) whose vCPUs sit on cores with
     /// different TSCs (one core's TSC stopped by a C-state on a CPU without nonstop TSC, slowed by a
     /// K8 P-state change, or written by the host) shows clock reads going backwards across vCPUs;
     /// if it reads the TSC directly, TSC reads going backwards too. So the zero counts the other

@@ -80,6 +80,12 @@ internal sealed class Clocksources
     /// </summary>
     public (uint Mult, int Shift) ScaleFor(ClocksourceKind kind)
     {
+        if (kind == ClocksourceKind.Tsc && _kernel.Profile.UnsignedReadWraps && _kernel.TscKhz > 0)
+        {
+            // 2.6.18 i386 tsc.c: mult = clocksource_khz2mult(tsc_khz, 22) = ((10^6 << 22) + khz/2) / khz, shift 22.
+            long khz = _kernel.TscKhz;
+            return ((uint)(((1_000_000L << 22) + khz / 2) / khz), 22);
+        }
         var (hz, mask) = Describe(kind);
         ulong sec = mask / hz;
         if (sec == 0)

@@ -35,7 +35,9 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
     private readonly Vcpu[] _vcpus;      // the VM's vCPUs, cached: IGuestMachine.Vcpus may box on every access
     private readonly int _firstVcpuId;   // executor id of vCPU 0; a VM's vCPUs have consecutive ids
     private readonly Simulator _sim;
-    private readonly EventKind _tick, _watchdogEvent, _notify;
+    private readonly EventKind _tick, _watchdogEvent, _notify, _verifyTsc;
+    private SimTime? _verifyLastAt;   // verify_tsc_freq's last_jiffies (as the instant), null before its first run
+    private ulong _verifyLastTsc;
     private readonly long[] _readMarkCycles;   // vCPU cycles at each vCPU's read begin
     private readonly long[] _readMarkExits;    // exits at each vCPU's read begin
     private readonly SimTime[] _readBegin;     // each vCPU's read begin
@@ -47,6 +49,9 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
     private readonly SmpBringUp _smp;
     private readonly ClocksourceWatchdog _watchdog;
     private bool _timekeepingStarted;
+    private readonly TickTimekeeping? _tick2618;   // the 2.6.18 x86_64 profile's timekeeping, else null
+    private readonly bool[] _timerSetUp;            // 2.6.18 x86_64: the vCPU ran the timer setup before its workload
+    private readonly int _cal2618, _tickSetup2618, _read2618;
 
     /// <summary>Creates the kernel of <paramref name="machine"/> running <paramref name="program"/> (from <see cref="Assemble"/>).</summary>
     public GuestKernel(OsProfile profile, ClocksourceKind? clocksource, IGuestMachine machine, Simulator sim, GuestProgram program)
@@ -73,8 +78,24 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
         _tick = sim.RegisterKind($"guest.{machine.Name}.tick", EventBand.Guest, this);
         _watchdogEvent = sim.RegisterKind($"guest.{machine.Name}.watchdog", EventBand.Guest, this);
         _notify = sim.RegisterKind($"guest.{machine.Name}.notified", EventBand.Guest, this);
+        if (profile.VerifiesTscFrequency)
+        {
+            _verifyTsc = sim.RegisterKind($"guest.{machine.Name}.verify_tsc_freq", EventBand.Guest, this);
+        }
         _sources = new Clocksources(this, machine);
-        _timekeeping = new ClocksourceTimekeeping(_sources, machine, n, ClampsNegative);
+        _timerSetUp = new bool[n];
+        if (profile.Timekeeping == TimekeepingKind.Tick2618X64)
+        {
+            _tick2618 = new TickTimekeeping(this, machine, n, profile.Hz, _sources.Has(ClocksourceKind.Hpet));
+            _timekeeping = _tick2618;
+            _cal2618 = (int)program.Labels[KernelLibrary.Calibrate2618Label].Value;
+            _tickSetup2618 = (int)program.Labels[KernelLibrary.TickSetup2618Label].Value;
+            _read2618 = (int)program.Labels[KernelLibrary.Read2618Label].Value;
+        }
+        else
+        {
+            _timekeeping = new ClocksourceTimekeeping(_sources, machine, n, ClampsNegative, profile.UnsignedReadWraps);
+        }
         _calibration = new TscCalibration(machine);
         _watchdog = new ClocksourceWatchdog(this, machine, _sources, _vcpus[0].Shared, n);
         foreach (var v in _vcpus)
@@ -123,6 +144,9 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
     /// <summary>mult and shift of the current clocksource.</summary>
     public (uint Mult, int Shift) Scale => _timekeeping.Scale;
 
+    /// <summary>The 2.6.18 x86_64 tick-driven timekeeping (jiffies, lost ticks, the HPET fallback), or null for other profiles.</summary>
+    public TickTimekeeping? Tick2618 => _tick2618;
+
     /// <summary>
     /// A delta "behind" cycle_last counts as no time: clocksource_delta's negative check and
     /// vread_tsc's clamp (modern profiles, and those honouring the STABLE bit); old kernels count
@@ -140,7 +164,7 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
     {
         string text = workload.EndsWith('\n') ? workload : workload + "\n";
         int userLines = text.Replace("\r\n", "\n", StringComparison.Ordinal).Count(c => c == '\n');
-        GuestProgram program = Assembler.Assemble(text + KernelLibrary.Source, name, new UserCode(userLines, KernelLibrary.EntryPoints));
+        GuestProgram program = Assembler.Assemble(text + KernelLibrary.Source + "\n" + KernelLibrary.Tick2618Source + "\n", name, new UserCode(userLines, KernelLibrary.EntryPoints));
         if (program.Labels[KernelLibrary.WorkloadEndLabel].Value == 0)
         {
             throw new AssemblyException(name, [new AssemblyError(1, 1, "the workload has no instruction; it needs at least one (e.g. 'hlt')")]);
@@ -172,6 +196,10 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
                 _readMarkExits[v] = exits;
                 _readBegin[v] = at;
                 _timekeeping.BeginRead(vcpu, v, ReadFlags());
+                if (_tick2618 is not null)
+                {
+                    vcpu.Jump(_read2618); // do_gettimeofday's own offset read
+                }
                 return KernelCallResult.Continue;
             case KernelLibrary.ReadEnd:
                 long ns = _timekeeping.EndRead(vcpu, v);
@@ -198,6 +226,23 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
             case KernelLibrary.WarpResult:
                 _smp.Result(at);
                 return KernelCallResult.Continue;
+            case KernelLibrary.EnterWorkload when _tick2618 is not null && !_timerSetUp[v]:
+                // Before its workload each CPU arms its local APIC timer; the BSP also the 8259 and PIT channel 0.
+                _timerSetUp[v] = true;
+                vcpu.SetRegister(Registers.Rsi, ApicTimerCount(Profile.Hz));
+                vcpu.SetRegister(Registers.Rdx, v == 0 ? _tick2618.Latch : 0);
+                vcpu.Jump(_tickSetup2618);
+                return KernelCallResult.Continue;
+            case KernelLibrary.PitCalibrated2618:
+                long delta = vcpu.Register(Registers.Rax);
+                CalibrationDone(at, new CalibrationResult(delta / 50, "pit_calibrate_tsc (one 50 ms PIT window, 2.6.18 x86_64)", 1));
+                return KernelCallResult.Continue;
+            case KernelLibrary.TickBegin2618:
+                vcpu.SetRegister(Registers.Rbx, (_sources.Has(ClocksourceKind.Hpet) ? 1 : 0) | CpuidFlag);
+                return KernelCallResult.Continue;
+            case KernelLibrary.TimerTick when _tick2618 is not null:
+                _tick2618.Interrupt(at, unchecked((ulong)vcpu.Register(Registers.Rax)), unchecked((uint)vcpu.Register(Registers.R8)));
+                return KernelCallResult.Continue;
             case KernelLibrary.EnterWorkload:
                 for (int r = 0; r < 16; r++)
                 {
@@ -223,8 +268,18 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
         return id;
     }
 
+    /// <summary>get_cycles_sync's CPUID (include/asm-x86_64/timex.h): on every CPU but Intel's (only init_intel sets X86_FEATURE_SYNC_RDTSC).</summary>
+    private int CpuidFlag => _machine.AmdCpu ? KernelLibrary.FlagCpuidBeforeRdtsc : 0;
+
+    /// <summary>
+    /// The local APIC timer's initial count for one tick with divide 16 (__setup_APIC_LVTT:
+    /// TMICT = calibration_result / 16, calibration_result = APIC Hz × 16 / HZ). The kernel's
+    /// calibrate_APIC_clock measurement is taken as exact: KVM's APIC bus is 1 GHz (APIC_BUS_CYCLE_NS = 1).
+    /// </summary>
+    private static long ApicTimerCount(int hz) => 1_000_000_000L / hz / 16;
+
     /// <summary>The read routine's flags (<see cref="KernelLibrary"/>'s Flag* bits), from the profile and what the machine offers now.</summary>
-    private int ReadFlags() =>
+    private int ReadFlags() => _tick2618 is not null ? KernelLibrary.FlagClampNegative | CpuidFlag :
         (ClampsNegative ? KernelLibrary.FlagClampNegative : 0)
         | (Profile.HonoursStableFlag && _machine.StableBitFeature ? KernelLibrary.FlagHonourStable : 0)
         | (Profile.ReactsToNotification && _machine.HasRdtscp ? KernelLibrary.FlagRdtscpWhenTrapped : 0);
@@ -247,6 +302,11 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
             Calibration = new CalibrationResult(TscKhz, "pvclock", 0);
             Message(at, $"tsc: Detected {TscKhz / 1000}.{TscKhz % 1000:D3} MHz processor (from kvm-clock)");
             vcpu.SetRegister(Registers.Rbx, 0);
+        }
+        else if (_tick2618 is not null)
+        {
+            vcpu.SetRegister(Registers.Rbx, CpuidFlag);
+            vcpu.Jump(_cal2618); // time_init: pit_init, pit_calibrate_tsc
         }
         else
         {
@@ -276,18 +336,45 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
         {
             _sources.SetRating(ClocksourceKind.KvmClock, lowered);
         }
-        ClocksourceKind cs = _sources.Best() ?? throw new InvalidOperationException($"{_machine.Name}: no usable clocksource");
+        ClocksourceKind cs = _tick2618 is not null ? GtodSource2618()
+            : _sources.Best() ?? throw new InvalidOperationException($"{_machine.Name}: no usable clocksource");
         _timekeepingStarted = true;
         _timekeeping.Start(at, cs);
         string why = RequestedClocksource == cs ? "clocksource= option" : $"rating {_sources.Rating(cs)}";
         _switches.Add(new ClocksourceSwitch(at, null, cs, $"boot: {why}"));
         Message(at, $"clocksource: Switched to clocksource {OsProfiles.NameOf(cs)}");
-        _sim.Schedule(at + TickPeriod, _tick);
+        if (_tick2618 is null)
+        {
+            _sim.Schedule(at + TickPeriod, _tick);
+        }
         if (Profile.Watchdog != WatchdogKind.None)
         {
             _sim.Schedule(at + ClocksourceWatchdog.Interval, _watchdogEvent);
         }
+        if (Profile.VerifiesTscFrequency)
+        {
+            _sim.Schedule(at + VerifyTscInterval, _verifyTsc); // init_tsc_clocksource: jiffies + msecs_to_jiffies(10000)
+        }
     }
+
+    /// <summary>
+    /// time_init_gtod (2.6.18 x86_64): notsc when unsynchronized_tsc() — a non-Intel CPU with more
+    /// than one CPU present (Intel: 0, taking QEMU's FADT to disable C3: UNCONFIRMED) — or when the
+    /// TSC is unusable; then the HPET if there is one, else the PM timer; otherwise the TSC.
+    /// </summary>
+    private ClocksourceKind GtodSource2618()
+    {
+        bool notsc = (_machine.AmdCpu && _vcpus.Length > 1) || TscUnstable is not null || TscKhz <= 0;
+        if (!notsc)
+        {
+            return ClocksourceKind.Tsc;
+        }
+        return _sources.Has(ClocksourceKind.Hpet) ? ClocksourceKind.Hpet : ClocksourceKind.AcpiPm;
+    }
+
+    /// <summary>Records a clocksource change the timekeeping made itself (2.6.18's fallback to the HPET).</summary>
+    internal void RecordSwitch(SimTime at, ClocksourceKind from, ClocksourceKind to, string reason) =>
+        _switches.Add(new ClocksourceSwitch(at, from, to, reason));
 
     private void SwitchTo(ClocksourceKind to, SimTime at, string reason)
     {
@@ -344,6 +431,47 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
         {
             RespondToNotification(e.Time);
         }
+        else if (Profile.VerifiesTscFrequency && e.Kind == _verifyTsc)
+        {
+            VerifyTscFreq(e.Time);
+            if (TscUnstable is null)
+            {
+                sim.Schedule(e.Time + VerifyTscInterval, _verifyTsc);
+            }
+        }
+    }
+
+    /// <summary>TSC_FREQ_CHECK_INTERVAL (arch/i386/kernel/tsc.c, 2.6.18): 10 s.</summary>
+    public static readonly Duration VerifyTscInterval = Duration.FromSeconds(10);
+
+    /// <summary>
+    /// verify_tsc_freq (arch/i386/kernel/tsc.c, 2.6.18): the first run only records; later runs
+    /// compute interval_jiffies and interval_tsc = Δtsc × HZ / (cpu_khz × 1000) and mark the TSC
+    /// unstable when interval_tsc &lt; interval_jiffies × 3/4 ("TSC appears to be running slowly").
+    /// A faster TSC is never caught. jiffies are taken as true time at HZ = 1000 (the model's
+    /// i386 kernel takes no tick interrupt), the TSC as vCPU 0's.
+    /// </summary>
+    private void VerifyTscFreq(SimTime at)
+    {
+        const long hz = 1000;
+        if (TscUnstable is not null || !AnyVcpuRunning())
+        {
+            return;
+        }
+        ulong tsc = _machine.PeekTsc(0, at);
+        if (_verifyLastAt is SimTime last && TscKhz > 0)
+        {
+            long intervalJiffies = at.NanosecondsFloor * hz / 1_000_000_000 - last.NanosecondsFloor * hz / 1_000_000_000;
+            long intervalTsc = (long)(unchecked(tsc - _verifyLastTsc) * (ulong)hz / ((ulong)TscKhz * 1000));
+            if (intervalTsc < intervalJiffies * 3 / 4)
+            {
+                Message(at, "TSC appears to be running slowly. Marking it as unstable");
+                MarkTscUnstable(at, "verify_tsc_freq: TSC running slowly");
+                return;
+            }
+        }
+        _verifyLastAt = at;
+        _verifyLastTsc = tsc;
     }
 
     /// <summary>

@@ -25,6 +25,9 @@ public interface IGuestMachine
     /// <summary>CPUID shows an invariant TSC (constant and nonstop: Linux's CONSTANT_TSC and NONSTOP_TSC).</summary>
     bool InvariantTscExposed { get; }
 
+    /// <summary>CPUID shows an AMD processor (the host's vendor: SVM), not Intel.</summary>
+    bool AmdCpu { get; }
+
     /// <summary>CPUID shows RDTSCP (X86_FEATURE_RDTSCP) on the host the VM runs on now.</summary>
     bool HasRdtscp { get; }
 

@@ -26,13 +26,14 @@ public static class KernelLibrary
 {
     /// <summary>Kernel service numbers (the operand of <c>kcall</c>).</summary>
     public const int Boot = 1, TimekeepingInit = 2, BringUpNext = 3, WarpResult = 4, EnterWorkload = 5,
-        CalibrationBegin = 6, CalibrationStep = 7, ReadBegin = 10, ReadEnd = 11;
+        CalibrationBegin = 6, CalibrationStep = 7, ReadBegin = 10, ReadEnd = 11,
+        PitCalibrated2618 = 14, TickBegin2618 = 15;
 
     /// <summary>Clocksource numbers the read path dispatches on (r8 after <see cref="ReadBegin"/>).</summary>
     public const int CsTsc = 0, CsKvmclock = 1, CsHpet = 2, CsAcpiPm = 3;
 
     /// <summary>Read-path flags (rbx after <see cref="ReadBegin"/>).</summary>
-    public const int FlagClampNegative = 1, FlagHonourStable = 2, FlagRdtscpWhenTrapped = 4;
+    public const int FlagClampNegative = 1, FlagHonourStable = 2, FlagRdtscpWhenTrapped = 4, FlagCpuidBeforeRdtsc = 8;
 
     /// <summary>rbx after <see cref="Boot"/> on an application processor, once the boot processor has woken it.</summary>
     public const int ApWoken = 10;
@@ -321,7 +322,7 @@ public static class KernelLibrary
         __k_mul:        mov rcx, rax
                         mul r10
                         kcall {ReadEnd}         ; ReadEnd: rax = base + ((rdx:rax + frac) >> shift)
-                        pop r11
+        __k_read_ret:   pop r11
                         pop r10
                         pop r9
                         pop r8
@@ -393,4 +394,138 @@ public static class KernelLibrary
         section .shared
         __k_idt_timer:      dq __k_timer_interrupt
         """);
+
+    // ---- issue 16: Linux 2.6.18 x86_64 (vanilla arch/x86_64/kernel/time.c, apic.c, process.c)
+
+    /// <summary>Labels the kernel jumps to for the 2.6.18 x86_64 profile.</summary>
+    public const string Calibrate2618Label = "__k_cal2618", TickSetup2618Label = "__k_tick2618", Read2618Label = "__k_gtod2618";
+
+    /// <summary>The 8259's vector base the 2.6.18 kernel programs (IRQ0 = 0x20, as Linux's init_8259A).</summary>
+    public const int Irq0Vector2618 = 0x20;
+
+    /// <summary>
+    /// The 2.6.18 x86_64 kernel code, appended after <see cref="Source"/> (so nothing before it
+    /// moves): <c>pit_calibrate_tsc</c> (one 50 ms window of PIT channel 2, latch 59,659, no checks;
+    /// the kernel computes (end − start) / 50 kHz), <c>get_cycles_sync</c> (CPUID before RDTSC
+    /// unless X86_FEATURE_SYNC_RDTSC, which only Intel sets: rbx bit 8), the timer setup
+    /// (IDT, local APIC timer periodic with divide 16 and TMICT = clocks / 16 as __setup_APIC_LVTT,
+    /// on the BSP also the 8259 (ICW1–4, vector base 0x20, IRQ0 unmasked) and PIT channel 0 mode 2
+    /// with LATCH as pit_init), the IRQ0 handler (timer_interrupt → main_timer_handler: HPET counter
+    /// read when an HPET exists, get_cycles_sync, the kernel's arithmetic in
+    /// <see cref="TickTimekeeping"/>, 8259 EOI), the local APIC timer handler
+    /// (smp_apic_timer_interrupt: ack_APIC_irq = xAPIC EOI write; process accounting is not
+    /// modelled) and do_gettimeofday's offset read (TSC clamped at last_tsc, or the HPET counter).
+    /// </summary>
+    public static readonly string Tick2618Source = """
+        section .text
+        __k_cal2618:    in eax, 0x61            ; pit_calibrate_tsc: (inb(0x61) & ~0x02) | 0x01
+                        and rax, -3
+                        or rax, 1
+                        out 0x61, eax
+                        mov rax, 0xB0           ; channel 2, mode 0, LSB/MSB
+                        out 0x43, eax
+                        mov rax, 0x0B           ; 59659 = PIT_TICK_RATE / (1000 / 50) = 0xE90B
+                        out 0x42, eax
+                        mov rax, 0xE9
+                        out 0x42, eax
+                        call __k_cycles_sync    ; start
+                        mov r12, rax
+        __k_c26_loop:   in eax, 0x61
+                        test rax, 0x20
+                        jz __k_c26_loop
+                        call __k_cycles_sync    ; end
+                        sub rax, r12
+                        kcall 14                ; PitCalibrated2618: cpu_khz = (end - start) / 50
+                        jmp __k_bsp_tk
+        __k_cycles_sync: test rbx, 8            ; get_cycles_sync: rax = TSC; CPUID first unless SYNC_RDTSC
+                        jz __k_cs_rd
+                        push rbx
+                        push rcx
+                        xor rax, rax
+                        cpuid
+                        pop rcx
+                        pop rbx
+        __k_cs_rd:      rdtsc
+                        shl rdx, 32
+                        or rax, rdx
+                        ret
+        __k_tick2618:   lidt [__k_idt26 - 256]  ; rsi = TMICT, rdx = LATCH (0 on an AP)
+                        mov rax, 3
+                        mov dword [0xFEE003E0], eax ; TDCR: divide by 16
+                        mov rax, 0x200EF
+                        mov dword [0xFEE00320], eax ; LVTT: periodic, LOCAL_TIMER_VECTOR
+                        mov rax, rsi
+                        mov dword [0xFEE00380], eax ; TMICT = clocks / 16
+                        test rdx, rdx
+                        jz __k_t26_on
+                        mov rcx, rdx
+                        mov rax, 0x11           ; init_8259A: ICW1
+                        out 0x20, eax
+                        mov rax, 0x20           ; ICW2: IRQ0 at vector 0x20
+                        out 0x21, eax
+                        mov rax, 4              ; ICW3
+                        out 0x21, eax
+                        mov rax, 1              ; ICW4
+                        out 0x21, eax
+                        mov rax, 0xFE           ; IRQ0 unmasked
+                        out 0x21, eax
+                        mov rax, 0x34           ; pit_init: channel 0, mode 2, LSB/MSB
+                        out 0x43, eax
+                        mov rax, rcx
+                        and rax, 0xFF
+                        out 0x40, eax
+                        mov rax, rcx
+                        shr rax, 8
+                        out 0x40, eax
+        __k_t26_on:     sti
+                        kcall 5                 ; EnterWorkload
+        __k_irq0_2618:  push rax                ; timer_interrupt -> main_timer_handler
+                        push rbx
+                        push rcx
+                        push rdx
+                        push r8
+                        kcall 15                ; TickBegin2618: rbx = 1 HPET present | 8 CPUID before RDTSC
+                        xor r8, r8
+                        test rbx, 1
+                        jz __k_i0_tsc
+                        mov r8d, dword [0xFED000F0] ; offset = hpet_readl(HPET_COUNTER)
+        __k_i0_tsc:     call __k_cycles_sync    ; tsc = get_cycles_sync()
+                        kcall 12                ; TimerTick: rax = tsc, r8 = HPET counter
+                        mov rax, 0x20
+                        out 0x20, eax           ; 8259 EOI (KVM's PIT ack notifier)
+                        pop r8
+                        pop rdx
+                        pop rcx
+                        pop rbx
+                        pop rax
+                        iretq
+        __k_lapic_2618: push rax                ; smp_apic_timer_interrupt
+                        xor rax, rax
+                        mov dword [0xFEE000B0], eax ; ack_APIC_irq
+                        pop rax
+                        iretq
+        __k_gtod2618:   cmp r8, 2               ; do_gettimeoffset: r8 mode, r9 last, rbx flags
+                        je __k_g26_hpet
+                        cmp r8, 3
+                        je __k_g26_pm
+                        call __k_cycles_sync
+                        sub rax, r9             ; if (t < last_tsc) t = last_tsc
+                        jae __k_g26_out
+                        xor rax, rax
+                        jmp __k_g26_out
+        __k_g26_hpet:   mov eax, dword [0xFED000F0]
+                        sub rax, r9             ; the low 32 bits count (unsigned int arithmetic)
+                        jmp __k_g26_out
+        __k_g26_pm:     mov rdx, 0x608
+                        in eax, dx
+                        sub rax, r9
+                        and rax, 0xFFFFFF
+        __k_g26_out:    mov rcx, rax
+                        kcall 11                ; ReadEnd: usec = xtime / 1000 + offset
+                        jmp __k_read_ret
+        section .shared
+        __k_idt26:      dq __k_irq0_2618
+        """ + string.Concat(Enumerable.Repeat("\n        dq 0", 0xEF - 0x21)) + "\n" + """
+                        dq __k_lapic_2618
+        """;
 }

@@ -22,6 +22,20 @@ public enum CalibrationKind
     Pit,
     /// <summary>From the pvclock page (kvm_get_tsc_khz): no measurement, exact.</summary>
     Pvclock,
+    /// <summary>2.6.18 x86_64 pit_calibrate_tsc: one 50 ms window of PIT channel 2 (latch 59,659), (end − start) / 50 kHz, no check.</summary>
+    PitOnce50Ms,
+}
+
+/// <summary>How the kernel keeps wall time.</summary>
+public enum TimekeepingKind
+{
+    /// <summary>Generic timekeeping: a clocksource counter accumulated onto a base (Linux since 2.6.18 i386 / 2.6.21 x86_64; the other OS profiles by analogy).</summary>
+    Clocksource,
+    /// <summary>
+    /// Linux 2.6.18 x86_64 (arch/x86_64/kernel/time.c, no CONFIG_GENERIC_TIME): xtime advances one
+    /// tick_nsec per timer interrupt, the TSC (or HPET) only interpolates since the last one.
+    /// </summary>
+    Tick2618X64,
 }
 
 /// <summary>Which clocksource watchdog the guest runs.</summary>
@@ -78,6 +92,32 @@ public sealed record OsProfile
     /// <summary>Delay between the notification and the guest's response (Linux's re-enlightenment work: HZ/10).</summary>
     public Time.Duration NotificationDelay { get; init; } = Time.Duration.FromMilliseconds(100);
 
+    /// <summary>
+    /// Linux 2.6.18 i386's read (kernel/time/clocksource.h <c>cyc2ns</c>, arch/i386/kernel/tsc.c
+    /// <c>read_tsc</c> without a cycle_last clamp): <c>((now − cycle_last) &amp; mask) × mult &gt;&gt; shift</c>
+    /// in u64, so a TSC behind cycle_last wraps to ≈ 2^(64 − shift) ns forward (2^42 ns ≈ 73 min with
+    /// the TSC's shift 22), and the TSC is registered with clocksource_khz2mult(tsc_khz, 22).
+    /// </summary>
+    public bool UnsignedReadWraps { get; init; }
+
+    /// <summary>
+    /// Linux 2.6.18 i386's verify_tsc_freq (arch/i386/kernel/tsc.c): every 10 s it compares the
+    /// TSC's progress with jiffies and marks the TSC unstable when it ran below 3/4 of the rate.
+    /// </summary>
+    public bool VerifiesTscFrequency { get; init; }
+
+    /// <summary>How wall time is kept.</summary>
+    public TimekeepingKind Timekeeping { get; init; } = TimekeepingKind.Clocksource;
+
+    /// <summary>The timer-interrupt rate (the guest key <c>hz</c>; 0 = the profile takes no modelled tick).</summary>
+    public int Hz { get; init; }
+
+    /// <summary>The tick rates the profile accepts for <see cref="Hz"/> (empty: <c>hz</c> cannot be set).</summary>
+    public ImmutableArray<int> HzChoices { get; init; } = [];
+
+    /// <summary>What the profile's tick is, for <c>tscsim presets</c> (with its sources; UNCONFIRMED marks assumptions).</summary>
+    public string Tick { get; init; } = "no timer interrupt modelled: time is accumulated by a 10 ms kernel timer";
+
     /// <summary>The clocksource this profile would use with nothing ruled out.</summary>
     public ClocksourceKind Preferred => Ratings.MaxBy(r => r.Rating).Kind;
 }
@@ -89,6 +129,8 @@ public static class OsProfiles
     {
         Name = "linux-modern",
         Description = "Linux 5.x/6.x: kvm-clock (400; 299 with invariant TSC), STABLE honoured, modern watchdog, warp test, reacts to notification",
+        Tick = "not modelled yet (time accumulates by a 10 ms kernel timer); the kernel would be tickless while idle (NO_HZ_IDLE) and tick "
+            + "at HZ (1000 or 250 by distribution: UNCONFIRMED) while busy, one TSC-deadline WRMSR 0x6E0 + EOI per tick",
         Source = "arch/x86/kernel/kvmclock.c, tsc.c, tsc_sync.c, kernel/time/clocksource.c",
         Ratings = [(ClocksourceKind.KvmClock, 400), (ClocksourceKind.Tsc, 300), (ClocksourceKind.Hpet, 250), (ClocksourceKind.AcpiPm, 200)],
         KvmclockRatingWithInvariantTsc = 299,
@@ -99,10 +141,44 @@ public static class OsProfiles
         ReactsToNotification = true,
     };
 
+    /// <summary>
+    /// Linux 2.6.18 x86_64 (vanilla, arch/x86_64/kernel/time.c): the tick-driven kernel most 2011
+    /// RHEL5/CentOS5 guests ran; also what <c>linux-2.6.18</c> names.
+    /// </summary>
+    public static OsProfile Linux2618X64 { get; } = new()
+    {
+        Name = "linux-2.6.18-x86_64",
+        Description = "Linux 2.6.18 x86_64 (RHEL 5 era; also 'linux-2.6.18'): xtime += tick_nsec per timer interrupt, TSC interpolation "
+            + "clamped at last_tsc, lost ticks only advance jiffies, 'Falling back to HPET' after 1000 lost-tick events, one 50 ms PIT calibration",
+        Source = "vanilla 2.6.18 arch/x86_64/kernel/time.c (main_timer_handler, handle_lost_ticks, do_gettimeoffset_tsc/_hpet, "
+            + "pit_calibrate_tsc, unsynchronized_tsc), kernel/timer.c (do_timer, update_wall_time), include/linux/jiffies.h (LATCH, TICK_NSEC)",
+        Ratings = [(ClocksourceKind.Tsc, 300), (ClocksourceKind.Hpet, 250), (ClocksourceKind.AcpiPm, 200)],
+        Calibration = CalibrationKind.PitOnce50Ms,
+        WarpTest = false,
+        Watchdog = WatchdogKind.None,
+        Timekeeping = TimekeepingKind.Tick2618X64,
+        Hz = 1000,
+        HzChoices = [1000, 250, 100],
+        Tick = "HZ 1000 (assumed distribution setting, RHEL5 x86_64: UNCONFIRMED; upstream Kconfig.hz default was 250; hz: 250 or 100 selectable): "
+            + "PIT channel 0 mode 2, LATCH = (1193182 + HZ/2)/HZ, IRQ0 through the 8259 (the IO-APIC route is not modelled) on vCPU 0 "
+            + "running main_timer_handler (1 RDTSC, +CPUID on AMD; +1 HPET read when an HPET exists; 8259 EOI); every vCPU's local APIC "
+            + "timer periodic at HZ (xAPIC EOI); idle vCPUs halt until the next interrupt",
+    };
+
+    /// <summary>
+    /// Linux 2.6.18 with the clocksource framework (i386's GENERIC_TIME): the TSC clocksource's
+    /// elapsed cycles advance time. The profile TscSim called <c>linux-2.6.18</c> before issue 16.
+    /// </summary>
     public static OsProfile Linux2618 { get; } = new()
     {
-        Name = "linux-2.6.18",
-        Description = "Linux 2.6.18 (RHEL 5 era): no kvm-clock, tsc (300) calibrated against the PIT, no watchdog, no warp test",
+        Name = "linux-2.6.18-i386",
+        Description = "Linux 2.6.18 i386 (GENERIC_TIME): no kvm-clock, tsc (300) clocksource calibrated against the PIT, no watchdog, no warp test; "
+            + "a TSC read behind cycle_last wraps ≈ 2^42 ns (73 min) forward",
+        UnsignedReadWraps = true,
+        VerifiesTscFrequency = true,
+        Tick = "not modelled (time accumulates by a 10 ms kernel timer, as update_wall_time accumulates whole cycle_intervals per tick); "
+            + "vanilla i386 details built: verify_tsc_freq every 10 s, the unclamped read_tsc's u64 wrap; not built: rating 50 when unstable, "
+            + "the 30 ms x 3 calibration",
         Source = "clocksource framework of 2.6.18 (watchdog came in 2.6.21, tsc_sync.c in 2.6.20); assumptions in docs/model.md",
         Ratings = [(ClocksourceKind.Tsc, 300), (ClocksourceKind.Hpet, 250), (ClocksourceKind.AcpiPm, 200)],
         Calibration = CalibrationKind.Pit,
@@ -113,9 +189,12 @@ public static class OsProfiles
     public static OsProfile FreeBsd8 { get; } = new()
     {
         Name = "freebsd-8",
-        Description = "FreeBSD 8: timecounters by quality, ACPI-fast (1000) > HPET (900) > TSC (800 invariant UP, -100 SMP); no kvm-clock",
-        Source = "sys/dev/acpica/acpi_timer.c, acpi_hpet.c, x86 tsc.c of FreeBSD 8 (qualities; assumptions in docs/model.md)",
-        Ratings = [(ClocksourceKind.AcpiPm, 1000), (ClocksourceKind.Hpet, 900), (ClocksourceKind.Tsc, -100)],
+        Description = "FreeBSD 8: timecounters by quality, ACPI-fast (900; the first registered wins the tie) = HPET (900) > TSC (-100 on SMP); no kvm-clock",
+        Source = "sys/dev/acpica/acpi_timer.c (ACPI-fast 900, ACPI-safe 850), sys/amd64 tsc.c of 7.x/8.x (TSC -100 on SMP unless "
+            + "kern.timecounter.smp_tsc); HPET 900 in 8.x UNCONFIRMED; see /work/research/linux-ticks.md §4.1",
+        Ratings = [(ClocksourceKind.AcpiPm, 900), (ClocksourceKind.Hpet, 900), (ClocksourceKind.Tsc, -100)],
+        Tick = "not modelled (time accumulates by a 10 ms kernel timer); FreeBSD 8 would tick at kern.hz = 1000 (HZ default on x86, "
+            + "sys/kern/subr_param.c; 100 in a VM if 8.x already had HZ_VM: UNCONFIRMED) on each CPU's local APIC",
         Calibration = CalibrationKind.Pit,
         Watchdog = WatchdogKind.None,
     };
@@ -124,6 +203,8 @@ public static class OsProfiles
     {
         Name = "solaris-10",
         Description = "Solaris 10: gethrtime from the TSC calibrated against the PIT, no fallback, no watchdog",
+        Tick = "not modelled (time accumulates by a 10 ms kernel timer); Solaris 10 would tick at 100 Hz (1000 with hires_tick=1; "
+            + "Solaris Tunable Parameters Reference Manual 817-0404)",
         Source = "OpenSolaris i86pc tsc.c (tsc_gethrtime); assumptions in docs/model.md",
         Ratings = [(ClocksourceKind.Tsc, 300)],
         Calibration = CalibrationKind.Pit,
@@ -134,6 +215,8 @@ public static class OsProfiles
     {
         Name = "windows-2008r2",
         Description = "Windows Server 2008 R2 without enlightenments: QueryPerformanceCounter on the ACPI PM timer (3.579545 MHz)",
+        Tick = "not modelled (time accumulates by a 10 ms kernel timer); Windows 2008 R2 would take a 64 Hz clock interrupt (15.625 ms; "
+            + "timeBeginPeriod can raise it to 1 kHz; secondary sources: UNCONFIRMED)",
         Source = "QPC frequency 3,579,545 Hz on multiprocessor systems without invariant TSC; assumptions in docs/model.md",
         Ratings = [(ClocksourceKind.AcpiPm, 200), (ClocksourceKind.Tsc, 100)],
         Calibration = CalibrationKind.Pit,
@@ -141,10 +224,23 @@ public static class OsProfiles
     };
 
     /// <summary>Every preset, in the order <c>tscsim presets</c> lists them.</summary>
-    public static ImmutableArray<OsProfile> All { get; } = [LinuxModern, Linux2618, FreeBsd8, Solaris10, Windows2008R2];
+    public static ImmutableArray<OsProfile> All { get; } = [LinuxModern, Linux2618X64, Linux2618, FreeBsd8, Solaris10, Windows2008R2];
 
-    /// <summary>A preset by name, or null.</summary>
-    public static OsProfile? Find(string name) => All.FirstOrDefault(p => p.Name == name);
+    /// <summary>Names accepted for a preset besides its own: <c>linux-2.6.18</c> is the x86_64 kernel (most 2011 RHEL5/CentOS5 guests were x86_64).</summary>
+    public static IReadOnlyList<(string Alias, string Name)> Aliases { get; } = [("linux-2.6.18", "linux-2.6.18-x86_64")];
+
+    /// <summary>A preset by name or alias, or null.</summary>
+    public static OsProfile? Find(string name)
+    {
+        foreach (var (alias, target) in Aliases)
+        {
+            if (alias == name)
+            {
+                name = target;
+            }
+        }
+        return All.FirstOrDefault(p => p.Name == name);
+    }
 
     /// <summary>The clocksource names used in scenario files (<c>tsc</c>, <c>kvm-clock</c>, <c>hpet</c>, <c>acpi_pm</c>).</summary>
     public static string NameOf(ClocksourceKind kind) => kind switch

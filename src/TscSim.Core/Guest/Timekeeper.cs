@@ -109,6 +109,7 @@ internal sealed class ClocksourceTimekeeping : ITimekeeping
     private readonly Clocksources _sources;
     private readonly IGuestMachine _machine;
     private readonly bool _clampsNegative;
+    private readonly bool _wraps;
     private readonly Timekeeper[] _readSnapshot;
     private Timekeeper _tk;
 
@@ -117,8 +118,10 @@ internal sealed class ClocksourceTimekeeping : ITimekeeping
     /// <param name="machine">The VM (the pvclock address of each vCPU).</param>
     /// <param name="vcpus">How many vCPUs read the clock (one snapshot each).</param>
     /// <param name="clampsNegative">A delta "behind" cycle_last counts as no time (modern kernels), not as negative time (old ones).</param>
-    public ClocksourceTimekeeping(Clocksources sources, IGuestMachine machine, int vcpus, bool clampsNegative)
+    /// <param name="wraps">A delta behind cycle_last is multiplied as an unsigned 64-bit value (2.6.18 i386: ≈ 2^42 ns forward), not as negative time.</param>
+    public ClocksourceTimekeeping(Clocksources sources, IGuestMachine machine, int vcpus, bool clampsNegative, bool wraps = false)
     {
+        _wraps = wraps;
         _sources = sources;
         _machine = machine;
         _clampsNegative = clampsNegative;
@@ -191,6 +194,11 @@ internal sealed class ClocksourceTimekeeping : ITimekeeping
         {
             ref readonly Timekeeper tk = ref _readSnapshot[v];
             ulong delta = (ulong)vcpu.Register(Registers.Rcx);
+            if (_wraps && !_clampsNegative && tk.Mask == ulong.MaxValue && (long)delta < 0)
+            {
+                // 2.6.18 i386 cyc2ns: (cycles × mult) >> shift in u64: the product wraps, the result is ≈ 2^(64−shift) ns ahead.
+                return tk.BaseNs + (long)((delta * tk.Mult) >> tk.Shift);
+            }
             if (!_clampsNegative && tk.Mask == ulong.MaxValue && (long)delta < 0)
             {
                 // An old kernel computes a negative delta as negative time: the clock steps back.

@@ -149,6 +149,15 @@ public static class ScenarioRun
                 ["to"] = OsProfiles.NameOf(s.To),
                 ["reason"] = s.Reason,
             })]),
+            ["ticks"] = kernel.Tick2618 is { } t ? new JsonObject
+            {
+                ["hz"] = t.Hz,
+                ["interrupts"] = t.Interrupts,
+                ["jiffies"] = t.Jiffies,
+                ["lost_ticks"] = t.LostTicks,
+                ["lost_tick_events"] = t.LostTickEvents,
+                ["xtime_ns"] = t.XtimeNs,
+            } : null,
             ["trapping"] = Trapping(vm),
             ["notifications"] = vm.Notifications,
             ["faults"] = vm.Vcpus.Count(c => c.Fault is not null),

@@ -237,10 +237,17 @@ public sealed record GuestSpec
     /// </summary>
     public bool Kvmclock { get; init; } = true;
 
-    /// <summary>The profile preset with <see cref="Clocksource"/> and <see cref="Kvmclock"/> applied.</summary>
+    /// <summary>The timer-interrupt rate (the guest key <c>hz</c>), or null for the profile's default.</summary>
+    public int? Hz { get; init; }
+
+    /// <summary>The profile preset with <see cref="Clocksource"/>, <see cref="Kvmclock"/> and <see cref="Hz"/> applied.</summary>
     public OsProfile ToProfile()
     {
         var preset = OsProfiles.Find(Profile) ?? throw new InvalidOperationException($"unknown guest profile '{Profile}'");
+        if (Hz is int hz)
+        {
+            preset = preset with { Hz = hz };
+        }
         return Kvmclock
             ? preset with { Clocksource = Clocksource }
             : preset with { Clocksource = Clocksource, Ratings = preset.Ratings.RemoveAll(r => r.Kind == ClocksourceKind.KvmClock) };

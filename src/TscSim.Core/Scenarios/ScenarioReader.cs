@@ -26,7 +26,7 @@ internal sealed partial class ScenarioReader(List<ScenarioDiagnostic> diagnostic
     internal static readonly string[] HypervisorKeys = ["policy", "tsc_auto", "trapping", "notify_guest", "rdtscp_passthrough", "tolerance_ppm", "scaling", "scheduler_slice"];
     internal static readonly string[] VmKeys = ["id", "host", "vcpus", "pin", "tsc_khz", "hints", "guest", "workload", "start"];
     internal static readonly string[] HintKeys = ["fixed_rate", "smp_stable"];
-    internal static readonly string[] GuestKeys = ["profile", "clocksource", "kvmclock"];
+    internal static readonly string[] GuestKeys = ["profile", "clocksource", "kvmclock", "hz"];
     internal static readonly string[] MeasurementKeys = ["reads_csv_max_rows", "reads_csv_interval"];
     internal static readonly string[] EventKinds = ["live_migrate", "cpufreq", "cstate", "migrate_vcpu", "tsc_write", "policy"];
     private static readonly string[] EventKeys = ["at", .. EventKinds];
@@ -442,12 +442,12 @@ internal sealed partial class ScenarioReader(List<ScenarioDiagnostic> diagnostic
 
     private GuestSpec? ReadGuest(YNode node, string path)
     {
-        var profiles = OsProfiles.All.Select(p => p.Name).ToArray();
+        var profiles = OsProfiles.All.Select(p => p.Name).Concat(OsProfiles.Aliases.Select(a => a.Alias)).ToArray();
         if (node is YScalar)
         {
             return Choice(node, path, "guest profile", profiles) is { } name ? new GuestSpec { Profile = name } : null;
         }
-        if (Map(node, path, "a guest profile name or a mapping (profile, clocksource, kvmclock)", GuestKeys) is not { } map)
+        if (Map(node, path, "a guest profile name or a mapping (profile, clocksource, kvmclock, hz)", GuestKeys) is not { } map)
         {
             return null;
         }
@@ -474,11 +474,38 @@ internal sealed partial class ScenarioReader(List<ScenarioDiagnostic> diagnostic
                 kvmclockOk = false;
             }
         }
-        if (profile is null || !clocksourceOk || !kvmclockOk)
+        int? hz = null;
+        bool hzOk = true;
+        if (Get(map, "hz") is { } hNode && profile is not null)
+        {
+            var choices = OsProfiles.Find(profile)!.HzChoices;
+            if (choices.IsEmpty)
+            {
+                Error(hNode.Position, $"{Join(path, "hz")}: the {profile} profile has no selectable tick rate; expected no hz key (hz is for linux-2.6.18-x86_64)");
+                hzOk = false;
+            }
+            else if (Integer(hNode, Join(path, "hz"), 1, 10_000, "a tick rate in Hz") is long h)
+            {
+                hzOk = choices.Contains((int)h);
+                if (hzOk)
+                {
+                    hz = (int)h;
+                }
+                else
+                {
+                    Error(hNode.Position, $"{Join(path, "hz")}: {h} is not a tick rate of {profile}; expected one of {string.Join(", ", choices)}");
+                }
+            }
+            else
+            {
+                hzOk = false;
+            }
+        }
+        if (profile is null || !clocksourceOk || !kvmclockOk || !hzOk)
         {
             return null;
         }
-        return new GuestSpec { Profile = profile, Clocksource = clocksource ?? OsProfiles.Find(profile)!.Clocksource, Kvmclock = kvmclock };
+        return new GuestSpec { Profile = profile, Clocksource = clocksource ?? OsProfiles.Find(profile)!.Clocksource, Kvmclock = kvmclock, Hz = hz };
     }
 
     private MeasurementSpec? ReadMeasurement(YNode node)

@@ -89,6 +89,10 @@ public static partial class ScenarioWriter
             {
                 w.Append(", kvmclock: false");
             }
+            if (vm.Guest.Hz is { } hz)
+            {
+                w.Append(", hz: ").Append(hz.ToString(CultureInfo.InvariantCulture));
+            }
             w.Append(" }\n");
             w.Append("    start: ").Append(vm.Start).Append('\n');
             w.Append("    workload: ");

@@ -219,7 +219,7 @@ public sealed class HypervisorPlatform : IGuestPlatform
                             else
                             {
                                 pit.Out(port, (byte)s.Regs[Registers.Rax], ns);
-                                if (port is 0x40 or 0x43 or 0x21)
+                                if (port is 0x40 or 0x43 or 0x21 or 0x20)
                                 {
                                     _vm.Timers.PitWritten(handler);
                                 }

@@ -49,8 +49,14 @@ internal sealed class KvmApicTimerClock(Vm vm, HypervisorPlatform platform) : IA
 /// channel 0 (arch/x86/kvm/i8254.c) in modes 2 and 3 (periodic) and 0, 1, 4, 5 (one-shot), an
 /// hrtimer of interval = count × 10^9 / 1,193,182 ns (floor, mul_u64_u32_div) on the host's
 /// monotonic clock, raising IRQ0 on vCPU 0 at the 8259's vector base (ICW2; the BIOS leaves it
-/// at 8, Linux programs 0x20). Not modelled: KVM's reinjection of ticks the guest did not
-/// acknowledge (lost_tick_policy), the IO-APIC route, the HPET's legacy replacement route.
+/// at 8, Linux programs 0x20). Reinject mode (KVM's default, <c>kvm_pit_set_reinject(pit, true)</c>
+/// in <c>kvm_create_pit</c>): every expiry adds one to <c>pending</c> (<c>pit_timer_fn</c>); a tick
+/// is injected only once the guest has acknowledged the previous one (<c>pit_do_work</c>:
+/// <c>if (reinject &amp;&amp; !xchg(irq_ack, 0)) return</c>); the guest's EOI of IRQ0 (the 8259's
+/// EOI here) is the ack notifier <c>kvm_pit_ack_irq</c>: <c>irq_ack = 1</c> and, if
+/// <c>atomic_dec_if_positive(&amp;pending) &gt; 0</c>, the next tick is injected at once. So ticks
+/// missed while the VM was paused (live-migration downtime) arrive back to back afterwards.
+/// Not modelled: the IO-APIC route, the HPET's legacy replacement route.
 /// </summary>
 internal sealed class VirtualTimers : IEventHandler, IInterruptSource
 {
@@ -65,6 +71,9 @@ internal sealed class VirtualTimers : IEventHandler, IInterruptSource
     private bool _periodic;
     private SimTime _expiry;
     private long _seenVersion;
+    private long _seenEois;
+    private long _pending;        // expiries not yet acknowledged (ps->pending)
+    private bool _irqAck = true;  // ps->irq_ack: the last injected tick was acknowledged
 
     public VirtualTimers(Vm vm)
     {
@@ -77,6 +86,12 @@ internal sealed class VirtualTimers : IEventHandler, IInterruptSource
     /// <summary>PIT channel 0 ticks so far.</summary>
     public long PitTicks { get; private set; }
 
+    /// <summary>PIT ticks injected into the guest (at most one unacknowledged at a time).</summary>
+    public long PitInjections { get; private set; }
+
+    /// <summary>Expiries waiting to be injected or acknowledged (KVM's <c>pending</c>).</summary>
+    public long PitPending => _pending;
+
     /// <summary>The channel 0 hrtimer's interval in ns, 0 when stopped.</summary>
     public long PitIntervalNs => _sim.IsPending(_next) ? _intervalNs : 0;
 
@@ -86,11 +101,23 @@ internal sealed class VirtualTimers : IEventHandler, IInterruptSource
     public void PitWritten(SimTime at)
     {
         VirtualPit pit = _vm.Pit;
+        if (pit.Eois != _seenEois)
+        {
+            // kvm_pit_ack_irq (arch/x86/kvm/i8254.c), the ack notifier of GSI 0.
+            _seenEois = pit.Eois;
+            _irqAck = true;
+            if (_pending > 0 && --_pending > 0)
+            {
+                Inject(at, kick: false); // from the EOI's own exit: no further exit to deliver it
+            }
+        }
         if (pit.Channel0Version == _seenVersion)
         {
             return;
         }
         _seenVersion = pit.Channel0Version;
+        _pending = 0; // create_pit_timer: kvm_pit_reset_reinject
+        _irqAck = true;
         _sim.Cancel(_next);
         _next = default;
         if (pit.Channel0Count is not int count)
@@ -122,11 +149,26 @@ internal sealed class VirtualTimers : IEventHandler, IInterruptSource
         {
             Schedule(At(_expiry, _intervalNs));
         }
-        VirtualPit pit = _vm.Pit;
-        if (!pit.Irq0Masked)
+        if (!_vm.Pit.Irq0Masked)
         {
-            _vm.Platforms[0].OnTimerInterrupt(e.Time, preemptionTimer: false);
-            _vm.Vcpus[0].RaiseInterrupt(pit.VectorBase, InterruptSource.Pit, e.Time);
+            _pending++; // pit_timer_fn: reinject mode
+            Inject(e.Time, kick: true);
         }
+    }
+
+    /// <summary>pit_do_work: raises IRQ0 unless the previous tick is still unacknowledged.</summary>
+    private void Inject(SimTime at, bool kick)
+    {
+        if (!_irqAck)
+        {
+            return;
+        }
+        _irqAck = false;
+        PitInjections++;
+        if (kick)
+        {
+            _vm.Platforms[0].OnTimerInterrupt(at, preemptionTimer: false);
+        }
+        _vm.Vcpus[0].RaiseInterrupt(_vm.Pit.VectorBase, InterruptSource.Pit, at);
     }
 }

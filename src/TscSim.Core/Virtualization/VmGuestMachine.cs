@@ -31,6 +31,9 @@ public sealed class VmGuestMachine(Vm vm) : IGuestMachine
     public bool InvariantTscExposed => Vm.Config.FixedRate && Vm.Host.Config.Cpu.ConstantTsc && Vm.Host.Config.Cpu.NonstopTsc;
 
     /// <inheritdoc />
+    public bool AmdCpu => Vm.Host.Config.Cpu.Vendor == Hardware.Vendor.Svm;
+
+    /// <inheritdoc />
     public bool HasRdtscp => Vm.Host.Config.Cpu.HasRdtscp;
 
     /// <inheritdoc />

@@ -127,7 +127,8 @@ public static class Families
         !(h.Constant ?? h.Cpu != "amd-k8") || !(h.Nonstop ?? h.Cpu is not ("intel-core2" or "amd-k8")) || h.Sockets > 1 && h.SocketSkewCycles > 0;
 
     /// <summary>
-    /// A raw-TSC guest (linux-2.6.18 on its TSC clocksource, trapping off) of 2 or 3 vCPUs pinned
+    /// A raw-TSC guest (linux-2.6.18-i386 on its TSC clocksource, trapping off; not the x86_64
+    /// kernel, which on a multi-CPU K8 never reads the TSC for time, unsynchronized_tsc) of 2 or 3 vCPUs pinned
     /// to distinct cores of a Core 2 or K8 host, and one disturbance of one vCPU's core after
     /// boot: a C-state that stops its TSC (Core 2: C3 and deeper; K8: C1E and deeper) for 2 to
     /// 20 ms, a P-state change of a K8 core (whose TSC follows the core clock), or a host write
@@ -147,7 +148,7 @@ public static class Families
             Trapping = ["off"],
             RdtscpPassthrough = [null],
             NotifyGuest = [null],
-            Profiles = ["linux-2.6.18"],
+            Profiles = ["linux-2.6.18-i386"],
             Clocksources = ["tsc"],
             Vcpus = (2, 3),
             RateAndHints = false,
@@ -156,7 +157,7 @@ public static class Families
             DurationMs = (120, 250),
             Events = EventKinds.None,
         },
-        s => s.Vms.Count == 1 && s.Vms[0] is { Profile: "linux-2.6.18", Clocksource: "tsc", Vcpus: >= 2, Pin: not null }
+        s => s.Vms.Count == 1 && s.Vms[0] is { Profile: "linux-2.6.18-i386", Clocksource: "tsc", Vcpus: >= 2, Pin: not null }
              && s.Vms[0].Pin!.Distinct().Count() == s.Vms[0].Vcpus
              && s.Hypervisor is { Policy: "kvm-2011", Trapping: "off" }
              && s.Events.Any(e => Disturbs(s, e)));

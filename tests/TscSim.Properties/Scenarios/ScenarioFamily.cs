@@ -82,7 +82,7 @@ public sealed record ScenarioSpace
     public IReadOnlyList<bool?> NotifyGuest { get; init; } = [null, true];
 
     /// <summary>Guest profiles.</summary>
-    public IReadOnlyList<string> Profiles { get; init; } = ["linux-modern", "linux-2.6.18", "freebsd-8", "solaris-10", "windows-2008r2"];
+    public IReadOnlyList<string> Profiles { get; init; } = ["linux-modern", "linux-2.6.18", "linux-2.6.18-i386", "freebsd-8", "solaris-10", "windows-2008r2"];
 
     /// <summary>Forced clocksources; null chooses by rating.</summary>
     public IReadOnlyList<string?> Clocksources { get; init; } = [null];

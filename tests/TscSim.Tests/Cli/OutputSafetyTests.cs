@@ -36,7 +36,7 @@ public sealed class OutputSafetyTests : IDisposable
           - id: vm0
             host: h
             vcpus: 2
-            guest: linux-2.6.18
+            guest: linux-2.6.18-i386
             workload: |
               loop:
                 call clock_gettime

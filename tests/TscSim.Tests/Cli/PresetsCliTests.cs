@@ -40,4 +40,16 @@ public class PresetsCliTests
             Assert.Equal(p.Kind == PolicyKind.Kvm2011, listed);
         }
     }
+
+    [Fact]
+    public void The_2618_profiles_state_their_tick_and_the_alias()
+    {
+        var o = new StringWriter();
+        Assert.Equal(ExitCodes.Success, TscSimCli.Run(["presets"], o, new StringWriter()));
+        string text = o.ToString();
+        Assert.Contains("linux-2.6.18 is linux-2.6.18-x86_64 (most 2011 RHEL5/CentOS5 guests were x86_64", text, StringComparison.Ordinal);
+        Assert.Contains("upstream Kconfig.hz default was 250", text, StringComparison.Ordinal);
+        Assert.Contains("; hz: 1000, 250, 100 (default 1000)", text, StringComparison.Ordinal);
+        Assert.Contains("timekeeping: tick-driven xtime (2.6.18 x86_64 vxtime)", text, StringComparison.Ordinal);
+    }
 }

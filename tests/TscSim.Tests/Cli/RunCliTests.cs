@@ -38,7 +38,7 @@ public sealed class RunCliTests : IDisposable
           - id: vm0
             host: h
             vcpus: 1
-            guest: linux-2.6.18
+            guest: linux-2.6.18-i386
             workload: |
               loop:
                 call clock_gettime

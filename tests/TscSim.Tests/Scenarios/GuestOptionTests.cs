@@ -50,4 +50,32 @@ public class GuestOptionTests
         Assert.Equal(10, d.Line);
         Assert.Contains("contradicts clocksource: kvm-clock", d.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Hz_selects_the_tick_rate_of_the_2618_x86_64_kernel_and_round_trips()
+    {
+        var s = ScenarioLoader.LoadText(With("{ profile: linux-2.6.18-x86_64, hz: 250 }"), "g.yaml");
+        Assert.Equal(250, s.Vms[0].Guest.Hz);
+        Assert.Equal(250, s.Vms[0].Guest.ToProfile().Hz);
+        string yaml = ScenarioWriter.ToYaml(s);
+        Assert.Contains("hz: 250", yaml, StringComparison.Ordinal);
+        Assert.Equal(s, ScenarioLoader.LoadText(yaml, "g.resolved.yaml"));
+        // Default 1000; the alias names the same kernel.
+        var alias = ScenarioLoader.LoadText(With("linux-2.6.18"), "g.yaml").Vms[0].Guest.ToProfile();
+        Assert.Equal("linux-2.6.18-x86_64", alias.Name);
+        Assert.Equal(1000, alias.Hz);
+        Assert.Equal(TimekeepingKind.Tick2618X64, alias.Timekeeping);
+    }
+
+    [Theory]
+    [InlineData("{ profile: linux-2.6.18, hz: 300 }", "300 is not a tick rate of linux-2.6.18; expected one of 1000, 250, 100")]
+    [InlineData("{ profile: linux-modern, hz: 1000 }", "the linux-modern profile has no selectable tick rate")]
+    [InlineData("{ profile: linux-2.6.18-x86_64, hz: fast }", "expected a tick rate in Hz from 1 to 10000")]
+    public void A_bad_hz_is_an_error_at_its_position(string guest, string message)
+    {
+        var ex = Assert.Throws<ScenarioException>(() => ScenarioLoader.LoadText(With(guest), "g.yaml"));
+        var d = Assert.Single(ex.Diagnostics);
+        Assert.Equal(10, d.Line);
+        Assert.Contains(message, d.Message, StringComparison.Ordinal);
+    }
 }
