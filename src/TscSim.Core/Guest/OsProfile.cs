@@ -75,6 +75,14 @@ public sealed record OsProfile
     /// <summary>Reacts to a notification from the hypervisor (recomputes its TSC rate, acknowledges).</summary>
     public bool ReactsToNotification { get; init; }
 
+    /// <summary>
+    /// Registers for Hyper-V re-enlightenment (writes REENLIGHTENMENT_CONTROL and
+    /// TSC_EMULATION_CONTROL) and so answers one: re-reads the TSC frequency and writes 0 to
+    /// TSC_EMULATION_STATUS. In Linux only a KVM host on Hyper-V registers (set_hv_tscchange_cb's
+    /// one caller is kvm_x86_vendor_init), so no plain Linux profile has it.
+    /// </summary>
+    public bool RegistersReenlightenment { get; init; }
+
     /// <summary>Delay between the notification and the guest's response (Linux's re-enlightenment work: HZ/10).</summary>
     public Time.Duration NotificationDelay { get; init; } = Time.Duration.FromMilliseconds(100);
 
@@ -88,15 +96,42 @@ public static class OsProfiles
     public static OsProfile LinuxModern { get; } = new()
     {
         Name = "linux-modern",
-        Description = "Linux 5.x/6.x: kvm-clock (400; 299 with invariant TSC), STABLE honoured, modern watchdog, warp test, reacts to notification",
-        Source = "arch/x86/kernel/kvmclock.c, tsc.c, tsc_sync.c, kernel/time/clocksource.c",
+        Description = "Linux 5.x/6.x: kvm-clock (400; 299 with invariant TSC), STABLE honoured, modern watchdog, warp test; ignores notifications and Hyper-V re-enlightenment (no Linux path rescales a running tsc clocksource)",
+        Source = "arch/x86/kernel/kvmclock.c, tsc.c, tsc_sync.c, kernel/time/clocksource.c; arch/x86/hyperv/hv_init.c set_hv_tscchange_cb (only caller: KVM as a host)",
         Ratings = [(ClocksourceKind.KvmClock, 400), (ClocksourceKind.Tsc, 300), (ClocksourceKind.Hpet, 250), (ClocksourceKind.AcpiPm, 200)],
         KvmclockRatingWithInvariantTsc = 299,
         Calibration = CalibrationKind.Pvclock,
         WarpTest = true,
         Watchdog = WatchdogKind.Modern,
         HonoursStableFlag = true,
+    };
+
+    /// <summary>
+    /// HYPOTHETICAL: linux-modern plus an answer to the 2011 thread's <c>notify_guest</c> (Graf's
+    /// suggestion): re-reads its TSC rate and acknowledges. No real Linux does this.
+    /// </summary>
+    public static OsProfile LinuxNotifyAware { get; } = LinuxModern with
+    {
+        Name = "linux-notify-aware",
+        Description = "HYPOTHETICAL (not real Linux): linux-modern that answers the proposal's notify_guest by re-reading its TSC rate and acknowledging",
+        Source = "the 2011 thread's notify_guest proposal; no Linux code",
         ReactsToNotification = true,
+    };
+
+    /// <summary>
+    /// Windows Server 2016 that registers for Hyper-V re-enlightenment and answers it. The TLFS
+    /// documents re-enlightenment for an L1 hypervisor (nested virtualization: Windows with the
+    /// Hyper-V role); that a plain Windows guest registers is an ASSUMPTION.
+    /// </summary>
+    public static OsProfile Windows2016 { get; } = new()
+    {
+        Name = "windows-2016",
+        Description = "Windows Server 2016: QPC on the invariant TSC; registers for Hyper-V re-enlightenment and acknowledges it (TLFS nested-virtualization case; a plain guest registering is an ASSUMPTION)",
+        Source = "Hyper-V TLFS \"Nested Virtualization\" (re-enlightenment, TSC emulation control/status MSRs 0x40000106-0x40000108); assumptions in docs/model.md",
+        Ratings = [(ClocksourceKind.Tsc, 300), (ClocksourceKind.AcpiPm, 200)],
+        Calibration = CalibrationKind.Pit,
+        Watchdog = WatchdogKind.None,
+        RegistersReenlightenment = true,
     };
 
     public static OsProfile Linux2618 { get; } = new()
@@ -141,7 +176,7 @@ public static class OsProfiles
     };
 
     /// <summary>Every preset, in the order <c>tscsim presets</c> lists them.</summary>
-    public static ImmutableArray<OsProfile> All { get; } = [LinuxModern, Linux2618, FreeBsd8, Solaris10, Windows2008R2];
+    public static ImmutableArray<OsProfile> All { get; } = [LinuxModern, LinuxNotifyAware, Linux2618, FreeBsd8, Solaris10, Windows2008R2, Windows2016];
 
     /// <summary>A preset by name, or null.</summary>
     public static OsProfile? Find(string name) => All.FirstOrDefault(p => p.Name == name);
