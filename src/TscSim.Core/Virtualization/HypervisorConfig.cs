@@ -148,14 +148,14 @@ public sealed record HypervisorConfig
             list.Add(("tsc_auto", B(TscAuto)));
         }
         list.Add(("trapping", Trapping.ToString().ToLowerInvariant()));
-        if (Kind is PolicyKind.Kvm2011 or PolicyKind.KvmModern)
-        {
-            list.Add(("vmm", Vmm.ToString().ToLowerInvariant()));
-        }
         list.Add(("notify_guest", B(NotifyGuest)));
         list.Add(("rdtscp_passthrough", B(RdtscpPassthrough)));
         list.Add(("tolerance_ppm", TolerancePpm.ToString(System.Globalization.CultureInfo.InvariantCulture)));
         list.Add(("scaling", B(UseScaling)));
+        if (Kind == PolicyKind.KvmModern)
+        {
+            list.Add(("vmm", Vmm.ToString().ToLowerInvariant())); // the only policy QEMU's rate rules apply to
+        }
         return list;
     }
 

@@ -20,10 +20,10 @@ public class PresetsCliTests
 
     [Theory]
     [InlineData("kvm-2011", "traps by itself: when tsc_khz is outside tolerance_ppm", "parameters: tsc_auto: true, trapping: auto (no override: the policy decides), notify_guest: false, rdtscp_passthrough: false, tolerance_ppm: 250, scaling: true")]
-    [InlineData("kvm-modern", "traps by itself: never", "parameters: trapping: auto (no override: the policy decides), notify_guest: false, rdtscp_passthrough: false, tolerance_ppm: 250, scaling: true")]
-    [InlineData("xen-always-emulate", "traps by itself: always", "parameters: trapping: auto (no override: the policy decides), notify_guest: false, rdtscp_passthrough: false, tolerance_ppm: 250, scaling: true")]
-    [InlineData("xen-native", "traps by itself: never", "parameters: trapping: auto (no override: the policy decides), notify_guest: false, rdtscp_passthrough: false, tolerance_ppm: 250, scaling: true")]
-    [InlineData("hyperv", "traps by itself: after a migration that changes the TSC rate", "parameters: trapping: auto (no override: the policy decides), notify_guest: true, rdtscp_passthrough: false, tolerance_ppm: 250, scaling: true")]
+    [InlineData("kvm-modern", "traps by itself: never", "parameters: trapping: auto (no override: the policy decides), notify_guest: false, rdtscp_passthrough: false, tolerance_ppm: 250, scaling: true, vmm: qemu")]
+    [InlineData("xen-always-emulate", "traps by itself: always", "parameters: trapping: auto (no override: the policy decides), notify_guest: false, rdtscp_passthrough: false, tolerance_ppm: 0, scaling: true")]
+    [InlineData("xen-native", "traps by itself: never", "parameters: trapping: auto (no override: the policy decides), notify_guest: false, rdtscp_passthrough: false, tolerance_ppm: 0, scaling: true")]
+    [InlineData("hyperv", "traps by itself: after a migration that changes the TSC rate", "parameters: trapping: auto (no override: the policy decides), notify_guest: false, rdtscp_passthrough: false, tolerance_ppm: 250, scaling: true")]
     public void Each_policy_preset_shows_when_it_traps_and_its_own_parameters(string preset, string traps, string parameters)
     {
         var block = Block(preset);
