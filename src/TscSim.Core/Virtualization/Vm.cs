@@ -559,6 +559,13 @@ public sealed class Vm : IEventHandler
     /// </summary>
     internal void GuestWroteTsc(int index, SimTime at, ulong value)
     {
+        if (Policy.Kind == PolicyKind.Kvm2011 && !Trapping)
+        {
+            // 2.6.37/38 vmx_set_msr / svm_set_msr: a guest WRMSR IA32_TSC is kvm_write_tsc too, so a
+            // value within 5 s of the last written one, less than 5 s after it, keeps the VM's offset.
+            _matching.Write(index, at, value, userValue: true, publish: false);
+            return;
+        }
         Platforms[index].ResumeNativeAfter(at, value);
         if (Trapping)
         {

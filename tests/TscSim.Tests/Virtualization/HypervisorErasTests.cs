@@ -106,6 +106,23 @@ public class HypervisorErasTests
     }
 
     [Fact]
+    public void Kvm2011_guest_tsc_writes_go_through_kvm_write_tsc_and_a_near_one_is_matched_away()
+    {
+        // The guest writes 1,000,000 at about 1 µs: within 5 s of the 0 written at creation, less
+        // than 5 s later: matched, the VM's offset stays, and the next RDTSC continues the old
+        // timeline. Today's KVM moves the offset (adjust_tsc_offset_guest): the write shows.
+        const string program = "mov rcx, 0x10\nmov rdx, 0\nmov rax, 1000000\nwrmsr\nrdtsc\nmov r12, rax\nhlt";
+        var old = Build(P("kvm-2011"), [HostOf("h", 2_000)], program: program);
+        old.Vm.Start(SimTime.Zero);
+        old.Sim.Run(Ms(1));
+        Assert.InRange(old.Vm.Vcpus[0].Register(12), 1L, 10_000L);
+        var modern = Build(P("kvm-modern"), [HostOf("h", 2_000)], program: program);
+        modern.Vm.Start(SimTime.Zero);
+        modern.Sim.Run(Ms(1));
+        Assert.InRange(modern.Vm.Vcpus[0].Register(12), 1_000_000L, 1_010_000L);
+    }
+
+    [Fact]
     public void Kvm2011_on_a_stable_host_never_catches_up_nor_updates_the_clock_after_exits_or_moves()
     {
         // tsc_catchup is set only by kvm_arch_vcpu_load on an unstable host: a move between the
@@ -323,5 +340,43 @@ public class HypervisorErasTests
             Assert.Equal(!answers, rig.Vm.Trapping);
         }
         Assert.Contains("HYPOTHETICAL", OsProfiles.LinuxNotifyAware.Description, StringComparison.Ordinal);
+    }
+    // ---- summary.json
+
+    [Fact]
+    public void Summary_reports_the_vmm_the_final_tsc_rate_and_each_vcpus_pvclock_flags()
+    {
+        const string text = """
+            name: summary
+            duration: 20ms
+            hosts:
+              - id: a
+                cpu: intel-nehalem
+                frequency: 2GHz
+              - id: b
+                cpu: intel-nehalem
+                frequency: 1GHz
+            hypervisor:
+              policy: kvm-modern
+            vms:
+              - id: vm0
+                host: a
+                guest: linux-modern
+                workload: |
+                  loop:
+                    call clock_gettime
+                    work 20000cycles
+                    jmp loop
+            events:
+              - at: 5ms
+                live_migrate: { vm: vm0, to: b, downtime: 1ms }
+            """;
+        var run = ScenarioRun.Execute(new ScenarioModel(ScenarioLoader.LoadText(text, "summary.yaml")));
+        var vm = run.Summary["vms"]![0]!;
+        Assert.Equal("qemu", (string?)vm["vmm"]);
+        Assert.Equal(1_000_000L, (long)vm["tsc_khz"]!); // QEMU: the destination's rate
+        Assert.Equal(PvclockAbi.TscStableBit, (int)vm["vcpus"]![0]!["pvclock"]!["flags"]! & PvclockAbi.TscStableBit);
+        var old = ScenarioRun.Execute(new ScenarioModel(ScenarioLoader.LoadText(text.Replace("policy: kvm-modern", "policy: kvm-2011", StringComparison.Ordinal), "old.yaml")));
+        Assert.Equal(0, (int)old.Summary["vms"]![0]!["vcpus"]![0]!["pvclock"]!["flags"]! & PvclockAbi.TscStableBit);
     }
 }
