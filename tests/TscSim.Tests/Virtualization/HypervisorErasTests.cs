@@ -379,4 +379,26 @@ public class HypervisorErasTests
         var old = ScenarioRun.Execute(new ScenarioModel(ScenarioLoader.LoadText(text.Replace("policy: kvm-modern", "policy: kvm-2011", StringComparison.Ordinal), "old.yaml")));
         Assert.Equal(0, (int)old.Summary["vms"]![0]!["vcpus"]![0]!["pvclock"]!["flags"]! & PvclockAbi.TscStableBit);
     }
+    // ---- constants checked against the sources (docs/validation.md)
+
+    [Fact]
+    public void Constants_are_the_sources_values()
+    {
+        Assert.Equal(Duration.FromMilliseconds(100), Kvmclock.GlobalUpdateDelay);   // KVMCLOCK_UPDATE_DELAY = msecs_to_jiffies(100)
+        Assert.Equal(Duration.FromSeconds(300), Kvmclock.PeriodicSync);             // KVMCLOCK_SYNC_PERIOD = 300 * HZ
+        Assert.Equal(5_000_000_000L, KvmWriteTsc.WindowNs);                         // 2.6.38 kvm_write_tsc: 5ULL * NSEC_PER_SEC
+        Assert.Equal(250L, P("kvm-modern").TolerancePpm);                           // tsc_tolerance_ppm = 250
+        Assert.Equal(0L, P("xen-default").TolerancePpm);                            // tsc_set_info: exact kHz match
+        Assert.Equal(62_500_000L, ClocksourceWatchdog.LegacyThresholdNs);          // WATCHDOG_THRESHOLD = NSEC_PER_SEC >> 4
+        Assert.Equal(62_000L, ClocksourceWatchdog.MaxSkewNs);                      // WATCHDOG_MAX_SKEW (MAX_SKEW_USEC)
+        Assert.Equal(Duration.FromMilliseconds(500), ClocksourceWatchdog.Interval); // WATCHDOG_INTERVAL = HZ >> 1
+        Assert.Equal(20, SmpBringUp.WarpTestMilliseconds);                         // check_tsc_warp: 20 ms without siblings
+        Assert.Equal(Duration.FromMilliseconds(100), OsProfiles.Windows2016.NotificationDelay); // HZ/10 re-enlightenment work
+        // QEMU freq_within_bounds: ±(freq × 250 / 10^6), integer.
+        Assert.True(Vm.QemuWithinBounds(2_000_000, 2_000_500));
+        Assert.False(Vm.QemuWithinBounds(2_000_000, 2_000_501));
+        Assert.True(Vm.QemuWithinBounds(2_000_000, 1_999_500));
+        Assert.False(Vm.QemuWithinBounds(2_000_000, 1_999_499));
+        Assert.Equal(18, HypervisorConfig.XenEmulationMultiple);                    // within Xen's "15-20 times"
+    }
 }
