@@ -108,7 +108,7 @@ public sealed record HypervisorConfig
 
     /// <summary>Where the exit costs of this preset come from (<c>tscsim presets</c>).</summary>
     public string CostSource { get; init; } =
-        "round trip: the CPU model's exit_round_trip (docs/model.md \"Exit path\": Nehalem 2,000 cycles direct cost per Landau et al., SplitX, WIOV 2011, Table 1; AMD 2020 KVM_RUN 2,528 cycles, LKML 2012.2/00527); handlers: ASSUMPTIONS of the order of in-kernel KVM handlers";
+        "round trip: the CPU model's exit_round_trip, an ASSUMPTION per preset (published reference points: 2,000 cycles direct exit cost on a Nehalem X5570 under KVM 2.6.34, Landau et al., SplitX, WIOV 2011, Table 1; AMD 2020 KVM_RUN with a userspace exit 2,528 cycles, LKML 2012.2/00527); handlers: ASSUMPTIONS of the order of in-kernel KVM handlers";
 
     /// <summary>Every preset, by name.</summary>
     public static ImmutableArray<HypervisorConfig> Presets { get; } =

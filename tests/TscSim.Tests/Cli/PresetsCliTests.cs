@@ -40,4 +40,20 @@ public class PresetsCliTests
             Assert.Equal(p.Kind == PolicyKind.Kvm2011, listed);
         }
     }
+    [Fact]
+    public void Each_policy_preset_names_the_sources_of_its_exit_costs_or_marks_them_assumptions()
+    {
+        foreach (var p in HypervisorConfig.Presets)
+        {
+            string line = Block(p.Preset).Single(l => l.Trim().StartsWith("cost sources: ", StringComparison.Ordinal));
+            string expected = p.Kind switch
+            {
+                PolicyKind.XenDefault or PolicyKind.XenAlwaysEmulate or PolicyKind.XenNative => "docs/misc/tscmode.txt",
+                PolicyKind.HyperV => "ASSUMPTION",
+                _ => "SplitX",
+            };
+            Assert.Contains(expected, line, StringComparison.Ordinal);
+        }
+        Assert.Contains(Block("xen-always-emulate"), l => l.Contains("emulated rdtsc/rdtscp in total 18x the native instruction", StringComparison.Ordinal));
+    }
 }
