@@ -80,7 +80,7 @@ public sealed class ScenarioModel : IEventHandler
             catch (InvalidOperationException ex)
             {
                 // The VMM or KVM refuses the VM (e.g. QEMU: a tsc_khz the host cannot serve): at the VM's line.
-                throw new ScenarioException([ScenarioDiagnostic.At(spec.Position, ex.Message)]);
+                throw new ScenarioException([ScenarioDiagnostic.At(spec.Position, ex.Message)]) { Refused = true };
             }
             var kernel = new GuestKernel(spec.Guest.ToProfile(), null, new VmGuestMachine(vm), Sim, programs[spec.Id]);
             Vms.Add((spec, vm, kernel));

@@ -280,11 +280,15 @@ public sealed class Kvmclock : IEventHandler
             // tsc_timestamp at the old parameters (last_guest_tsc is read after every exit; the
             // update runs before the next entry, so the guest TSC now stands in for it). The new
             // system_time never goes below it. Flags are always 0 (the proposal's trapped bit stays).
+            // The guest TSC the update sees (tscTimestamp: emulated while trapping) stands in for
+            // last_guest_tsc. C computes the difference in u64, so a guest TSC behind the last
+            // timestamp would wrap into a huge max_kernel_ns; the model skips the guard then (an
+            // assumption: the model's only backward steps are restores, which reset it anyway).
             PvclockTimeInfo old = _published[v];
-            if (old.TscTimestamp != 0 && _lastGuestTsc[v] != 0)
+            long sinceLast = unchecked((long)(tscTimestamp - old.TscTimestamp));
+            if (old.TscTimestamp != 0 && _lastGuestTsc[v] != 0 && sinceLast > 0)
             {
-                ulong seen = platform.NativeGuestTsc(t);
-                long maxKernelNs = _lastKernelNs[v] + (long)PvclockAbi.ScaleDelta(unchecked(seen - old.TscTimestamp), old.Mul, old.Shift);
+                long maxKernelNs = unchecked(_lastKernelNs[v] + (long)PvclockAbi.ScaleDelta((ulong)sinceLast, old.Mul, old.Shift));
                 if (maxKernelNs > kernelNs)
                 {
                     kernelNs = maxKernelNs;

@@ -45,7 +45,8 @@ public static class Families
     /// kvm-clock with the master clock: a linux-modern guest of 2 or 3 vCPUs on KVM, on
     /// synchronized hosts (invariant TSC, one crystal, no socket skew, no TSC writes). A second
     /// host, the live-migration destination, has the same CPU and frequency, so the VM's rate is
-    /// kept and no catch-up is needed (which would turn the master clock off, by design).
+    /// kept and no catch-up is needed. Under kvm-2011 (2.6.37/38 KVM) there is no master clock:
+    /// flags 0, so the guest's last_value guard orders every kvm-clock read.
     /// </summary>
     public static ScenarioFamily KvmclockStable { get; } = new(
         new ScenarioSpace

@@ -229,6 +229,7 @@ public class HypervisorErasTests
                   hlt
             """;
         var ex = Assert.Throws<ScenarioException>(() => new ScenarioModel(ScenarioLoader.LoadText(text, "refused.yaml")));
+        Assert.True(ex.Refused);
         var d = Assert.Single(ex.Diagnostics);
         Assert.StartsWith("refused.yaml:10:", d.ToString(), StringComparison.Ordinal);
         Assert.EndsWith("kvm_init_vcpu: kvm_arch_init_vcpu failed (0): Operation not supported", d.ToString(), StringComparison.Ordinal);
