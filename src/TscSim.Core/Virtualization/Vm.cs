@@ -232,9 +232,12 @@ public sealed class Vm : IEventHandler
         }
         var decision = TscPolicy.Evaluate(this);
         Apply(at, decision, creation: false, migration: true);
+        if (Policy.NotifyGuest)
+        {
+            GuestToldTrapped = Trapping; // the proposal's pvclock bit; Hyper-V has no such flag
+        }
         if (Policy.NotifyGuest || ReenlightenmentPending)
         {
-            GuestToldTrapped = Trapping;
             Notify(at);
         }
         Kvmclock.MarkGuestStopped();
