@@ -38,7 +38,8 @@ internal static class Presets
             output.WriteLine($"    clocksources: {string.Join(", ", g.Ratings.Select(r => $"{TscSim.Core.Guest.OsProfiles.NameOf(r.Kind)} {r.Rating}"))}"
                 + (g.KvmclockRatingWithInvariantTsc is int low ? $" (kvm-clock {low} with an invariant TSC)" : ""));
             output.WriteLine($"    calibration: {g.Calibration}; warp test: {(g.WarpTest ? "yes" : "no")}; watchdog: {g.Watchdog}; "
-                + $"honours STABLE: {(g.HonoursStableFlag ? "yes" : "no")}; reacts to notification: {(g.ReactsToNotification ? $"yes, after {g.NotificationDelay}" : "no")}");
+                + $"honours STABLE: {(g.HonoursStableFlag ? "yes" : "no")}; reacts to notify_guest: {(g.ReactsToNotification ? $"yes, after {g.NotificationDelay}" : "no")}; "
+                + $"registers for Hyper-V re-enlightenment: {(g.RegistersReenlightenment ? $"yes, answers after {g.NotificationDelay}" : "no")}");
             output.WriteLine($"    tick: {g.Tick}"
                 + (g.HzChoices.IsEmpty ? "" : $"; hz: {string.Join(", ", g.HzChoices)} (default {g.Hz})"));
             output.WriteLine($"    timekeeping: {(g.Timekeeping == TscSim.Core.Guest.TimekeepingKind.Tick2618X64 ? "tick-driven xtime (2.6.18 x86_64 vxtime)" : "clocksource accumulation")}");
@@ -56,7 +57,9 @@ internal static class Presets
                 ? "trapping: auto (no override: the policy decides)" : $"{kv.Key}: {kv.Value}"))}");
             var h = p.HandlerCosts;
             output.WriteLine(
-                $"    exit handler costs: rdtsc emulation {h.RdtscEmulation}, cpuid {h.Cpuid}, msr {h.Msr}, hlt {h.Hlt}, userspace I/O {h.UserspaceIo} (assumptions; see docs/model.md)");
+                $"    exit handler costs: rdtsc emulation {h.RdtscEmulation}, cpuid {h.Cpuid}, msr {h.Msr}, hlt {h.Hlt}, userspace I/O {h.UserspaceIo}"
+                + (p.EmulatedRdtscNativeMultiple is int m ? $"; emulated rdtsc/rdtscp in total {m}x the native instruction" : ""));
+            output.WriteLine($"    cost sources: {p.CostSource}");
         }
         return ExitCodes.Success;
     }

@@ -109,7 +109,7 @@ public sealed class ModelGuest : IExecutionObserver
             Uptime = host.TscAge,
         };
         Host = new Host(config, Sim);
-        Hypervisor = new Hypervisor(new GuestExecutor(Sim), HypervisorConfig.Find("kvm-modern")!);
+        Hypervisor = new Hypervisor(new GuestExecutor(Sim), HypervisorConfig.Find("kvm-modern")! with { Vmm = VmmKind.Direct }); // the raw KVM API: no QEMU rules
         Vm = Hypervisor.CreateVm(new VmConfig { Id = "vm0", Vcpus = vcpus, TscKhz = tscKhz }, Host, program, this);
     }
 

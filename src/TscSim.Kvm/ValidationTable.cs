@@ -37,26 +37,20 @@ public static class KnownDisagreements
 {
     public static IReadOnlyDictionary<string, (string Model, string Kvm)> All { get; } = new Dictionary<string, (string, string)>(StringComparer.Ordinal)
     {
-        ["pvclock.fast.flags"] = (
-            "turns the master clock off while catch-up is needed (a modelling choice), so no TSC_STABLE flag",
-            "keeps the master clock (pvclock_update_vm_gtod_copy has no catch-up term): flags = TSC_STABLE"),
-        ["tsc-rate.fast"] = (
-            "catch-up every exit moves the guest TSC to the requested rate (2x the host)",
-            "with the master clock on, catch-up computes from the frozen master pair: the TSC runs at the host's rate"),
         ["set-tsc-khz.slow.get"] = (
-            "refuses to create the VM, so there is no rate to read",
-            "KVM_SET_TSC_KHZ fails, yet KVM_GET_TSC_KHZ then reports the requested rate (virtual_tsc_khz is stored before the check)"),
+            "the model's vmm: direct treats the refused KVM_SET_TSC_KHZ as fatal (no VM, scenario exit 2), so there is no rate to read",
+            "KVM_SET_TSC_KHZ fails, yet KVM_GET_TSC_KHZ then reports the requested rate: kvm_set_tsc_khz stores virtual_tsc_khz before set_tsc_khz refuses (6.18 x86.c, source-confirmed); the harness carries on"),
         ["tsc-rate.slow"] = (
-            "refuses to create the VM (QEMU would not start it)",
-            "the VM runs after the refused KVM_SET_TSC_KHZ, its TSC at the host's rate"),
+            "refuses to create the VM (the model's vmm: direct stops; QEMU never asks, see vmm: qemu)",
+            "the harness's VM runs after the refused KVM_SET_TSC_KHZ, its TSC at the host's rate (the multiplier is left at the default)"),
         ["initial-tsc.first-vcpu"] = (
-            "every VM starts with guest TSC 0",
-            "the first vCPU matches the VM's initial generation (offset 0): the guest TSC starts at the host's TSC"),
+            "every VM starts with guest TSC 0, as mainline x86.c does (6.6.47, 6.18.2, 6.19: the first vCPU's write is unmatched since last_tsc_khz is 0)",
+            "this vendor kernel (6.18.44-fc, not mainline) starts the guest TSC at the host's TSC (offset 0: the first vCPU treated as matched)"),
         ["wrmsr-tsc.self"] = (
-            "a guest WRMSR IA32_TSC moves the vCPU's offset: the vCPU then reads the written value (DOMAIN §3.1)",
+            "a guest WRMSR IA32_TSC moves the vCPU's offset: the vCPU then reads the written value (6.18 x86.c kvm_set_msr_common MSR_IA32_TSC: adjust_tsc_offset_guest; VMX and SVM agree)",
             "on this machine's kvm_pvm backend the vCPU keeps reading the old timeline (so does KVM_GET_MSRS IA32_TSC), though IA32_TSC_ADJUST takes the write's delta"),
         ["tsc-adjust.self"] = (
-            "a guest WRMSR IA32_TSC_ADJUST moves the vCPU's TSC by the change (DOMAIN §3.1)",
+            "a guest WRMSR IA32_TSC_ADJUST moves the vCPU's TSC by the change (6.18 x86.c MSR_IA32_TSC_ADJUST: adjust_tsc_offset_guest + KVM_REQ_CLOCK_UPDATE)",
             "on this machine's kvm_pvm backend the TSC does not move"),
     };
 }

@@ -493,7 +493,8 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
 
     private void Notified(SimTime at)
     {
-        if (Profile.ReactsToNotification && _timekeepingStarted)
+        bool reacts = _machine.NotificationIsReenlightenment ? Profile.RegistersReenlightenment : Profile.ReactsToNotification;
+        if (reacts && _timekeepingStarted)
         {
             _sim.Schedule(at + Profile.NotificationDelay, _notify);
         }

@@ -58,6 +58,9 @@ public interface IGuestMachine
     /// </summary>
     void OnNotify(Action<SimTime> handler);
 
+    /// <summary>Notifications are Hyper-V re-enlightenment interrupts (only a registered guest answers), not the proposal's notify_guest.</summary>
+    bool NotificationIsReenlightenment => false;
+
     /// <summary>The guest has recomputed its TSC rate and acknowledges the notification (ending emulation where the policy allows).</summary>
     void AcknowledgeTscChange(SimTime at);
 }

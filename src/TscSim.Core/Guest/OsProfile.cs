@@ -89,6 +89,14 @@ public sealed record OsProfile
     /// <summary>Reacts to a notification from the hypervisor (recomputes its TSC rate, acknowledges).</summary>
     public bool ReactsToNotification { get; init; }
 
+    /// <summary>
+    /// Registers for Hyper-V re-enlightenment (writes REENLIGHTENMENT_CONTROL and
+    /// TSC_EMULATION_CONTROL) and so answers one: re-reads the TSC frequency and writes 0 to
+    /// TSC_EMULATION_STATUS. In Linux only a KVM host on Hyper-V registers (set_hv_tscchange_cb's
+    /// one caller is kvm_x86_vendor_init), so no plain Linux profile has it.
+    /// </summary>
+    public bool RegistersReenlightenment { get; init; }
+
     /// <summary>Delay between the notification and the guest's response (Linux's re-enlightenment work: HZ/10).</summary>
     public Time.Duration NotificationDelay { get; init; } = Time.Duration.FromMilliseconds(100);
 
@@ -128,16 +136,27 @@ public static class OsProfiles
     public static OsProfile LinuxModern { get; } = new()
     {
         Name = "linux-modern",
-        Description = "Linux 5.x/6.x: kvm-clock (400; 299 with invariant TSC), STABLE honoured, modern watchdog, warp test, reacts to notification",
+        Description = "Linux 5.x/6.x: kvm-clock (400; 299 with invariant TSC), STABLE honoured, modern watchdog, warp test; ignores notifications and Hyper-V re-enlightenment (no Linux path rescales a running tsc clocksource)",
         Tick = "not modelled yet (time accumulates by a 10 ms kernel timer); the kernel would be tickless while idle (NO_HZ_IDLE) and tick "
             + "at HZ (1000 or 250 by distribution: UNCONFIRMED) while busy, one TSC-deadline WRMSR 0x6E0 + EOI per tick",
-        Source = "arch/x86/kernel/kvmclock.c, tsc.c, tsc_sync.c, kernel/time/clocksource.c",
+        Source = "arch/x86/kernel/kvmclock.c, tsc.c, tsc_sync.c, kernel/time/clocksource.c; arch/x86/hyperv/hv_init.c set_hv_tscchange_cb (only caller: KVM as a host)",
         Ratings = [(ClocksourceKind.KvmClock, 400), (ClocksourceKind.Tsc, 300), (ClocksourceKind.Hpet, 250), (ClocksourceKind.AcpiPm, 200)],
         KvmclockRatingWithInvariantTsc = 299,
         Calibration = CalibrationKind.Pvclock,
         WarpTest = true,
         Watchdog = WatchdogKind.Modern,
         HonoursStableFlag = true,
+    };
+
+    /// <summary>
+    /// HYPOTHETICAL: linux-modern plus an answer to the 2011 thread's <c>notify_guest</c> (Graf's
+    /// suggestion): re-reads its TSC rate and acknowledges. No real Linux does this.
+    /// </summary>
+    public static OsProfile LinuxNotifyAware { get; } = LinuxModern with
+    {
+        Name = "linux-notify-aware",
+        Description = "HYPOTHETICAL (not real Linux): linux-modern that answers the proposal's notify_guest by re-reading its TSC rate and acknowledging",
+        Source = "the 2011 thread's notify_guest proposal; no Linux code",
         ReactsToNotification = true,
     };
 
@@ -163,6 +182,22 @@ public static class OsProfiles
             + "PIT channel 0 mode 2, LATCH = (1193182 + HZ/2)/HZ, IRQ0 through the 8259 (the IO-APIC route is not modelled) on vCPU 0 "
             + "running main_timer_handler (1 RDTSC, +CPUID on AMD; +1 HPET read when an HPET exists; 8259 EOI); every vCPU's local APIC "
             + "timer periodic at HZ (xAPIC EOI); idle vCPUs halt until the next interrupt",
+    };
+
+    /// <summary>
+    /// Windows Server 2016 that registers for Hyper-V re-enlightenment and answers it. The TLFS
+    /// documents re-enlightenment for an L1 hypervisor (nested virtualization: Windows with the
+    /// Hyper-V role); that a plain Windows guest registers is an ASSUMPTION.
+    /// </summary>
+    public static OsProfile Windows2016 { get; } = new()
+    {
+        Name = "windows-2016",
+        Description = "Windows Server 2016: QPC on the invariant TSC; registers for Hyper-V re-enlightenment and acknowledges it (TLFS nested-virtualization case; a plain guest registering is an ASSUMPTION)",
+        Source = "Hyper-V TLFS \"Nested Virtualization\" (re-enlightenment, TSC emulation control/status MSRs 0x40000106-0x40000108); assumptions in docs/model.md",
+        Ratings = [(ClocksourceKind.Tsc, 300), (ClocksourceKind.AcpiPm, 200)],
+        Calibration = CalibrationKind.Pit,
+        Watchdog = WatchdogKind.None,
+        RegistersReenlightenment = true,
     };
 
     /// <summary>
@@ -224,7 +259,7 @@ public static class OsProfiles
     };
 
     /// <summary>Every preset, in the order <c>tscsim presets</c> lists them.</summary>
-    public static ImmutableArray<OsProfile> All { get; } = [LinuxModern, Linux2618X64, Linux2618, FreeBsd8, Solaris10, Windows2008R2];
+    public static ImmutableArray<OsProfile> All { get; } = [LinuxModern, LinuxNotifyAware, Linux2618X64, Linux2618, FreeBsd8, Solaris10, Windows2008R2, Windows2016];
 
     /// <summary>Names accepted for a preset besides its own: <c>linux-2.6.18</c> is the x86_64 kernel (most 2011 RHEL5/CentOS5 guests were x86_64).</summary>
     public static IReadOnlyList<(string Alias, string Name)> Aliases { get; } = [("linux-2.6.18", "linux-2.6.18-x86_64")];

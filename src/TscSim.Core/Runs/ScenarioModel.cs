@@ -72,7 +72,16 @@ public sealed class ScenarioModel : IEventHandler
         }
         foreach (var spec in scenario.Vms)
         {
-            var vm = Hypervisor.CreateVm(spec.ToVmConfig(), Hosts[spec.Host], programs[spec.Id], Observer, spec.Pin?.ToArray());
+            Vm vm;
+            try
+            {
+                vm = Hypervisor.CreateVm(spec.ToVmConfig(), Hosts[spec.Host], programs[spec.Id], Observer, spec.Pin?.ToArray());
+            }
+            catch (InvalidOperationException ex)
+            {
+                // The VMM or KVM refuses the VM (e.g. QEMU: a tsc_khz the host cannot serve): at the VM's line.
+                throw new ScenarioException([ScenarioDiagnostic.At(spec.Position, ex.Message)]) { Refused = true };
+            }
             var kernel = new GuestKernel(spec.Guest.ToProfile(), null, new VmGuestMachine(vm), Sim, programs[spec.Id]);
             Vms.Add((spec, vm, kernel));
             Observer.AddVm(spec.Id, vm.Vcpus);

@@ -138,7 +138,9 @@ public static class ScenarioRun
             ["host"] = vm.Host.Config.Id,
             ["guest"] = spec.Guest.Profile,
             ["clocksource"] = kernel.TimekeepingStarted ? OsProfiles.NameOf(kernel.Clocksource) : null,
-            ["tsc_khz"] = vm.VirtualTscKhz,
+            ["vmm"] = vm.Policy.Kind is Virtualization.PolicyKind.Kvm2011 or Virtualization.PolicyKind.KvmModern ? vm.VmmName : null,
+            ["tsc_khz"] = vm.EffectiveTscKhz,
+            ["virtual_tsc_khz"] = vm.VirtualTscKhz,
             ["guest_tsc_khz"] = kernel.TscKhz,
             ["calibration"] = kernel.Calibration?.Method,
             ["tsc_unstable"] = kernel.TscUnstable,
@@ -216,6 +218,7 @@ public static class ScenarioRun
                 ["tsc_shift"] = (int)pv.Shift,
                 ["tsc_to_system_mul"] = pv.Mul,
                 ["version"] = pv.Version,
+                ["flags"] = (int)pv.Flags,
             };
             var fault = FaultReport.Of(model, index, v);
             c["faults"] = fault is null ? 0 : 1;

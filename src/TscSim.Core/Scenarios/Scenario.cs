@@ -174,6 +174,9 @@ public sealed record HypervisorSpec
     /// <summary>Use hardware TSC scaling when the CPU has it.</summary>
     public bool Scaling { get; init; }
 
+    /// <summary>The VMM (KVM presets): QEMU's rate handling (default) or a VMM that always sets the rate.</summary>
+    public VmmKind Vmm { get; init; }
+
     /// <summary>Time slice of the host scheduler for unpinned VMs, or null for no scheduler.</summary>
     public Duration? SchedulerSlice { get; init; }
 
@@ -193,6 +196,7 @@ public sealed record HypervisorSpec
             RdtscpPassthrough = preset.RdtscpPassthrough,
             TolerancePpm = preset.TolerancePpm,
             Scaling = preset.UseScaling,
+            Vmm = preset.Vmm,
         };
     }
 
@@ -208,6 +212,7 @@ public sealed record HypervisorSpec
             RdtscpPassthrough = RdtscpPassthrough,
             TolerancePpm = TolerancePpm,
             UseScaling = Scaling,
+            Vmm = Vmm,
         };
     }
 }

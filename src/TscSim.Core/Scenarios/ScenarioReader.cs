@@ -23,7 +23,7 @@ internal sealed partial class ScenarioReader(List<ScenarioDiagnostic> diagnostic
     internal static readonly string[] RootKeys = ["name", "description", "seed", "duration", "hosts", "hypervisor", "vms", "events", "expect", "measurement"];
     internal static readonly string[] HostKeys = ["id", "cpu", "frequency", "sockets", "cores_per_socket", "uptime", "exit_cost", "tsc"];
     internal static readonly string[] TscKeys = ["drift", "socket_skew", "constant", "nonstop", "scaling"];
-    internal static readonly string[] HypervisorKeys = ["policy", "tsc_auto", "trapping", "notify_guest", "rdtscp_passthrough", "tolerance_ppm", "scaling", "scheduler_slice"];
+    internal static readonly string[] HypervisorKeys = ["policy", "tsc_auto", "trapping", "notify_guest", "rdtscp_passthrough", "tolerance_ppm", "scaling", "scheduler_slice", "vmm"];
     internal static readonly string[] VmKeys = ["id", "host", "vcpus", "pin", "tsc_khz", "hints", "guest", "workload", "start"];
     internal static readonly string[] HintKeys = ["fixed_rate", "smp_stable"];
     internal static readonly string[] GuestKeys = ["profile", "clocksource", "kvmclock", "hz"];
@@ -284,6 +284,14 @@ internal sealed partial class ScenarioReader(List<ScenarioDiagnostic> diagnostic
         if (Get(map, "scaling") is { } sc && Bool(sc, Join(path, "scaling")) is { } scaling)
         {
             spec = spec with { Scaling = scaling };
+        }
+        if (Get(map, "vmm") is { } vmmNode)
+        {
+            switch (Choice(vmmNode, Join(path, "vmm"), "VMM", ["qemu", "direct"]))
+            {
+                case "qemu": spec = spec with { Vmm = VmmKind.Qemu }; break;
+                case "direct": spec = spec with { Vmm = VmmKind.Direct }; break;
+            }
         }
         if (Get(map, "scheduler_slice") is { } ss)
         {

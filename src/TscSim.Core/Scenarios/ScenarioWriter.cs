@@ -59,6 +59,7 @@ public static partial class ScenarioWriter
         w.Append("  rdtscp_passthrough: ").Append(Bool(hv.RdtscpPassthrough)).Append('\n');
         w.Append("  tolerance_ppm: ").Append(hv.TolerancePpm.ToString(CultureInfo.InvariantCulture)).Append('\n');
         w.Append("  scaling: ").Append(Bool(hv.Scaling)).Append('\n');
+        w.Append("  vmm: ").Append(hv.Vmm == VmmKind.Direct ? "direct" : "qemu").Append('\n');
         if (hv.SchedulerSlice is { } slice)
         {
             w.Append("  scheduler_slice: ").Append(slice).Append('\n');

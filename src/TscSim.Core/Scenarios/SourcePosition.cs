@@ -56,6 +56,9 @@ public sealed class ScenarioException : Exception
 
     /// <summary>Every problem found, in file order.</summary>
     public IReadOnlyList<ScenarioDiagnostic> Diagnostics { get; }
+
+    /// <summary>The file is well formed but the VMM or hypervisor refuses the VM it describes (e.g. QEMU or KVM refusing a <c>tsc_khz</c>).</summary>
+    public bool Refused { get; init; }
 }
 
 /// <summary>

@@ -137,6 +137,17 @@ public sealed class Hypervisor : IEventHandler
         Vcpu v = p.Vcpu;
         PhysicalCpu from = v.Core;
         PhysicalCpu to = vm.Host.Cores[core];
+        if (vm.Policy.Kind is PolicyKind.XenDefault or PolicyKind.XenAlwaysEmulate or PolicyKind.XenNative)
+        {
+            // Xen HVM never re-offsets a vCPU that changes pCPU (hvm_migrate_timers only moves the
+            // RTC and periodic timers; hvm_set_tsc_offset's callers are init, AP reset, TSC and
+            // TSC_ADJUST writes, restore, nested entry and tsc_set_info): the raw guest TSC steps by
+            // the difference between the two pCPUs' TSCs.
+            p.ClearPut();
+            v.Core = to;
+            vm.RequestReevaluation($"{v.Name} placed on cpu{to.Index}");
+            return;
+        }
         // vcpu_put's values: recorded when the vCPU was descheduled, else taken now (a move of a
         // running vCPU is put and load at the same instant).
         var (lastHostTsc, lastGuestTsc) = p.PutState ?? (from.ReadTsc(at).Raw, p.NativeGuestTsc(at));
@@ -162,7 +173,15 @@ public sealed class Hypervisor : IEventHandler
             p.ResumeNativeAfter(at, lastGuestTsc); // resumes exactly where it was last seen
             p.CatchUpPending = true;
         }
-        if (!vm.Kvmclock.MasterClock)
+        if (vm.Kvmclock.Legacy)
+        {
+            // 2.6.37/38 kvm_arch_vcpu_load: KVM_REQ_CLOCK_UPDATE for this vCPU, only on an unstable host.
+            if (!stable)
+            {
+                vm.Kvmclock.RequestUpdate(vcpu, at);
+            }
+        }
+        else if (!vm.Kvmclock.MasterClock)
         {
             vm.Kvmclock.RequestGlobalUpdate(vcpu, at);
         }

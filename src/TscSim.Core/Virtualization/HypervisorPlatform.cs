@@ -238,6 +238,11 @@ public sealed class HypervisorPlatform : IGuestPlatform
             }
             int code = _vm.Backend.ExitCode(i.Op);
             long total = model.ExitRoundTrip.Count + handlerCycles;
+            if (i.Op is Opcode.Rdtsc or Opcode.Rdtscp && _vm.Policy.EmulatedRdtscNativeMultiple is int multiple)
+            {
+                // Xen's published cost of an emulated TSC read: 15-20x the native instruction.
+                total = multiple * model.Cost(i.Op == Opcode.Rdtsc ? CostClass.Rdtsc : CostClass.Rdtscp).Count;
+            }
             RequestCatchUpUpdate(at, core, total);
             return Account(code, total, halt);
         }

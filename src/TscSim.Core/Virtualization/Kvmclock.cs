@@ -36,12 +36,38 @@ public sealed class Kvmclock : IEventHandler
         _global = sim.RegisterKind($"vm.{vm.Config.Id}.kvmclock-global-update", EventBand.Hypervisor, this);
         _periodic = sim.RegisterKind($"vm.{vm.Config.Id}.kvmclock-periodic-sync", EventBand.Hypervisor, this);
         TscWriteNs = vm.Host.Monotonic.NanosecondsAt(creation);
-        var (shift, mul) = Pvclock.GetTimeScale((ulong)vm.VirtualTscKhz * 1_000, 1_000_000_000);
-        (_virtualShift, _virtualMul) = (shift, mul);
+        _lastGuestTsc = new ulong[vm.Config.Vcpus];
+        _lastKernelNs = new long[vm.Config.Vcpus];
     }
 
-    private readonly sbyte _virtualShift;
-    private readonly uint _virtualMul;
+    // virtual_tsc_mult/shift, recomputed when the VM's rate changes (a migration under QEMU to a
+    // host without scaling, an acknowledged notification).
+    private long _virtualKhz;
+    private sbyte _virtualShift;
+    private uint _virtualMul;
+
+    // 2.6.37/38 kvm_guest_time_update's overshoot guard, per vCPU: last_guest_tsc and
+    // last_kernel_ns (hv_clock.tsc_timestamp = 0 after a TSC write disables it).
+    private readonly ulong[] _lastGuestTsc;
+    private readonly long[] _lastKernelNs;
+
+    /// <summary>
+    /// The 2.6.37/38 publication (kvm-2011): no master clock, flags 0, <c>version += 2</c> in one
+    /// copy, the <c>max_kernel_ns</c> guard, no KVMCLOCK_UPDATE_DELAY and no 300 s sync.
+    /// </summary>
+    public bool Legacy => _vm.Policy.Kind == PolicyKind.Kvm2011;
+
+    /// <summary>Publications the 2.6.37/38 <c>max_kernel_ns</c> guard raised (kernel_ns below the value the guest could already have seen).</summary>
+    public int GuardRaises { get; private set; }
+
+    /// <summary>kvm_write_tsc's <c>hv_clock.tsc_timestamp = 0</c> for vCPU <paramref name="v"/>: the next update skips the guard.</summary>
+    internal void ResetGuard(int v)
+    {
+        if (v < _published.Length)
+        {
+            _published[v] = _published[v] with { TscTimestamp = 0 };
+        }
+    }
 
     /// <summary>KVMCLOCK_UPDATE_DELAY: a global clock update reaches the other vCPUs 100 ms later (rate limit).</summary>
     public static readonly Duration GlobalUpdateDelay = Duration.FromMilliseconds(100);
@@ -60,8 +86,15 @@ public sealed class Kvmclock : IEventHandler
     /// had it run at the VM's rate since the last synchronising write (nsec_to_cycles through
     /// kvm_get_time_scale(virtual Hz, 10^9), bit for bit).
     /// </summary>
-    public ulong ComputeGuestTsc(long kernelNs) =>
-        unchecked(TscWrite + PvclockAbi.ScaleDelta((ulong)Math.Max(0, kernelNs - TscWriteNs), _virtualMul, _virtualShift));
+    public ulong ComputeGuestTsc(long kernelNs)
+    {
+        if (_virtualKhz != _vm.VirtualTscKhz)
+        {
+            _virtualKhz = _vm.VirtualTscKhz;
+            (_virtualShift, _virtualMul) = Pvclock.GetTimeScale((ulong)_virtualKhz * 1_000, 1_000_000_000);
+        }
+        return unchecked(TscWrite + PvclockAbi.ScaleDelta((ulong)Math.Max(0, kernelNs - TscWriteNs), _virtualMul, _virtualShift));
+    }
 
     /// <summary>
     /// KVM_REQ_GLOBAL_CLOCK_UPDATE: this vCPU now, every vCPU after
@@ -78,7 +111,13 @@ public sealed class Kvmclock : IEventHandler
     }
 
     /// <summary>Starts the 300 s periodic sync.</summary>
-    internal void StartPeriodicSync(SimTime at) => _sim.Schedule(at + PeriodicSync, _periodic);
+    internal void StartPeriodicSync(SimTime at)
+    {
+        if (!Legacy) // kvmclock_sync_fn came after 2.6.38
+        {
+            _sim.Schedule(at + PeriodicSync, _periodic);
+        }
+    }
 
     /// <summary>
     /// How long the odd window of one publication lasts: the host writing 32 bytes between two
@@ -91,6 +130,9 @@ public sealed class Kvmclock : IEventHandler
 
     /// <summary>Whether the VM-wide master (host TSC, host ns) pair is in use (and TSC_STABLE published).</summary>
     public bool MasterClock { get; private set; }
+
+    /// <summary>Master pairs taken (KVM_REQ_MASTERCLOCK_UPDATE with the master clock on).</summary>
+    public int MasterClockUpdates { get; private set; }
 
     /// <summary>The master pair's host TSC.</summary>
     public ulong MasterHostTsc { get; private set; }
@@ -117,18 +159,20 @@ public sealed class Kvmclock : IEventHandler
     public PvclockTimeInfo Published(int vcpu) => _published[vcpu];
 
     /// <summary>
-    /// <c>pvclock_update_vm_gtod_copy</c>: use the master clock when the host TSC is a stable,
-    /// TSC-based clocksource, every vCPU is matched, no backwards TSC was seen, and no catch-up
-    /// is needed; take the pair
-    /// now (one host TSC read, on vCPU 0's core, and the host ns).
+    /// <c>pvclock_update_vm_gtod_copy</c> (6.18 x86.c): use the master clock when the host TSC is
+    /// a stable, TSC-based clocksource, every vCPU is matched and no backwards TSC was seen
+    /// (catch-up plays no part: with the master clock on, catch-up aims at the frozen pair); take
+    /// the pair now (one host TSC read, on vCPU 0's core, and the host ns). 2.6.37/38 has no
+    /// master clock.
     /// </summary>
     public void UpdateMasterClock(SimTime at)
     {
         var (stable, _) = TscPolicy.HostTsc(_vm.Host, _vm.HostMarkedUnstable);
-        // A frozen master pair cannot serve catch-up (the guest TSC then does not run in lockstep
-        // with the host's), so a VM that needs catch-up has no master clock (modelling choice).
-        MasterClock = stable && !BackwardsTscObserved && _vm.AllVcpusMatched
-            && !_vm.CatchUpActive && !_vm.Platforms.Any(p => p.CatchUpPending);
+        MasterClock = !Legacy && stable && !BackwardsTscObserved && _vm.AllVcpusMatched;
+        if (MasterClock)
+        {
+            MasterClockUpdates++;
+        }
         if (MasterClock)
         {
             MasterHostTsc = _vm.Vcpus[0].Core.ReadTsc(at).Raw;
@@ -175,6 +219,16 @@ public sealed class Kvmclock : IEventHandler
             return; // another publication began meanwhile: its own end closes the window
         }
         PvclockTimeInfo info = Compute(v, e.Time);
+        if (Legacy)
+        {
+            // 2.6.37/38: hv_clock.version += 2 on a private copy, then one copy into the guest
+            // page: the guest never sees an odd version.
+            info = info with { Version = unchecked(_published[v].Version + 2) };
+            PvclockAbi.Write(record, in info);
+            _published[v] = info;
+            Updates++;
+            return;
+        }
         uint odd = unchecked((PvclockAbi.ReadVersion(record) + 1) | 1);
         info = info with { Version = odd };
         PvclockAbi.Write(record, in info);
@@ -220,6 +274,32 @@ public sealed class Kvmclock : IEventHandler
             tgtKhz = _vm.VirtualTscKhz;
         }
         var (shift, mul) = Pvclock.GetTimeScale(1_000_000_000, (ulong)tgtKhz * 1_000);
+        if (Legacy)
+        {
+            // 2.6.37/38: max_kernel_ns = last_kernel_ns + the guest TSC since the last published
+            // tsc_timestamp at the old parameters (last_guest_tsc is read after every exit; the
+            // update runs before the next entry, so the guest TSC now stands in for it). The new
+            // system_time never goes below it. Flags are always 0 (the proposal's trapped bit stays).
+            // The guest TSC the update sees (tscTimestamp: emulated while trapping) stands in for
+            // last_guest_tsc. C computes the difference in u64, so a guest TSC behind the last
+            // timestamp would wrap into a huge max_kernel_ns; the model skips the guard then (an
+            // assumption: the model's only backward steps are restores, which reset it anyway).
+            PvclockTimeInfo old = _published[v];
+            long sinceLast = unchecked((long)(tscTimestamp - old.TscTimestamp));
+            if (old.TscTimestamp != 0 && _lastGuestTsc[v] != 0 && sinceLast > 0)
+            {
+                long maxKernelNs = unchecked(_lastKernelNs[v] + (long)PvclockAbi.ScaleDelta((ulong)sinceLast, old.Mul, old.Shift));
+                if (maxKernelNs > kernelNs)
+                {
+                    kernelNs = maxKernelNs;
+                    GuardRaises++;
+                }
+            }
+            _lastKernelNs[v] = kernelNs;
+            _lastGuestTsc[v] = tscTimestamp;
+            byte legacyFlags = _vm.GuestToldTrapped ? PvclockAbi.TscTrappedBit : (byte)0;
+            return new PvclockTimeInfo(0, tscTimestamp, unchecked((ulong)(kernelNs + KvmclockOffset)), mul, shift, legacyFlags);
+        }
         byte flags = (byte)((MasterClock ? PvclockAbi.TscStableBit : 0) | (_vm.GuestToldTrapped ? PvclockAbi.TscTrappedBit : 0));
         if (v < _guestStopped.Length && _guestStopped[v])
         {

@@ -6,7 +6,8 @@ namespace TscSim.Core.Virtualization;
 /// How a hypervisor era turns host-initiated TSC writes (vCPU creation, live-migration restore,
 /// userspace's KVM_SET_MSRS) into per-vCPU offsets, and which vCPUs it counts as synchronized.
 /// One implementation per era's rules, chosen by the preset: today's
-/// <see cref="KvmSynchronizeTsc"/>; 2.6.37's <c>kvm_write_tsc</c> can sit beside it.
+/// <see cref="KvmSynchronizeTsc"/>, 2.6.37/38's <see cref="KvmWriteTsc"/> and Xen's
+/// <see cref="XenTscInit"/>.
 /// </summary>
 public interface ITscMatching
 {
@@ -160,5 +161,120 @@ internal sealed class KvmSynchronizeTsc(Vm vm) : ITscMatching
     {
         var (shift, mul) = Pvclock.GetTimeScale((ulong)vm.VirtualTscRate.HertzFloor, 1_000_000_000);
         return Abi.PvclockAbi.ScaleDelta((ulong)Math.Max(0, ns), mul, shift);
+    }
+}
+
+/// <summary>
+/// Linux 2.6.37/2.6.38 <c>kvm_write_tsc</c> (arch/x86/kvm/x86.c; 2.6.38 blob bcc0efce): a write
+/// matches when the written value is within 5 s worth of cycles <em>at the host's kHz</em>
+/// (<c>nsec_to_cycles(5ULL * NSEC_PER_SEC)</c>, the current CPU's cpu_tsc_khz) of the last
+/// <em>written</em> value and less than 5 s of host time has passed since the last unmatched
+/// write (a matched write keeps the old <c>last_tsc_nsec</c>). A match reuses the VM's last
+/// offset on a stable host and adds <c>nsec_to_cycles(elapsed)</c> (host kHz) on an unstable one;
+/// otherwise offset = data − host TSC (unscaled: 2.6.38 has no scaling) and the write becomes the
+/// reference. No generations, no rate check, no master clock: <see cref="Generation"/> counts
+/// unmatched writes only for reporting.
+/// </summary>
+internal sealed class KvmWriteTsc(Vm vm) : ITscMatching
+{
+    private long _lastNsec = NewVm; // kvm->arch.last_tsc_nsec
+    private ulong _lastWrite;     // kvm->arch.last_tsc_write
+    private long _lastOffset;     // kvm->arch.last_tsc_offset
+    private long _unmatched;      // for reporting
+    private int _matchedSince;    // vCPUs written since the last unmatched write (for reporting)
+
+    /// <summary>Five seconds, kvm_write_tsc's window (5ULL * NSEC_PER_SEC).</summary>
+    public const long WindowNs = 5_000_000_000;
+
+    // A new VM's last_tsc_nsec is 0 while get_kernel_ns() is the host's boot-based uptime, at
+    // least 5 s on any real host: the first write is always unmatched (the guest TSC starts at 0).
+    private const long NewVm = long.MinValue / 4;
+
+    /// <inheritdoc />
+    public long Generation => _unmatched;
+
+    /// <inheritdoc />
+    public int MatchedVcpus => Math.Max(1, _matchedSince);
+
+    /// <inheritdoc />
+    public void Reset()
+    {
+        _lastNsec = NewVm;
+        _lastWrite = 0;
+        _lastOffset = 0;
+        _matchedSince = 0;
+    }
+
+    /// <inheritdoc />
+    public void Write(int v, SimTime at, ulong data, bool userValue, bool publish)
+    {
+        HypervisorPlatform p = vm.Platforms[v];
+        long ns = vm.Host.Monotonic.NanosecondsAt(at); // get_kernel_ns()
+        long elapsed = ns - _lastNsec;
+        long sdiff = Math.Abs(unchecked((long)(data - _lastWrite)));
+        long offset = unchecked((long)(data - p.Vcpu.Core.ReadTsc(at).Raw));
+        if ((ulong)sdiff < NsecToCycles(WindowNs) && elapsed < WindowNs)
+        {
+            var (stable, _) = TscPolicy.HostTsc(vm.Host, vm.HostMarkedUnstable);
+            offset = stable ? _lastOffset : unchecked(offset + (long)NsecToCycles(elapsed));
+            ns = _lastNsec; // a matched write keeps the old base time
+            _matchedSince++;
+        }
+        else
+        {
+            _unmatched++;
+            _matchedSince = 1;
+        }
+        _lastNsec = ns;
+        _lastWrite = data;
+        _lastOffset = offset;
+        p.Controls.TscOffset = offset;
+        if (vm.Kvmclock is Kvmclock kvmclock)
+        {
+            // vcpu->arch.last_tsc_write/nsec (compute_guest_tsc's base), and
+            // hv_clock.tsc_timestamp = 0: "Reset of TSC must disable overshoot protection below".
+            kvmclock.TscWrite = data;
+            kvmclock.TscWriteNs = ns;
+            kvmclock.ResetGuard(v);
+        }
+    }
+
+    /// <summary>2.6.38 nsec_to_cycles: ns × the host CPU's cpu_tsc_khz / 10^6 (do_div; not the VM's rate).</summary>
+    private ulong NsecToCycles(long ns) => (ulong)(Math.Max(0, ns) * (Int128)vm.HostKhz / 1_000_000);
+}
+
+/// <summary>
+/// Xen HVM (xen/arch/x86/hvm/hvm.c): <c>hvm_vcpu_initialise</c> sets vCPU 0's offset from one
+/// <c>rdtsc()</c> on the pCPU running the initialisation ("Init guest TSC to start from zero":
+/// <c>hvm_set_guest_tsc(v, 0)</c>), and <c>hvm_vcpu_reset_state</c> copies it to every AP ("Sync
+/// AP's TSC with BSP's"); a restore sets every vCPU from one <c>sync_tsc</c> reading
+/// (<c>hvm_set_guest_tsc_fixed</c>). Offsets are never recomputed when a vCPU moves between pCPUs.
+/// </summary>
+internal sealed class XenTscInit(Vm vm) : ITscMatching
+{
+    private long _writes;
+
+    /// <inheritdoc />
+    public long Generation => _writes;
+
+    /// <inheritdoc />
+    public int MatchedVcpus => vm.Platforms.Length;
+
+    /// <inheritdoc />
+    public void Reset() { }
+
+    /// <inheritdoc />
+    public void Write(int v, SimTime at, ulong data, bool userValue, bool publish)
+    {
+        HypervisorPlatform bsp = vm.Platforms[0];
+        // One reading on the BSP's pCPU; the APs take the BSP's cache_tsc_offset.
+        long offset = v == 0
+            ? unchecked(bsp.Controls.TscOffset + (long)(data - bsp.NativeGuestTsc(at)))
+            : bsp.Controls.TscOffset;
+        if (v == 0)
+        {
+            _writes++;
+        }
+        vm.Platforms[v].Controls.TscOffset = offset;
     }
 }

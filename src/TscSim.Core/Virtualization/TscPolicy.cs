@@ -114,7 +114,9 @@ public static class TscPolicy
                 return (true, "smp_stable hint: " + why);
             }
         }
-        return (false, mismatch && vm.VirtualTscKhz > vm.HostKhz ? "native with software catch-up (host slower)" : "native: " + why);
+        return (false, mismatch && vm.VirtualTscKhz > vm.HostKhz && !vm.ScalingActive
+            ? $"native at the host's {vm.HostKhz} kHz (host slower; 2.6.38 KVM has no catch-up for a rate)"
+            : "native: " + why);
     }
 
     private static (bool, string) XenDefault(Vm vm)

@@ -64,13 +64,20 @@ public sealed class Vm : IEventHandler
         }
         Vcpus = [.. vcpus];
         Platforms = [.. platforms];
-        _matching = new KvmSynchronizeTsc(this);
+        _matching = policy.Kind switch
+        {
+            PolicyKind.Kvm2011 => new KvmWriteTsc(this),
+            PolicyKind.XenDefault or PolicyKind.XenAlwaysEmulate or PolicyKind.XenNative => new XenTscInit(this),
+            _ => new KvmSynchronizeTsc(this),
+        };
         Emulated = new EmulatedTsc(this);
 
         ConfigureControls();
-        // KVM creates every vCPU with TSC 0 (kvm_synchronize_tsc with data = 0): on a stable host
-        // every vCPU reuses the first one's offset; on an unstable host each offset is computed on
-        // the vCPU's own core, which hides a static skew between sockets (drift still shows).
+        // KVM creates every vCPU with TSC 0 (kvm_synchronize_tsc with data = 0; 2.6.38's vmx_vcpu_setup
+        // and svm_create_vcpu call kvm_write_tsc(vcpu, 0)): on a stable host every vCPU reuses the
+        // first one's offset; on an unstable host each offset is computed on the vCPU's own core,
+        // which hides a static skew between sockets (drift still shows). Xen sets vCPU 0's offset
+        // from one reading and copies it to the APs (XenTscInit).
         WriteTscMatched(now, 0);
 
         _policyEvent = _sim.RegisterKind($"vm.{config.Id}.policy", EventBand.Hypervisor, this);
@@ -197,15 +204,17 @@ public sealed class Vm : IEventHandler
         }
         try
         {
-            ChooseRate();
+            ChooseRate(at);
         }
         catch (InvalidOperationException ex)
         {
-            // KVM_SET_TSC_KHZ fails; QEMU warns and the guest runs at the host's rate.
+            // KVM_SET_TSC_KHZ fails; the VMM carries on and the guest runs at the host's rate
+            // (KVM's virtual_tsc_khz stays the host's default).
             Warnings.Add((at, ex.Message + "; running at the destination's rate"));
             Ratio = 1UL << Backend.FractionBits;
             ScalingActive = false;
             CatchUp = false;
+            VirtualTscRate = Frequency.FromKilohertz(HostKhz);
         }
         ConfigureControls();
         Trapping = false; // the emulated TSC restarts from the restored value if the policy traps
@@ -214,7 +223,10 @@ public sealed class Vm : IEventHandler
         Kvmclock.KvmclockOffset = saved.KvmclockNs - destination.Monotonic.NanosecondsAt(at);
         _deviceClockOffsetNs = _savedDeviceNs - destination.Monotonic.NanosecondsAt(at);
         Migrations++;
-        if (Policy.Kind == PolicyKind.HyperV && Policy.NotifyGuest && HostKhz != VirtualTscKhz && !ScalingActive)
+        // Hyper-V: after a migration to a host of another rate without scaling, TSC accesses are
+        // emulated (TSC_EMULATION_STATUS.InProgress) and the re-enlightenment vector is injected;
+        // only a guest that registered (set_hv_tscchange_cb) answers and ends the emulation.
+        if (Policy.Kind == PolicyKind.HyperV && HostKhz != VirtualTscKhz && !ScalingActive)
         {
             ReenlightenmentPending = true;
         }
@@ -222,7 +234,10 @@ public sealed class Vm : IEventHandler
         Apply(at, decision, creation: false, migration: true);
         if (Policy.NotifyGuest)
         {
-            GuestToldTrapped = Trapping;
+            GuestToldTrapped = Trapping; // the proposal's pvclock bit; Hyper-V has no such flag
+        }
+        if (Policy.NotifyGuest || ReenlightenmentPending)
+        {
             Notify(at);
         }
         Kvmclock.MarkGuestStopped();
@@ -285,7 +300,16 @@ public sealed class Vm : IEventHandler
     /// <summary>The scaling ratio in the vendor's fixed point (VMX 16.48, SVM 8.32; the identity when not scaling).</summary>
     public ulong Ratio { get; private set; }
 
-    /// <summary>Software catch-up is needed (guest rate above the host's, no scaling, not trapping).</summary>
+    /// <summary>
+    /// The rate the guest TSC runs at now: the VM's rate when trapping, scaling or catching up
+    /// serves it, else the host's (an untrapped guest TSC without scaling runs at the hardware's rate).
+    /// </summary>
+    public long EffectiveTscKhz => Trapping || ScalingActive || CatchUp ? VirtualTscKhz : HostKhz;
+
+    /// <summary>The VMM's name as the scenario writes it (<c>qemu</c>, <c>direct</c>).</summary>
+    public string VmmName => Policy.Vmm.ToString().ToLowerInvariant();
+
+    /// <summary>Software catch-up is needed (kvm-modern's tsc_always_catchup: guest rate above the host's, no scaling, not trapping).</summary>
     public bool CatchUp { get; private set; }
 
     /// <summary>Whether RDTSC (and, per vendor and passthrough, RDTSCP) is trapped now.</summary>
@@ -414,18 +438,49 @@ public sealed class Vm : IEventHandler
 
     void IEventHandler.OnEvent(Simulator sim, in SimEvent e) => Apply(e.Time, TscPolicy.Evaluate(this), creation: false);
 
-    private void ChooseRate()
+    /// <summary>QEMU's freq_within_bounds (target/i386/kvm/kvm.c): |target − freq| within freq·250/10^6 (integer).</summary>
+    internal static bool QemuWithinBounds(long freqKhz, long targetKhz)
     {
-        bool within = TscScalingMath.WithinTolerance(VirtualTscKhz, HostKhz, Policy.TolerancePpm);
+        long margin = freqKhz * 250 / 1_000_000;
+        return targetKhz >= freqKhz - margin && targetKhz <= freqKhz + margin;
+    }
+
+    /// <summary>
+    /// The VM's rate on its host: at creation (<paramref name="migratedAt"/> null) or on a
+    /// live-migration destination. Under <c>vmm: qemu</c> (kvm-modern) QEMU asks KVM for the
+    /// rate only with scaling hardware or within ±250 ppm of the host's; otherwise a fresh VM with
+    /// an explicit tsc_khz is refused and a migrated one runs at the destination's rate with
+    /// QEMU's warning. Then KVM's set_tsc_khz (kvm-modern): within tolerance nothing; scaling if
+    /// the hardware has it; above the host's rate catch-up; below, refused. kvm-2011 (2.6.38 has
+    /// no KVM_SET_TSC_KHZ) takes tsc_khz as the proposal's per-VM rate, served by scaling hardware
+    /// if any, else by trapping or not at all (no catch-up for a rate). Xen's tsc_mode 0 needs an
+    /// exact kHz match (its presets' tolerance is 0).
+    /// </summary>
+    private void ChooseRate(SimTime? migratedAt = null)
+    {
         TscScaling hw = Host.Config.Cpu.Scaling;
+        bool canScale = Policy.UseScaling && hw != TscScaling.None;
         Ratio = 1UL << Backend.FractionBits; // the identity in the vendor's fixed point
         ScalingActive = false;
         CatchUp = false;
+        if (Policy.Kind == PolicyKind.KvmModern && Policy.Vmm == VmmKind.Qemu && !canScale && !QemuWithinBounds(HostKhz, VirtualTscKhz))
+        {
+            string warning = $"TSC frequency mismatch between VM ({VirtualTscKhz} kHz) and host ({HostKhz} kHz), and TSC scaling unavailable";
+            if (migratedAt is SimTime at)
+            {
+                Warnings.Add((at, $"qemu-system-x86_64: warning: {warning}; the guest TSC runs at the destination's {HostKhz} kHz"));
+                VirtualTscRate = Frequency.FromKilohertz(HostKhz);
+                return;
+            }
+            throw new InvalidOperationException(
+                $"vm '{Config.Id}': qemu-system-x86_64: warning: {warning}; qemu-system-x86_64: kvm_init_vcpu: kvm_arch_init_vcpu failed (0): Operation not supported");
+        }
+        bool within = TscScalingMath.WithinTolerance(VirtualTscKhz, HostKhz, Policy.TolerancePpm);
         if (within)
         {
             return;
         }
-        if (Policy.UseScaling && hw != TscScaling.None)
+        if (canScale)
         {
             if (TscScalingMath.RatioFor(hw, VirtualTscKhz, HostKhz) is ulong ratio)
             {
@@ -448,8 +503,8 @@ public sealed class Vm : IEventHandler
             throw new InvalidOperationException(
                 $"vm '{Config.Id}': KVM refuses tsc_khz {VirtualTscKhz} below the host's {HostKhz} kHz without TSC scaling (\"user requested TSC rate below hardware speed\")");
         }
-        // Software catch-up is KVM's; Xen and Hyper-V presets do not have it.
-        CatchUp = VirtualTscKhz > HostKhz && Policy.Kind is PolicyKind.Kvm2011 or PolicyKind.KvmModern;
+        // tsc_always_catchup is modern KVM's (3.4+); 2.6.38, Xen and Hyper-V have no catch-up for a rate.
+        CatchUp = VirtualTscKhz > HostKhz && Policy.Kind == PolicyKind.KvmModern;
     }
 
     private void Apply(SimTime now, (bool Trap, string Reason) decision, bool creation, bool migration = false)
@@ -507,6 +562,13 @@ public sealed class Vm : IEventHandler
     /// </summary>
     internal void GuestWroteTsc(int index, SimTime at, ulong value)
     {
+        if (Policy.Kind == PolicyKind.Kvm2011 && !Trapping)
+        {
+            // 2.6.37/38 vmx_set_msr / svm_set_msr: a guest WRMSR IA32_TSC is kvm_write_tsc too, so a
+            // value within 5 s of the last written one, less than 5 s after it, keeps the VM's offset.
+            _matching.Write(index, at, value, userValue: true, publish: false);
+            return;
+        }
         Platforms[index].ResumeNativeAfter(at, value);
         if (Trapping)
         {

@@ -59,11 +59,19 @@ public sealed class VmGuestMachine(Vm vm) : IGuestMachine
     /// <inheritdoc />
     public long PeekPmTimer(SimTime at) => Vm.Platforms[0].PeekPmTimer(at);
 
-    /// <summary>Trapped or scaled: the VM's rate; otherwise the host's (what RDTSC really counts at).</summary>
-    public long AdvertisedTscKhz => Vm.Trapping || Vm.ScalingActive ? Vm.VirtualTscKhz : Vm.HostKhz;
+    /// <summary>
+    /// Trapped or scaled: the VM's rate; otherwise the host's (what RDTSC really counts at).
+    /// Hyper-V's HV_X64_MSR_TSC_FREQUENCY gives the rate the TSC will run at once emulation stops:
+    /// the new host's (unless scaled), even while a re-enlightenment is pending.
+    /// </summary>
+    public long AdvertisedTscKhz => Vm.Policy.Kind == PolicyKind.HyperV && !Vm.ScalingActive ? Vm.HostKhz
+        : Vm.Trapping || Vm.ScalingActive ? Vm.VirtualTscKhz : Vm.HostKhz;
 
     /// <inheritdoc />
     public void OnNotify(Action<SimTime> handler) => Vm.GuestNotified += handler;
+
+    /// <inheritdoc />
+    public bool NotificationIsReenlightenment => Vm.Policy.Kind == PolicyKind.HyperV;
 
     /// <inheritdoc />
     public void AcknowledgeTscChange(SimTime at) => Vm.AcknowledgeTscChange(at);

@@ -45,7 +45,8 @@ public static class Families
     /// kvm-clock with the master clock: a linux-modern guest of 2 or 3 vCPUs on KVM, on
     /// synchronized hosts (invariant TSC, one crystal, no socket skew, no TSC writes). A second
     /// host, the live-migration destination, has the same CPU and frequency, so the VM's rate is
-    /// kept and no catch-up is needed (which would turn the master clock off, by design).
+    /// kept and no catch-up is needed. kvm-modern only: kvm-2011 (2.6.37/38 KVM) has no master
+    /// clock and publishes flags 0, so it belongs to <see cref="KvmclockGuarded"/>.
     /// </summary>
     public static ScenarioFamily KvmclockStable { get; } = new(
         new ScenarioSpace
@@ -54,7 +55,7 @@ public static class Families
             Cpus = InvariantCpus,
             MaxSocketSkewCycles = 0,
             FlagOverrides = false,
-            Policies = ["kvm-modern", "kvm-2011"],
+            Policies = ["kvm-modern"],
             Trapping = [null, "off"],
             RdtscpPassthrough = [null],
             NotifyGuest = [null],
@@ -69,14 +70,14 @@ public static class Families
         },
         s => s.Hosts.All(h => InvariantCpus.Contains(h.Cpu) && h.SocketSkewCycles == 0 && h.Constant is null && h.Nonstop is null
                               && h.Cpu == s.Hosts[0].Cpu && h.FrequencyMhz == s.Hosts[0].FrequencyMhz && h.DriftPpb == s.Hosts[0].DriftPpb)
-             && s.Hypervisor.Policy is "kvm-modern" or "kvm-2011" && s.Hypervisor.Trapping is null or "off"
+             && s.Hypervisor.Policy is "kvm-modern" && s.Hypervisor.Trapping is null or "off"
              && s.Vms.All(v => v.Profile == "linux-modern" && v.Clocksource is null or "kvm-clock" && v.Vcpus >= 2 && v.TscKhz is null)
              && !s.Events.Any(e => e is GTscWrite or GPolicy));
 
     /// <summary>
     /// kvm-clock without the STABLE flag: a linux-modern guest forced onto kvm-clock, either on a
     /// Xen policy (Xen's pvclock has no stable-bit feature, so the guest always applies its
-    /// guard) or on KVM with an unsynchronized host (K8, skewed sockets, or a TSC that stops or
+    /// guard), on kvm-2011 (2.6.37/38 KVM publishes flags 0 on any host), or on KVM with an unsynchronized host (K8, skewed sockets, or a TSC that stops or
     /// follows P-states by override), where the master clock is off; any event, TSC writes
     /// included. Generate with <see cref="KvmclockGuardedArbitrary"/> (half Xen, half KVM).
     /// </summary>
@@ -94,7 +95,7 @@ public static class Families
         },
         s => s.Vms.All(v => v.Profile == "linux-modern" && v.Clocksource == "kvm-clock" && v.Vcpus >= 2)
              && s.Hypervisor.Policy != "hyperv"
-             && (s.Hypervisor.Policy.StartsWith("xen", StringComparison.Ordinal) || s.Hosts.All(Unsynchronized)));
+             && (s.Hypervisor.Policy.StartsWith("xen", StringComparison.Ordinal) || s.Hypervisor.Policy == "kvm-2011" || s.Hosts.All(Unsynchronized)));
 
     /// <summary>The generator of <see cref="KvmclockGuarded"/>: Xen policies, or KVM on hosts made unsynchronized.</summary>
     public static Arbitrary<GeneratedScenario> KvmclockGuardedArbitrary()
@@ -115,7 +116,8 @@ public static class Families
                     _ => h with { Constant = false },
                 }).ToList(),
             }).Normalize();
-        return family.Arbitrary(Gen.OneOf(xen.Generator(), unsynchronized));
+        ScenarioSpace old = family.Space with { Policies = ["kvm-2011"] }; // 2.6.38: flags 0 on any host
+        return family.Arbitrary(Gen.OneOf(xen.Generator(), unsynchronized, old.Generator()));
     }
 
     /// <summary>

@@ -68,7 +68,7 @@ public static class ScenarioHarness
             {
                 model = new ScenarioModel(scenario);
             }
-            catch (Exception ex) when (ex is ArgumentException or InvalidOperationException)
+            catch (Exception ex) when (ex is ArgumentException or InvalidOperationException || ex is ScenarioException { Refused: true })
             {
                 // The model refuses to build it (e.g. KVM refusing a tsc_khz below the host's
                 // without scaling), as `tscsim validate` does: not a member of the family.

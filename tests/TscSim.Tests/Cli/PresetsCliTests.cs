@@ -20,10 +20,10 @@ public class PresetsCliTests
 
     [Theory]
     [InlineData("kvm-2011", "traps by itself: when tsc_khz is outside tolerance_ppm", "parameters: tsc_auto: true, trapping: auto (no override: the policy decides), notify_guest: false, rdtscp_passthrough: false, tolerance_ppm: 250, scaling: true")]
-    [InlineData("kvm-modern", "traps by itself: never", "parameters: trapping: auto (no override: the policy decides), notify_guest: false, rdtscp_passthrough: false, tolerance_ppm: 250, scaling: true")]
-    [InlineData("xen-always-emulate", "traps by itself: always", "parameters: trapping: auto (no override: the policy decides), notify_guest: false, rdtscp_passthrough: false, tolerance_ppm: 250, scaling: true")]
-    [InlineData("xen-native", "traps by itself: never", "parameters: trapping: auto (no override: the policy decides), notify_guest: false, rdtscp_passthrough: false, tolerance_ppm: 250, scaling: true")]
-    [InlineData("hyperv", "traps by itself: after a migration that changes the TSC rate", "parameters: trapping: auto (no override: the policy decides), notify_guest: true, rdtscp_passthrough: false, tolerance_ppm: 250, scaling: true")]
+    [InlineData("kvm-modern", "traps by itself: never", "parameters: trapping: auto (no override: the policy decides), notify_guest: false, rdtscp_passthrough: false, tolerance_ppm: 250, scaling: true, vmm: qemu")]
+    [InlineData("xen-always-emulate", "traps by itself: always", "parameters: trapping: auto (no override: the policy decides), notify_guest: false, rdtscp_passthrough: false, tolerance_ppm: 0, scaling: true")]
+    [InlineData("xen-native", "traps by itself: never", "parameters: trapping: auto (no override: the policy decides), notify_guest: false, rdtscp_passthrough: false, tolerance_ppm: 0, scaling: true")]
+    [InlineData("hyperv", "traps by itself: after a migration that changes the TSC rate", "parameters: trapping: auto (no override: the policy decides), notify_guest: false, rdtscp_passthrough: false, tolerance_ppm: 250, scaling: true")]
     public void Each_policy_preset_shows_when_it_traps_and_its_own_parameters(string preset, string traps, string parameters)
     {
         var block = Block(preset);
@@ -51,5 +51,22 @@ public class PresetsCliTests
         Assert.Contains("upstream Kconfig.hz default was 250", text, StringComparison.Ordinal);
         Assert.Contains("; hz: 1000, 250, 100 (default 1000)", text, StringComparison.Ordinal);
         Assert.Contains("timekeeping: tick-driven xtime (2.6.18 x86_64 vxtime)", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Each_policy_preset_names_the_sources_of_its_exit_costs_or_marks_them_assumptions()
+    {
+        foreach (var p in HypervisorConfig.Presets)
+        {
+            string line = Block(p.Preset).Single(l => l.Trim().StartsWith("cost sources: ", StringComparison.Ordinal));
+            string expected = p.Kind switch
+            {
+                PolicyKind.XenDefault or PolicyKind.XenAlwaysEmulate or PolicyKind.XenNative => "docs/misc/tscmode.txt",
+                PolicyKind.HyperV => "ASSUMPTION",
+                _ => "SplitX",
+            };
+            Assert.Contains(expected, line, StringComparison.Ordinal);
+        }
+        Assert.Contains(Block("xen-always-emulate"), l => l.Contains("emulated rdtsc/rdtscp in total 18x the native instruction", StringComparison.Ordinal));
     }
 }

@@ -209,7 +209,7 @@ public class GuestKernelTests
     [Fact]
     public void A_notified_guest_adopts_the_new_rate_and_trapping_ends_after_its_delay()
     {
-        var rig = Migrated(OsProfiles.LinuxModern, Policy("kvm-2011", notify: true), ClocksourceKind.Tsc);
+        var rig = Migrated(OsProfiles.LinuxNotifyAware, Policy("kvm-2011", notify: true), ClocksourceKind.Tsc);
         // Told twice: trapping started (the migration), trapping ended (after its acknowledgement).
         Assert.Equal(2, rig.Kernel.NotificationsHandled);
         Assert.False(rig.Vm.Trapping);

@@ -146,17 +146,20 @@ public class ScenarioLoaderTests
               tolerance_ppm: 100
               scaling: false
               scheduler_slice: 10ms
+              vmm: direct
             """);
 
         var hv = s.Hypervisor;
         Assert.Equal("hyperv", hv.Policy);
-        Assert.True(hv.NotifyGuest); // the hyperv preset's
+        Assert.False(hv.NotifyGuest); // the hyperv preset's: re-enlightenment does not need the proposal's notify_guest
+        Assert.Equal(VmmKind.Direct, hv.Vmm);
+        Assert.Equal(VmmKind.Qemu, Load(Minimal).Hypervisor.Vmm); // QEMU by default
         Assert.Equal(TrappingOverride.On, hv.Trapping);
         Assert.Equal(100L, hv.TolerancePpm);
         Assert.False(hv.Scaling);
         Assert.Equal(Duration.FromMilliseconds(10), hv.SchedulerSlice);
         var config = hv.ToConfig();
-        Assert.Equal((PolicyKind.HyperV, TrappingOverride.On, 100L, false), (config.Kind, config.Trapping, config.TolerancePpm, config.UseScaling));
+        Assert.Equal((PolicyKind.HyperV, TrappingOverride.On, 100L, false, VmmKind.Direct), (config.Kind, config.Trapping, config.TolerancePpm, config.UseScaling, config.Vmm));
     }
 
     [Fact]

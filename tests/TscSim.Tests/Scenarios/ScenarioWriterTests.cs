@@ -148,6 +148,7 @@ public class ScenarioWriterTests
               rdtscp_passthrough: false
               tolerance_ppm: 250
               scaling: true
+              vmm: qemu
             vms:
               - id: vm0
                 host: h0

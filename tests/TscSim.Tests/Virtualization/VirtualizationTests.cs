@@ -169,11 +169,24 @@ public class VirtualizationTests
         Assert.False(new Rig(CpuPresets.IntelNehalem, P("xen-default"), "hlt").Vm.Trapping);
         Assert.False(new Rig(CpuPresets.IntelCore2, P("kvm-modern"), "hlt").Vm.Trapping);
         Assert.False(new Rig(CpuPresets.IntelNehalem, P("hyperv"), "hlt").Vm.Trapping);
-        // kvm-modern catches up for a faster guest rate and refuses a slower one without scaling.
-        Assert.True(new Rig(CpuPresets.IntelNehalem, P("kvm-modern"), "hlt", new VmConfig { Id = "vm0", TscKhz = 2_500_000 }).Vm.CatchUp);
+        // kvm-modern (vmm: direct) catches up for a faster guest rate and refuses a slower one without scaling.
+        var direct = P("kvm-modern") with { Vmm = VmmKind.Direct };
+        Assert.True(new Rig(CpuPresets.IntelNehalem, direct, "hlt", new VmConfig { Id = "vm0", TscKhz = 2_500_000 }).Vm.CatchUp);
         var ex = Assert.Throws<InvalidOperationException>(() =>
-            new Rig(CpuPresets.IntelNehalem, P("kvm-modern"), "hlt", new VmConfig { Id = "vm0", TscKhz = 1_000_000 }));
+            new Rig(CpuPresets.IntelNehalem, direct, "hlt", new VmConfig { Id = "vm0", TscKhz = 1_000_000 }));
         Assert.Contains("below hardware speed", ex.Message, StringComparison.Ordinal);
+        // Under QEMU (the default VMM) neither reaches KVM: QEMU refuses both without scaling hardware.
+        foreach (long khz in new[] { 2_500_000L, 1_000_000L })
+        {
+            var qemu = Assert.Throws<InvalidOperationException>(() =>
+                new Rig(CpuPresets.IntelNehalem, P("kvm-modern"), "hlt", new VmConfig { Id = "vm0", TscKhz = khz }));
+            Assert.Contains($"TSC frequency mismatch between VM ({khz} kHz) and host (2000000 kHz), and TSC scaling unavailable", qemu.Message, StringComparison.Ordinal);
+            Assert.EndsWith("kvm_init_vcpu: kvm_arch_init_vcpu failed (0): Operation not supported", qemu.Message, StringComparison.Ordinal);
+        }
+        // Within QEMU's ±250 ppm (500 kHz of 2 GHz) it asks KVM, whose tolerance makes it a no-op.
+        var near = new Rig(CpuPresets.IntelNehalem, P("kvm-modern"), "hlt", new VmConfig { Id = "vm0", TscKhz = 2_000_500 }).Vm;
+        Assert.False(near.CatchUp);
+        Assert.Equal(2_000_500, near.VirtualTscKhz);
         Assert.Equal(6, HypervisorConfig.Presets.Length);
     }
 
