@@ -15,7 +15,7 @@ namespace TscSim.Core.Virtualization;
 /// (<see cref="ITscMatching"/>), the trapping state chosen by the policy, the
 /// <see cref="EmulatedTsc"/>, kvmclock, and live migration.
 /// </summary>
-public sealed class Vm : IEventHandler
+public sealed partial class Vm : IEventHandler
 {
     private readonly Simulator _sim;
     private readonly EventKind _policyEvent;
@@ -163,92 +163,6 @@ public sealed class Vm : IEventHandler
 
     /// <summary>Whether guests' time reads see the emulated TSC (trapping, and RDTSCP not passed through for kvmclock).</summary>
     internal bool PvclockDescribesEmulatedTsc => Trapping && !(Policy.RdtscpPassthrough && Backend.CanPassThroughRdtscp);
-
-    /// <summary>Live-migration state saved at the pause: the guest TSC and kvmclock ns.</summary>
-    internal (ulong Tsc, long KvmclockNs) SaveForMigration(SimTime at)
-    {
-        foreach (var v in Vcpus)
-        {
-            v.Pause();
-        }
-        _savedDeviceNs = DeviceClockNs(at);
-        return (GuestVisibleTsc(at).Raw, Host.Monotonic.NanosecondsAt(at) + Kvmclock.KvmclockOffset);
-    }
-
-    /// <summary>
-    /// The clock QEMU's emulated devices (HPET, ACPI PM timer) count from: the host's monotonic
-    /// ns plus an offset that keeps it continuous across live migration (the downtime, like the
-    /// TSC's, is not counted).
-    /// </summary>
-    public long DeviceClockNs(SimTime at) => Host.Monotonic.NanosecondsAt(at) + _deviceClockOffsetNs;
-
-    /// <summary>
-    /// Completes a live migration at <paramref name="at"/> on <paramref name="destination"/>, as
-    /// QEMU does: vCPU v on the destination's core (its pin index, modulo the cores), the
-    /// VM's TSC rate kept; the TSC restored by a host-initiated write of the saved value (so the
-    /// guest TSC is continuous at resume, the downtime not counted), kvmclock restored from the
-    /// saved ns (KVM_SET_CLOCK), the destination's policy evaluated, the guest notified if
-    /// configured, the vCPUs resumed.
-    /// </summary>
-    internal void RestoreAfterMigration(SimTime at, Host destination, (ulong Tsc, long KvmclockNs) saved, string? destinationUnstable)
-    {
-        ArriveOn(destination);
-        // A new struct kvm on the destination: TSC matching starts afresh, and the host-wide
-        // instability is the destination's.
-        _matching.Reset();
-        HostMarkedUnstable = destinationUnstable;
-        Kvmclock.BackwardsTscObserved = destinationUnstable is not null;
-        for (int v = 0; v < Vcpus.Length; v++)
-        {
-            Vcpus[v].Core = destination.Cores[Vcpus[v].Core.Index % destination.Cores.Length];
-        }
-        try
-        {
-            ChooseRate(at);
-        }
-        catch (InvalidOperationException ex)
-        {
-            // KVM_SET_TSC_KHZ fails; the VMM carries on and the guest runs at the host's rate
-            // (KVM's virtual_tsc_khz stays the host's default).
-            Warnings.Add((at, ex.Message + "; running at the destination's rate"));
-            Ratio = 1UL << Backend.FractionBits;
-            ScalingActive = false;
-            CatchUp = false;
-            VirtualTscRate = Frequency.FromKilohertz(HostKhz);
-        }
-        ConfigureControls();
-        Trapping = false; // the emulated TSC restarts from the restored value if the policy traps
-        Emulated.ForgetGuard();
-        WriteTscMatched(at, saved.Tsc);
-        Kvmclock.KvmclockOffset = saved.KvmclockNs - destination.Monotonic.NanosecondsAt(at);
-        _deviceClockOffsetNs = _savedDeviceNs - destination.Monotonic.NanosecondsAt(at);
-        Migrations++;
-        // Hyper-V: after a migration to a host of another rate without scaling, TSC accesses are
-        // emulated (TSC_EMULATION_STATUS.InProgress) and the re-enlightenment vector is injected;
-        // only a guest that registered (set_hv_tscchange_cb) answers and ends the emulation.
-        if (Policy.Kind == PolicyKind.HyperV && HostKhz != VirtualTscKhz && !ScalingActive)
-        {
-            ReenlightenmentPending = true;
-        }
-        var decision = TscPolicy.Evaluate(this);
-        Apply(at, decision, creation: false, migration: true);
-        if (Policy.NotifyGuest)
-        {
-            GuestToldTrapped = Trapping; // the proposal's pvclock bit; Hyper-V has no such flag
-        }
-        if (Policy.NotifyGuest || ReenlightenmentPending)
-        {
-            Notify(at);
-        }
-        Kvmclock.MarkGuestStopped();
-        Kvmclock.UpdateMasterClock(at);
-        Kvmclock.RequestUpdateAll(at);
-        foreach (var v in Vcpus)
-        {
-            v.Start(at);
-        }
-    }
-
 
     /// <summary>Every vCPU matched the current TSC generation (KVM: nr_vcpus_matched_tsc + 1 == online vCPUs).</summary>
     public bool AllVcpusMatched => MatchedVcpus == Platforms.Length;
