@@ -12,7 +12,7 @@ for s in legacy-guest-to-faster-host hpet-fallback-after-watchdog; do
   rm -rf "plots/$s"
   tscsim plot "results/$s" --out "plots/$s"
 done
-for w in skew-vs-frequency-ratio trap-overhead-vs-rdtsc-rate; do
+for w in skew-vs-frequency-ratio skew-vs-vmm trap-overhead-vs-rdtsc-rate; do
   tscsim sweep "scenarios/sweeps/$w.yaml" --out "results/sweeps/$w" --quiet
   rm -rf "plots/$w"
   tscsim plot "results/sweeps/$w" --out "plots/$w"
