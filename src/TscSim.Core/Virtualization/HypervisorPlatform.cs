@@ -158,6 +158,14 @@ public sealed class HypervisorPlatform : IGuestPlatform
                 case Opcode.Wrmsr:
                     Exits.Msr++;
                     handlerCycles = costs.Msr.Count;
+                    if (msr == Msr.TscAdjust && _vm.Policy.Kind == PolicyKind.Kvm2011)
+                    {
+                        // 2.6.37/38 KVM has no IA32_TSC_ADJUST (it came with Linux 3.8): kvm_set_msr_common
+                        // and kvm_get_msr_common reach their default, "unhandled wrmsr/rdmsr", return 1,
+                        // and the guest takes #GP (ignore_msrs is off by default).
+                        return vcpu.ExplainFault(GuestFaultKind.GeneralProtection,
+                            $"{(i.Op == Opcode.Rdmsr ? "RDMSR" : "WRMSR")} of IA32_TSC_ADJUST under 2.6.38-era KVM, which does not know it (\"unhandled {(i.Op == Opcode.Rdmsr ? "rdmsr" : "wrmsr")}: 0x3b\", #GP injected)");
+                    }
                     if (i.Op == Opcode.Rdmsr)
                     {
                         switch (msr)

@@ -105,6 +105,23 @@ public class HypervisorErasTests
         Assert.Equal(8_000_000_000UL, modern.Vm.Platforms[1].NativeGuestTsc(Ms(3_000)));
     }
 
+    [Theory]
+    [InlineData("mov rcx, 0x3b\nrdmsr\nhlt")]
+    [InlineData("mov rcx, 0x3b\nmov rdx, 0\nmov rax, 5\nwrmsr\nhlt")]
+    public void Kvm2011_does_not_know_ia32_tsc_adjust_and_the_guest_takes_gp(string program)
+    {
+        // 2.6.38 x86.c has no MSR_IA32_TSC_ADJUST: kvm_{get,set}_msr_common's default returns 1 (#GP).
+        var old = Build(P("kvm-2011"), [HostOf("h", 2_000)], program: program);
+        old.Vm.Start(SimTime.Zero);
+        old.Sim.Run(Ms(1));
+        Assert.Equal(GuestFaultKind.GeneralProtection, old.Vm.Vcpus[0].Fault?.Kind);
+        Assert.Contains("IA32_TSC_ADJUST", old.Vm.Vcpus[0].Fault!.Message, StringComparison.Ordinal);
+        var modern = Build(P("kvm-modern"), [HostOf("h", 2_000)], program: program);
+        modern.Vm.Start(SimTime.Zero);
+        modern.Sim.Run(Ms(1));
+        Assert.Null(modern.Vm.Vcpus[0].Fault);
+    }
+
     [Fact]
     public void Kvm2011_guest_tsc_writes_go_through_kvm_write_tsc_and_a_near_one_is_matched_away()
     {
