@@ -195,8 +195,43 @@ public sealed class Hypervisor : IEventHandler
     public IReadOnlyList<Vm> Vms => _vms;
 
     /// <summary>
+    /// Where an unpinned VM's vCPU threads start: each on the core of <paramref name="host"/> that
+    /// holds the fewest vCPUs of the VMs created so far (lowest index on a tie), as Linux's load
+    /// balancer spreads runnable threads over idle CPUs (kernel/sched/fair.c select_idle_sibling,
+    /// find_idlest_cpu; a deterministic simplification: one placement at creation, no rebalancing
+    /// unless the host scheduler is on). A first VM gets vCPU v on core v mod cores, as before;
+    /// further VMs no longer stack onto cores 0, 1, ... while other cores idle.
+    /// </summary>
+    private int[] Place(Host host, int vcpus)
+    {
+        var load = new int[host.Cores.Length];
+        foreach (var other in _vms.Where(v => v.Host == host))
+        {
+            foreach (var c in other.Vcpus)
+            {
+                load[c.Core.Index]++;
+            }
+        }
+        var placement = new int[vcpus];
+        for (int v = 0; v < vcpus; v++)
+        {
+            int best = 0;
+            for (int c = 1; c < load.Length; c++)
+            {
+                if (load[c] < load[best])
+                {
+                    best = c;
+                }
+            }
+            placement[v] = best;
+            load[best]++;
+        }
+        return placement;
+    }
+
+    /// <summary>
     /// Creates a VM at the simulator's current instant: vCPU v runs <paramref name="program"/> on
-    /// core <c>pin[v]</c> (default v), with rdi = v and TSC_AUX = v; the policy is evaluated now.
+    /// core <c>pin[v]</c> (default: the least-loaded core, see <see cref="Place"/>), with rdi = v and TSC_AUX = v; the policy is evaluated now.
     /// </summary>
     public Vm CreateVm(VmConfig config, Host host, GuestProgram program, IExecutionObserver? observer = null, IReadOnlyList<int>? pin = null)
     {
@@ -208,7 +243,7 @@ public sealed class Hypervisor : IEventHandler
         {
             throw new ArgumentException($"vm '{config.Id}': at most {SharedMemory.MaxPvclockVcpus} vCPUs (the pvclock area's size)");
         }
-        var vm = new Vm(config, Policy, host, Executor, program, observer, pin, UnstableHosts.GetValueOrDefault(host)) { Hypervisor = this, Pinned = pin is not null };
+        var vm = new Vm(config, Policy, host, Executor, program, observer, pin ?? Place(host, config.Vcpus), UnstableHosts.GetValueOrDefault(host)) { Hypervisor = this, Pinned = pin is not null };
         _vms.Add(vm);
         Watch(host);
         return vm;

@@ -421,3 +421,25 @@ public class HypervisorErasTests
         Assert.Equal(18, HypervisorConfig.XenEmulationMultiple);                    // within Xen's "15-20 times"
     }
 }
+
+public class PlacementTests
+{
+    [Fact]
+    public void Unpinned_vms_spread_over_the_least_loaded_cores_instead_of_stacking_on_core_0()
+    {
+        var sim = new Simulator(1);
+        var host = new Host(new HostConfig { Id = "h", Cpu = CpuPresets.IntelNehalem, Frequency = Frequency.FromMegahertz(2_000), CoresPerSocket = 4 }, sim);
+        var hv = new Hypervisor(new GuestExecutor(sim), HypervisorConfig.Find("kvm-modern")!);
+        var program = Assembler.Assemble("loop: jmp loop");
+        var a = hv.CreateVm(new VmConfig { Id = "a", Vcpus = 2 }, host, program);
+        var b = hv.CreateVm(new VmConfig { Id = "b", Vcpus = 2 }, host, program);
+        var c = hv.CreateVm(new VmConfig { Id = "c", Vcpus = 1 }, host, program, pin: [0]);
+        var d = hv.CreateVm(new VmConfig { Id = "d", Vcpus = 3 }, host, program);
+        Assert.Equal([0, 1], a.Vcpus.Select(v => v.Core.Index));
+        Assert.Equal([2, 3], b.Vcpus.Select(v => v.Core.Index));
+        Assert.Equal([0], c.Vcpus.Select(v => v.Core.Index));
+        // loads now 2,1,1,1: cores 1, 2, 3 (then all are at 2)
+        Assert.Equal([1, 2, 3], d.Vcpus.Select(v => v.Core.Index));
+        Assert.False(d.Pinned);
+    }
+}
