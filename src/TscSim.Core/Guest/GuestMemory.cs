@@ -4,25 +4,13 @@ using TscSim.Core.Isa;
 
 namespace TscSim.Core.Guest;
 
-/// <summary>Where a guest address of a given access size lands (<see cref="GuestMemory.Map"/>).</summary>
-internal enum MemoryRegion : byte
-{
-    /// <summary>The vCPU's own data section or stack: runs eagerly, never sequenced.</summary>
-    Private,
-    /// <summary>VM-wide RAM (the shared section or the pvclock area): sequenced.</summary>
-    Shared,
-    /// <summary>A device register of the platform (HPET, xAPIC page): sequenced, handled by the platform.</summary>
-    Mmio,
-    /// <summary>Nothing: a page fault.</summary>
-    Unmapped,
-}
-
 /// <summary>
 /// One vCPU's view of guest memory (docs/model.md "Programs and memory"): its private data
 /// section and stack, the VM's shared section and pvclock area, and the platform's MMIO ranges.
-/// It maps an address to a byte array and offset; it does not sequence (the interpreter does,
-/// by <see cref="MemoryRegion"/>). A readonly struct held in a field of <see cref="Vcpu"/>, so
-/// an access costs no indirection beyond the vCPU itself and allocates nothing.
+/// It maps an address to a byte array and offset, looked up in this order: private, shared,
+/// the platform's MMIO, else unmapped; it does not sequence (the interpreter does, by region:
+/// Vcpu.Memory.cs). A readonly struct held in a field of <see cref="Vcpu"/>, so an access costs
+/// no indirection beyond the vCPU itself and allocates nothing.
 /// </summary>
 internal readonly struct GuestMemory
 {
@@ -99,25 +87,6 @@ internal readonly struct GuestMemory
     /// <summary>Whether <paramref name="addr"/> is a device register of the platform (MMIO).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool IsMmio(long addr) => _platform.IsMmio(addr);
-
-    /// <summary>
-    /// Where an access of <paramref name="size"/> bytes at <paramref name="addr"/> lands, looked up
-    /// in this order: private, shared, the platform's MMIO, unmapped. For RAM,
-    /// <paramref name="buffer"/> and <paramref name="offset"/> locate the bytes.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public MemoryRegion Map(long addr, int size, out byte[] buffer, out int offset)
-    {
-        if (TryPrivate(addr, size, out buffer, out offset))
-        {
-            return MemoryRegion.Private;
-        }
-        if (TryShared(addr, size, out buffer, out offset))
-        {
-            return MemoryRegion.Shared;
-        }
-        return IsMmio(addr) ? MemoryRegion.Mmio : MemoryRegion.Unmapped;
-    }
 
     /// <summary>A little-endian load of 8, 4 (zero-extended) or 1 (zero-extended) bytes.</summary>
     public static long Read(byte[] buffer, int offset, int size) => size switch

@@ -281,106 +281,99 @@ public sealed partial class Vcpu
                         break;
                     case Opcode.Lidt: _idtr = Ea(ref regs, in i); s.Rip++; break;
 
-                    // --- everything else: the table's Always instructions (platform instructions, probe,
-                    // kcall), out of the eager path. Sequencing comes from the instruction: the
-                    // assembler copies each row's SyncKind into it. Always: the instruction runs at its
-                    // exact issue instant t if that is before the horizon, else the slice yields to t.
-                    // (The eager cases above are the table's None and IfSharedMemory rows; the
-                    // conformance test holds the two in step.)
-                    default:
+                    // --- the table's Always rows: platform instructions (priced by the platform), probe
+                    // and kcall. Each runs at its exact issue instant t; whether it waits for that
+                    // instant (sequencing) is the instruction's bit, copied by the assembler from its
+                    // table row. The eager cases above are the None and IfSharedMemory rows;
+                    // InstructionTableConformanceTests holds the table and these cases in step.
+                    case Opcode.Rdtsc:
+                    case Opcode.Rdtscp:
+                    case Opcode.Rdpid:
+                    case Opcode.Rdmsr:
+                    case Opcode.Wrmsr:
+                    case Opcode.Cpuid:
+                    case Opcode.InD:
+                    case Opcode.InI:
+                    case Opcode.OutD:
+                    case Opcode.OutI:
+                    case Opcode.Hlt:
                         {
-                            long t;
-                            if (i.Sync == SyncKind.Always)
+                            if (!AtItsInstant(ref sl, i.Sync, out long t))
                             {
-                                if (!SyncReady(ref sl, out t))
+                                return Step.Yield;
+                            }
+                            PlatformResult pr = Platform.Execute(this, ref s, in i, SimTime.FromPicosecondsTrusted(t), costs[(int)i.Cost]);
+                            st = Apply(ref sl, in pr, s.Rip, i.Line, t);
+                            if (st == Step.Stop)
+                            {
+                                return st;
+                            }
+                            if (_observer is not null && (i.Op is Opcode.Rdtsc or Opcode.Rdtscp
+                                || (i.Op == Opcode.Rdmsr && (uint)Unsafe.Add(ref regs, Registers.Rcx) == Msr.Tsc)))
+                            {
+                                ulong v = ((ulong)(uint)Unsafe.Add(ref regs, Registers.Rdx) << 32) | (uint)regs;
+                                _observer.OnTscRead(this, SimTime.FromPicoseconds(t), new TscValue(v), pr.Exited, pr.GuestCycles + pr.ExitCycles);
+                            }
+                            sl.Retired++;
+                            s.Rip++;
+                            if (pr.Halt)
+                            {
+                                return HaltOrWait(ref sl);
+                            }
+                            RefreshIfStale(ref sl, sim);
+                            if (BudgetSpent(ref sl))
+                            {
+                                return Step.Yield;
+                            }
+                            continue;
+                        }
+                    case Opcode.Probe:
+                        {
+                            if (!AtItsInstant(ref sl, i.Sync, out long t))
+                            {
+                                return Step.Yield;
+                            }
+                            Observer?.OnProbe(this, SimTime.FromPicoseconds(t), i.Line, a);
+                            s.Rip++;
+                            sl.Retired++;
+                            continue;
+                        }
+                    case Opcode.Kcall:
+                        {
+                            if (!AtItsInstant(ref sl, i.Sync, out long t))
+                            {
+                                return Step.Yield;
+                            }
+                            if (Kernel is null)
+                            {
+                                return Stop(ref sl, GuestFaultKind.InvalidOpcode, s.Rip, i.Line, "kcall without a guest kernel model");
+                            }
+                            s.Rip++;
+                            sl.Retired++;
+                            KernelCallResult kr = Kernel.Call(this, (int)i.Imm, SimTime.FromPicoseconds(t),
+                                GuestCycles + ExitCycles + sl.Guest + sl.Exit, Exits + sl.Exits);
+                            if (kr == KernelCallResult.Wait)
+                            {
+                                if (_wakePending)
                                 {
-                                    return Step.Yield;
+                                    _wakePending = false; // woken before it waited
+                                }
+                                else
+                                {
+                                    KernelWaiting = true;
+                                    return Step.Stop;
                                 }
                             }
-                            else
+                            if (Halted)
                             {
-                                t = sl.Clock.TimeAt(sl.K);
+                                return Step.Stop;
                             }
-                            switch (i.Op)
-                            {
-                                case Opcode.Rdtsc:
-                                case Opcode.Rdtscp:
-                                case Opcode.Rdpid:
-                                case Opcode.Rdmsr:
-                                case Opcode.Wrmsr:
-                                case Opcode.Cpuid:
-                                case Opcode.InD:
-                                case Opcode.InI:
-                                case Opcode.OutD:
-                                case Opcode.OutI:
-                                case Opcode.Hlt:
-                                    {
-                                        PlatformResult pr = Platform.Execute(this, ref s, in i, SimTime.FromPicosecondsTrusted(t), costs[(int)i.Cost]);
-                                        st = Apply(ref sl, in pr, s.Rip, i.Line, t);
-                                        if (st == Step.Stop)
-                                        {
-                                            return st;
-                                        }
-                                        if (_observer is not null && (i.Op is Opcode.Rdtsc or Opcode.Rdtscp
-                                            || (i.Op == Opcode.Rdmsr && (uint)Unsafe.Add(ref regs, Registers.Rcx) == Msr.Tsc)))
-                                        {
-                                            ulong v = ((ulong)(uint)Unsafe.Add(ref regs, Registers.Rdx) << 32) | (uint)regs;
-                                            _observer.OnTscRead(this, SimTime.FromPicoseconds(t), new TscValue(v), pr.Exited, pr.GuestCycles + pr.ExitCycles);
-                                        }
-                                        sl.Retired++;
-                                        s.Rip++;
-                                        if (pr.Halt)
-                                        {
-                                            return HaltOrWait(ref sl);
-                                        }
-                                        RefreshIfStale(ref sl, sim);
-                                        if (BudgetSpent(ref sl))
-                                        {
-                                            return Step.Yield;
-                                        }
-                                        continue;
-                                    }
-                                case Opcode.Probe:
-                                    {
-                                        Observer?.OnProbe(this, SimTime.FromPicoseconds(t), i.Line, a);
-                                        s.Rip++;
-                                        sl.Retired++;
-                                        continue;
-                                    }
-                                case Opcode.Kcall:
-                                    {
-                                        if (Kernel is null)
-                                        {
-                                            return Stop(ref sl, GuestFaultKind.InvalidOpcode, s.Rip, i.Line, "kcall without a guest kernel model");
-                                        }
-                                        s.Rip++;
-                                        sl.Retired++;
-                                        KernelCallResult kr = Kernel.Call(this, (int)i.Imm, SimTime.FromPicoseconds(t),
-                                            GuestCycles + ExitCycles + sl.Guest + sl.Exit, Exits + sl.Exits);
-                                        if (kr == KernelCallResult.Wait)
-                                        {
-                                            if (_wakePending)
-                                            {
-                                                _wakePending = false; // woken before it waited
-                                            }
-                                            else
-                                            {
-                                                KernelWaiting = true;
-                                                return Step.Stop;
-                                            }
-                                        }
-                                        if (Halted)
-                                        {
-                                            return Step.Stop;
-                                        }
-                                        RefreshIfStale(ref sl, sim);
-                                        continue;
-                                    }
-
-                                default:
-                                    return Stop(ref sl, GuestFaultKind.InvalidOpcode, s.Rip, i.Line, $"opcode {i.Op} is not executable");
-                            }
+                            RefreshIfStale(ref sl, sim);
+                            continue;
                         }
+
+                    default:
+                        return Stop(ref sl, GuestFaultKind.InvalidOpcode, s.Rip, i.Line, $"opcode {i.Op} is not executable");
                 }
 
                 long cost = costs[(int)i.Cost];

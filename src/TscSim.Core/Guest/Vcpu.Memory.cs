@@ -6,8 +6,8 @@ using TscSim.Core.Time;
 namespace TscSim.Core.Guest;
 
 /// <summary>
-/// Memory instructions: what <see cref="GuestMemory"/> maps, sequenced by region (looked up in
-/// <see cref="GuestMemory.Map"/>'s order, private first, inline here for speed). Private memory
+/// Memory instructions: what <see cref="GuestMemory"/> maps, sequenced by region (private
+/// first, then shared, then MMIO). Private memory
 /// runs eagerly; shared memory (the table's <see cref="SyncKind.IfSharedMemory"/>) runs at its
 /// exact instant; MMIO goes to the platform at that instant; anything else is a page fault.
 /// </summary>

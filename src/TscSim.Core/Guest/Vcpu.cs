@@ -299,6 +299,25 @@ public sealed partial class Vcpu : IInterruptTarget
     }
 
     /// <summary>
+    /// The issue instant <paramref name="t"/> of an instruction that runs at its instant, and
+    /// whether it may run now. One the instruction table marks <see cref="SyncKind.Always"/>
+    /// waits for that instant to come (<see cref="SyncReady(ref Slice, out long)"/>): false means
+    /// the slice yields to <paramref name="t"/>. The row's kind is looked at only when the
+    /// instant is past the horizon, so the common case costs nothing more.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool AtItsInstant(ref Slice sl, SyncKind sync, out long t)
+    {
+        t = sl.Clock.TimeAt(sl.K);
+        if (t < sl.Horizon || t == sl.NowPs || sync != SyncKind.Always)
+        {
+            return true;
+        }
+        sl.YieldAt = t;
+        return false;
+    }
+
+    /// <summary>
     /// Has the slice used its budget (reached the engine's next event)? Then it yields at the
     /// instant of its cycle count; the check after every instruction that ran eagerly.
     /// </summary>
