@@ -212,7 +212,11 @@ internal sealed class KvmWriteTsc(Vm vm) : ITscMatching
         long ns = vm.Host.Monotonic.NanosecondsAt(at); // get_kernel_ns()
         long elapsed = ns - _lastNsec;
         long sdiff = Math.Abs(unchecked((long)(data - _lastWrite)));
-        long offset = unchecked((long)(data - p.Vcpu.Core.ReadTsc(at).Raw));
+        // 2.6.38: offset = data - native_read_tsc(), on a host without TSC scaling (2.6.38 KVM had
+        // none). When the model serves kvm-2011's rate with scaling hardware (an assumption, see
+        // docs/model.md), the offset is taken on the scaled TSC, as 3.0's compute_tsc_offset does,
+        // so the guest reads data at the write (without scaling both forms are the same number).
+        long offset = unchecked(p.Controls.TscOffset + (long)(data - p.NativeGuestTsc(at)));
         if ((ulong)sdiff < NsecToCycles(WindowNs) && elapsed < WindowNs)
         {
             var (stable, _) = TscPolicy.HostTsc(vm.Host, vm.HostMarkedUnstable);
