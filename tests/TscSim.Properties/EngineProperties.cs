@@ -77,7 +77,7 @@ internal sealed class ScheduleRunner : IEventHandler
 public class EngineProperties
 {
     /// <summary>Determinism: the same schedule and seed, run twice, give the same fingerprint and the same trace.</summary>
-    [Property(Arbitrary = [typeof(ScheduleArbitrary)], MaxTest = 200)]
+    [CiProperty(Arbitrary = [typeof(ScheduleArbitrary)], MaxTest = 200)]
     public bool Same_schedule_and_seed_give_the_same_fingerprint(Schedule schedule, ulong seed)
     {
         var r1 = new ScheduleRunner();
@@ -88,7 +88,7 @@ public class EngineProperties
     }
 
     /// <summary>Seed sensitivity: a different seed moves the jittered times and so changes the fingerprint.</summary>
-    [Property(Arbitrary = [typeof(ScheduleArbitrary)], MaxTest = 200)]
+    [CiProperty(Arbitrary = [typeof(ScheduleArbitrary)], MaxTest = 200)]
     public Property A_different_seed_gives_a_different_fingerprint(Schedule schedule, ulong seed)
     {
         // Needs at least three events that run: with fewer, two seeds can jitter to the same times by chance.
@@ -98,7 +98,7 @@ public class EngineProperties
     }
 
     /// <summary>Order: executed events are in (time, band) order, and exactly the uncancelled ones (plus follow-ups) ran.</summary>
-    [Property(Arbitrary = [typeof(ScheduleArbitrary)], MaxTest = 300)]
+    [CiProperty(Arbitrary = [typeof(ScheduleArbitrary)], MaxTest = 300)]
     public bool Events_run_in_time_then_band_order_and_cancelled_ones_never_run(Schedule schedule, ulong seed)
     {
         var runner = new ScheduleRunner();

@@ -144,7 +144,7 @@ public class HardwareProperties
     /// For any host and any sequence of frequency changes, C-states, reads and writes, a core's
     /// TSC never decreases except through an explicit write, and reading it never changes it.
     /// </summary>
-    [Property(Arbitrary = [typeof(HostTimelineArbitrary)], MaxTest = 300)]
+    [CiProperty(Arbitrary = [typeof(HostTimelineArbitrary)], MaxTest = 300)]
     public Property Tsc_never_decreases_except_through_a_write_and_reads_change_nothing(HostTimeline timeline)
     {
         var player = new TimelinePlayer(timeline);

@@ -98,7 +98,7 @@ public class InterpreterProperties
     /// random instants, which cut every vCPU's slices at different points) leave every TSC read,
     /// probe and shared-memory result exactly as it was, to the picosecond.
     /// </summary>
-    [Property(Arbitrary = [typeof(SlicedRunArbitrary)], MaxTest = 60)]
+    [CiProperty(Arbitrary = [typeof(SlicedRunArbitrary)], MaxTest = 60)]
     public bool Unrelated_events_do_not_change_what_guests_observe(SlicedRun run)
     {
         var quiet = Run(run, withNoise: false);

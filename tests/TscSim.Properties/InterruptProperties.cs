@@ -130,7 +130,7 @@ public class InterruptProperties
     /// body instruction (probes in program order), the final registers and flags are the same
     /// whether or not the timer interrupts the program (its LVT masked in the reference run).
     /// </summary>
-    [Property(Arbitrary = [typeof(InterruptedProgramArbitrary)], MaxTest = 80)]
+    [CiProperty(Arbitrary = [typeof(InterruptedProgramArbitrary)], MaxTest = 80)]
     public Property Interrupts_never_change_architectural_results(InterruptedProgram p)
     {
         var (quiet, q) = Run(p, timer: false);

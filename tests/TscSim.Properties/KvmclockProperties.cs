@@ -78,7 +78,7 @@ public class KvmclockProperties
     /// With the master clock on and synchronized host TSCs, kvm-clock reads are monotonic across
     /// vCPUs for any schedule of vCPU moves (the guest needs no global guard).
     /// </summary>
-    [Property(Arbitrary = [typeof(MoveScheduleArbitrary)], MaxTest = 60)]
+    [CiProperty(Arbitrary = [typeof(MoveScheduleArbitrary)], MaxTest = 60)]
     public Property Kvmclock_is_monotonic_across_vcpus_with_the_master_clock_for_any_vcpu_moves(MoveSchedule s)
     {
         var sim = new Simulator(9);

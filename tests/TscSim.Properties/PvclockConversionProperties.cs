@@ -73,7 +73,7 @@ public class PvclockConversionProperties
     /// within delta · ε + 2 ns of the exact delta · 10^9 / Hz, for rates from 1 MHz to 10 GHz and
     /// deltas up to 2^51 ticks.
     /// </summary>
-    [Property(MaxTest = 3_000)]
+    [CiProperty(MaxTest = 3_000)]
     public Property Pvclock_tsc_to_ns_error_stays_within_its_analytic_bound() =>
         Prop.ForAll(Conversions(), c => WithinBound(1_000_000_000, c.Hz, c.Delta));
 
@@ -81,12 +81,12 @@ public class PvclockConversionProperties
     /// KVM's ns → guest-cycles conversion (catch-up and TSC matching, <c>GetTimeScale(tsc Hz, 10^9)</c>)
     /// is within its bound too.
     /// </summary>
-    [Property(MaxTest = 3_000)]
+    [CiProperty(MaxTest = 3_000)]
     public Property Pvclock_ns_to_cycles_error_stays_within_its_analytic_bound() =>
         Prop.ForAll(Conversions(), c => WithinBound(c.Hz, 1_000_000_000, c.Delta));
 
     /// <summary>For a fixed (shift, mul), a larger delta never converts to fewer ns: kvm-clock is monotonic in the TSC.</summary>
-    [Property(MaxTest = 3_000)]
+    [CiProperty(MaxTest = 3_000)]
     public Property Pvclock_scale_delta_is_monotonic_in_the_delta() =>
         Prop.ForAll(Conversions(), c =>
         {
@@ -100,7 +100,7 @@ public class PvclockConversionProperties
     /// calibrates) is within ε of the rate KVM published, plus the precision lost to a negative
     /// shift (2^−shift kHz) and one kHz of flooring.
     /// </summary>
-    [Property(MaxTest = 3_000)]
+    [CiProperty(MaxTest = 3_000)]
     public Property Pvclock_tsc_khz_recovers_the_published_rate_within_the_bound() =>
         Prop.ForAll(Arb.From(Gen.Choose(1_000, 10_000_000)), khz =>
         {

@@ -79,7 +79,7 @@ public class VirtualizationProperties
     /// whenever trapping starts, every emulated TSC value a VM hands out is above every one it
     /// handed out before, on any vCPU: the emulated TSC never goes backwards, per vCPU or across.
     /// </summary>
-    [Property(Arbitrary = [typeof(TrapScenarioArbitrary)], MaxTest = 80)]
+    [CiProperty(Arbitrary = [typeof(TrapScenarioArbitrary)], MaxTest = 80)]
     public Property An_emulated_tsc_never_goes_backwards_on_any_vcpu_or_across_vcpus(TrapScenario s)
     {
         var sim = new Simulator(5);

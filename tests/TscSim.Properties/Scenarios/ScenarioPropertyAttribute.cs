@@ -6,10 +6,11 @@ namespace TscSim.Properties.Scenarios;
 /// <summary>
 /// An FsCheck property over whole scenarios, run <c>maxTest</c> times scaled by the environment
 /// variable <c>TSCSIM_PROPERTY_SCALE</c> (a positive number, default 1): CI runs the default
-/// sizes in a couple of minutes; a nightly job can set 10 to search ten times as long.
+/// sizes in a couple of minutes, from a fixed seed (<see cref="CiPropertyAttribute"/>); a nightly
+/// job can set 10 (and <c>TSCSIM_PROPERTY_RANDOM=1</c>) to search ten times as long.
 /// </summary>
 [AttributeUsage(AttributeTargets.Method)]
-public sealed class ScenarioPropertyAttribute : PropertyAttribute
+public sealed class ScenarioPropertyAttribute : CiPropertyAttribute
 {
     /// <summary>The environment variable that scales every scenario property's number of tests.</summary>
     public const string ScaleVariable = "TSCSIM_PROPERTY_SCALE";
