@@ -9,22 +9,8 @@ namespace TscSim.Tests.Cli;
 /// results, checks the destination before simulating, and two writers of one folder never
 /// corrupt each other.
 /// </summary>
-public sealed class OutputSafetyTests : IDisposable
+public sealed class OutputSafetyTests() : CliTestBase("out")
 {
-    private readonly string _dir = Path.Combine(Path.GetTempPath(), $"tscsim-out-{Environment.ProcessId}-{Guid.NewGuid():N}");
-
-    public OutputSafetyTests() => Directory.CreateDirectory(_dir);
-
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
-
-    internal static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = TscSimCli.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
-
     internal const string Tiny = """
         name: tiny
         duration: 20ms
@@ -46,18 +32,10 @@ public sealed class OutputSafetyTests : IDisposable
           - vm0.vcpu1.reads > 10
         """;
 
-    private string Write(string name, string text)
-    {
-        string path = Path.Combine(_dir, name);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        File.WriteAllText(path, text);
-        return path;
-    }
-
     [Fact]
     public void A_folder_holding_user_files_is_never_replaced_not_even_with_force()
     {
-        string thesis = Path.Combine(_dir, "thesis");
+        string thesis = Path.Combine(Dir, "thesis");
         string scenario = Write("thesis/s.yaml", Tiny);
         Write("thesis/chapter1.tex", "\\chapter{One}");
 
@@ -77,7 +55,7 @@ public sealed class OutputSafetyTests : IDisposable
     public void A_run_replaces_its_own_results_folder_and_marks_it()
     {
         string scenario = Write("s.yaml", Tiny);
-        string outDir = Path.Combine(_dir, "out");
+        string outDir = Path.Combine(Dir, "out");
 
         var first = Run("run", scenario, "--out", outDir, "--quiet");
         var second = Run("run", scenario, "--out", outDir, "--quiet", "--seed", "2");
@@ -95,7 +73,7 @@ public sealed class OutputSafetyTests : IDisposable
     public void A_run_refuses_a_sweep_folder_unless_forced()
     {
         string scenario = Write("s.yaml", Tiny);
-        string sweepDir = Path.Combine(_dir, "sw");
+        string sweepDir = Path.Combine(Dir, "sw");
         Directory.CreateDirectory(Path.Combine(sweepDir, "points"));
         File.WriteAllText(Path.Combine(sweepDir, "sweep.csv"), "point\n");
         new ResultMarker(ResultKind.Sweep, ResultMarker.CurrentBuild, null, "0123456789abcdef").WriteTo(sweepDir);
@@ -117,7 +95,7 @@ public sealed class OutputSafetyTests : IDisposable
     public void A_folder_without_a_marker_is_replaced_only_with_force()
     {
         string scenario = Write("s.yaml", Tiny);
-        string old = Path.Combine(_dir, "old");
+        string old = Path.Combine(Dir, "old");
         Write("old/summary.json", "{}");
 
         var (code, _, err) = Run("run", scenario, "--out", old, "--quiet");
@@ -139,7 +117,7 @@ public sealed class OutputSafetyTests : IDisposable
     public void A_rerun_says_that_it_removed_the_old_plots()
     {
         string scenario = Write("s.yaml", Tiny);
-        string outDir = Path.Combine(_dir, "out");
+        string outDir = Path.Combine(Dir, "out");
         Assert.Equal(ExitCodes.Success, Run("run", scenario, "--out", outDir, "--quiet").Code);
         Write("out/plots/skew.png", "png");
 
@@ -168,14 +146,14 @@ public sealed class OutputSafetyTests : IDisposable
         Assert.Contains("cannot create the folder", underFile.Err, StringComparison.Ordinal);
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"took {clock.Elapsed}");
         Assert.Equal("mine", File.ReadAllText(file));
-        Assert.Empty(Directory.GetDirectories(_dir, "*tmp*", SearchOption.AllDirectories));
+        Assert.Empty(Directory.GetDirectories(Dir, "*tmp*", SearchOption.AllDirectories));
     }
 
     [Fact]
     public void A_second_writer_of_a_locked_folder_is_refused_with_the_holders_pid()
     {
         string scenario = Write("s.yaml", Tiny);
-        string outDir = Path.Combine(_dir, "out");
+        string outDir = Path.Combine(Dir, "out");
 
         using (OutputLock.Acquire(OutputFolder.Normalize(outDir)))
         {
@@ -191,7 +169,7 @@ public sealed class OutputSafetyTests : IDisposable
     public void Concurrent_writers_of_one_folder_never_crash_and_leave_a_whole_folder()
     {
         string scenario = Write("s.yaml", Tiny);
-        string outDir = Path.Combine(_dir, "out");
+        string outDir = Path.Combine(Dir, "out");
         var codes = new int[8];
         var errors = new string[8];
 
@@ -208,15 +186,15 @@ public sealed class OutputSafetyTests : IDisposable
         Assert.Contains(ExitCodes.Success, codes);
         Assert.DoesNotContain(errors, e => e.Contains("Exception", StringComparison.Ordinal));
         Assert.True(SweepRunner.IsComplete(outDir));
-        Assert.Empty(Directory.GetDirectories(_dir, ".out.*"));
+        Assert.Empty(Directory.GetDirectories(Dir, ".out.*"));
     }
 
     [Fact]
     public void Leftover_temporary_folders_are_removed_only_under_the_lock()
     {
         string scenario = Write("s.yaml", Tiny);
-        string outDir = Path.Combine(_dir, "out");
-        string leftover = Path.Combine(_dir, ".out.tmp-999999-1");
+        string outDir = Path.Combine(Dir, "out");
+        string leftover = Path.Combine(Dir, ".out.tmp-999999-1");
         Directory.CreateDirectory(leftover);
 
         using (OutputLock.Acquire(OutputFolder.Normalize(outDir)))
@@ -232,7 +210,7 @@ public sealed class OutputSafetyTests : IDisposable
     public void Progress_goes_to_stderr_and_hex_seeds_are_accepted()
     {
         string scenario = Write("s.yaml", Tiny);
-        string outDir = Path.Combine(_dir, "out");
+        string outDir = Path.Combine(Dir, "out");
 
         var (code, stdout, err) = Run("run", scenario, "--out", outDir, "--seed", "0x10");
 

@@ -4,29 +4,8 @@ using TscSim.Tests.Runs;
 namespace TscSim.Tests.Cli;
 
 /// <summary><c>tscsim run</c> and <c>validate</c>: exit codes, messages, and no results folder for bad input.</summary>
-public sealed class RunCliTests : IDisposable
+public sealed class RunCliTests() : CliTestBase("cli")
 {
-    private readonly string _dir = Path.Combine(Path.GetTempPath(), $"tscsim-cli-{Environment.ProcessId}-{Guid.NewGuid():N}");
-
-    public RunCliTests() => Directory.CreateDirectory(_dir);
-
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
-
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = TscSimCli.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
-
-    private string Write(string name, string text)
-    {
-        string path = Path.Combine(_dir, name);
-        File.WriteAllText(path, text);
-        return path;
-    }
-
     private const string Good = """
         name: tiny
         duration: 50ms
@@ -51,7 +30,7 @@ public sealed class RunCliTests : IDisposable
     [Fact]
     public void Run_writes_the_results_folder_and_exits_0_when_expectations_hold()
     {
-        string outDir = Path.Combine(_dir, "out");
+        string outDir = Path.Combine(Dir, "out");
         var (code, stdout, err) = Run("run", Write("tiny.yaml", Good), "--out", outDir);
         Assert.True(code == ExitCodes.Success, err);
         Assert.Contains("PASS  vm0.vcpu0.reads > 10", stdout, StringComparison.Ordinal);
@@ -62,7 +41,7 @@ public sealed class RunCliTests : IDisposable
     [Fact]
     public void A_failed_expectation_exits_1_and_still_writes_results()
     {
-        string outDir = Path.Combine(_dir, "out");
+        string outDir = Path.Combine(Dir, "out");
         var (code, stdout, _) = Run("run", Write("tiny.yaml", Good.Replace("reads > 10", "reads > 100000000", StringComparison.Ordinal)), "--out", outDir);
         Assert.Equal(ExitCodes.ExpectationFailed, code);
         Assert.Contains("FAIL  vm0.vcpu0.reads > 100000000", stdout, StringComparison.Ordinal);
@@ -72,7 +51,7 @@ public sealed class RunCliTests : IDisposable
     [Fact]
     public void Seed_and_set_overrides_are_applied()
     {
-        string outDir = Path.Combine(_dir, "out");
+        string outDir = Path.Combine(Dir, "out");
         var (code, _, err) = Run("run", Write("tiny.yaml", Good), "--out", outDir, "--seed", "9", "--set", "vms[0].vcpus=2", "--quiet");
         Assert.True(code == ExitCodes.Success, err);
         string summary = File.ReadAllText(Path.Combine(outDir, "summary.json"));
@@ -90,7 +69,7 @@ public sealed class RunCliTests : IDisposable
     public void Bad_input_exits_2_with_a_positioned_message_and_no_results(string from, string to, string mentions)
     {
         string file = Write("bad.yaml", Good.Replace(from, to, StringComparison.Ordinal));
-        string outDir = Path.Combine(_dir, "out");
+        string outDir = Path.Combine(Dir, "out");
         var (code, _, err) = Run("run", file, "--out", outDir);
         Assert.Equal(ExitCodes.BadInput, code);
         Assert.Matches(@"bad\.yaml:\d+:\d+: ", err);
@@ -120,7 +99,7 @@ public sealed class RunCliTests : IDisposable
     [Fact]
     public void A_missing_file_exits_2()
     {
-        var (code, _, err) = Run("run", Path.Combine(_dir, "nope.yaml"));
+        var (code, _, err) = Run("run", Path.Combine(Dir, "nope.yaml"));
         Assert.Equal(ExitCodes.BadInput, code);
         Assert.Contains("nope.yaml", err, StringComparison.Ordinal);
     }

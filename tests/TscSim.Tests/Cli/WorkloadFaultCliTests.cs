@@ -8,29 +8,8 @@ namespace TscSim.Tests.Cli;
 /// guest fault (a division by zero, running past the end) shows in the table, on stderr with
 /// its scenario line and in <c>summary.json</c>, and fails the run unless it is expected.
 /// </summary>
-public sealed class WorkloadFaultCliTests : IDisposable
+public sealed class WorkloadFaultCliTests() : CliTestBase("faults")
 {
-    private readonly string _dir = Path.Combine(Path.GetTempPath(), $"tscsim-faults-{Environment.ProcessId}-{Guid.NewGuid():N}");
-
-    public WorkloadFaultCliTests() => Directory.CreateDirectory(_dir);
-
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
-
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = TscSimCli.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
-
-    private string Write(string name, string text)
-    {
-        string path = Path.Combine(_dir, name);
-        File.WriteAllText(path, text);
-        return path;
-    }
-
     /// <summary>A scenario whose workload is <paramref name="workload"/> (lines indented by the caller's block), plus expectations.</summary>
     private static string Scenario(string workload, params string[] expect) =>
         """
@@ -63,7 +42,7 @@ public sealed class WorkloadFaultCliTests : IDisposable
     {
         string text = Scenario("loop: kcall 9\njmp loop");
         string file = Write("kcall.yaml", text);
-        string outDir = Path.Combine(_dir, "out");
+        string outDir = Path.Combine(Dir, "out");
         var (code, _, err) = verb == "run" ? Run("run", file, "--out", outDir) : Run("validate", file);
         Assert.Equal(ExitCodes.BadInput, code);
         Assert.Contains($"kcall.yaml:{LineOf(text, "kcall 9")}:13: workload of vm 'vm0': 'kcall' belongs to the guest kernel's own code", err, StringComparison.Ordinal);
@@ -86,7 +65,7 @@ public sealed class WorkloadFaultCliTests : IDisposable
     {
         string text = Scenario(DivideByZero, "vm0.vcpu0.reads >= 1");
         string file = Write("div.yaml", text);
-        string outDir = Path.Combine(_dir, "out");
+        string outDir = Path.Combine(Dir, "out");
         var (code, stdout, err) = Run("run", file, "--out", outDir);
 
         Assert.Equal(ExitCodes.ExpectationFailed, code);
@@ -115,7 +94,7 @@ public sealed class WorkloadFaultCliTests : IDisposable
     [Fact]
     public void Even_quiet_runs_print_faults_on_stderr()
     {
-        var (code, stdout, err) = Run("run", Write("div.yaml", Scenario(DivideByZero)), "--out", Path.Combine(_dir, "out"), "--quiet");
+        var (code, stdout, err) = Run("run", Write("div.yaml", Scenario(DivideByZero)), "--out", Path.Combine(Dir, "out"), "--quiet");
         Assert.Equal(ExitCodes.ExpectationFailed, code);
         Assert.Equal("", stdout);
         Assert.Contains("divide_error", err, StringComparison.Ordinal);
@@ -127,7 +106,7 @@ public sealed class WorkloadFaultCliTests : IDisposable
     [InlineData("vm0.vcpu0.fault.kind == divide_error")]
     public void An_expected_fault_passes(string expectation)
     {
-        var (code, stdout, err) = Run("run", Write("div.yaml", Scenario(DivideByZero, expectation)), "--out", Path.Combine(_dir, "out"));
+        var (code, stdout, err) = Run("run", Write("div.yaml", Scenario(DivideByZero, expectation)), "--out", Path.Combine(Dir, "out"));
         Assert.True(code == ExitCodes.Success, stdout + err);
         Assert.Contains($"PASS  {expectation}", stdout, StringComparison.Ordinal);
         Assert.Contains("divide_error", err, StringComparison.Ordinal); // still reported
@@ -136,7 +115,7 @@ public sealed class WorkloadFaultCliTests : IDisposable
     [Fact]
     public void A_run_without_faults_reports_zero()
     {
-        string outDir = Path.Combine(_dir, "out");
+        string outDir = Path.Combine(Dir, "out");
         var (code, _, err) = Run("run", Write("ok.yaml", Scenario("loop: call clock_gettime\nwork 100000cycles\njmp loop", "vm0.vcpu0.faults == 0")),
             "--out", outDir, "--quiet");
         Assert.True(code == ExitCodes.Success, err);
@@ -150,7 +129,7 @@ public sealed class WorkloadFaultCliTests : IDisposable
     public void Running_past_the_end_of_the_workload_is_a_fault_at_its_last_line()
     {
         string text = Scenario("nop\nnop");
-        string outDir = Path.Combine(_dir, "out");
+        string outDir = Path.Combine(Dir, "out");
         var (code, _, err) = Run("run", Write("off.yaml", text), "--out", outDir, "--quiet");
         Assert.Equal(ExitCodes.ExpectationFailed, code);
         int last = LineOf(text, "nop") + 1;
