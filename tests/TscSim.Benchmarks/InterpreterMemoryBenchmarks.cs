@@ -1,8 +1,5 @@
 using BenchmarkDotNet.Attributes;
-using TscSim.Core.Engine;
 using TscSim.Core.Guest;
-using TscSim.Core.Hardware;
-using TscSim.Core.Isa;
 using TscSim.Core.Time;
 
 namespace TscSim.Benchmarks;
@@ -46,14 +43,14 @@ public class InterpreterMemoryBenchmarks
         """;
 
     private static readonly Duration Step = Duration.FromMicroseconds(10);
-    private Bench _private = null!;
-    private Bench _shared = null!;
+    private InterpreterBench _private = null!;
+    private InterpreterBench _shared = null!;
 
     [GlobalSetup]
     public void Setup()
     {
-        _private = new Bench(PrivateLoop);
-        _shared = new Bench(SharedLoop);
+        _private = new InterpreterBench(PrivateLoop);
+        _shared = new InterpreterBench(SharedLoop);
         _private.Run(Duration.FromMilliseconds(1));
         _shared.Run(Duration.FromMilliseconds(1));
     }
@@ -65,27 +62,4 @@ public class InterpreterMemoryBenchmarks
     /// <summary>Shared loads, stores and locked adds (each sequenced): 10 µs of guest time.</summary>
     [Benchmark]
     public long SharedMemoryLoop() { long before = _shared.Vcpu.Instructions; _shared.Run(Step); return _shared.Vcpu.Instructions - before; }
-
-    private sealed class Bench
-    {
-        private readonly Simulator _sim;
-        private SimTime _until;
-
-        public Bench(string source)
-        {
-            _sim = new Simulator(1);
-            var host = new Host(new HostConfig { Id = "bench", Cpu = CpuPresets.IntelSkylake, Frequency = Frequency.FromMegahertz(2_000) }, _sim);
-            var executor = new GuestExecutor(_sim);
-            Vcpu = new Vcpu(executor, "bench.vcpu0", Assembler.Assemble(source, "bench"), host.Cores[0], new NativePlatform());
-            Vcpu.Start(SimTime.Zero);
-        }
-
-        public Vcpu Vcpu { get; }
-
-        public void Run(Duration span)
-        {
-            _until += span;
-            _sim.Run(_until);
-        }
-    }
 }

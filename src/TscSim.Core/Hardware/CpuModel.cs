@@ -116,6 +116,20 @@ public sealed record CpuModel
     /// <summary>IA32_TSC_ADJUST (MSR 0x3B, CPUID.7.0:EBX[1]) exists.</summary>
     public required bool HasTscAdjust { get; init; }
 
+    /// <summary>
+    /// The first CPUID feature a guest shown this model would miss on <paramref name="destination"/>
+    /// (RDTSCP, RDPID, IA32_TSC_ADJUST: the ones the model's guests use), or null when it has them
+    /// all: libvirt refuses a live migration to such a CPU.
+    /// </summary>
+    public string? FirstFeatureMissingIn(CpuModel destination)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        return (HasRdtscp && !destination.HasRdtscp) ? "RDTSCP (CPUID 0x80000001 EDX[27])"
+            : (HasRdpid && !destination.HasRdpid) ? "RDPID (CPUID 7 ECX[22])"
+            : (HasTscAdjust && !destination.HasTscAdjust) ? "IA32_TSC_ADJUST (CPUID 7 EBX[1])"
+            : null;
+    }
+
     /// <summary>RDTSCP exists (CPUID 0x80000001 EDX[27]); without it RDTSCP raises #UD.</summary>
     public required bool HasRdtscp { get; init; }
 

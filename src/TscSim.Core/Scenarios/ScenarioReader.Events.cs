@@ -257,17 +257,10 @@ internal sealed partial class ScenarioReader
     }
 
     /// <summary>The first CPUID feature of <paramref name="boot"/>'s preset that <paramref name="destination"/>'s lacks, or null.</summary>
-    private static string? MissingCpuFeature(string boot, string? destination)
-    {
-        if (destination is null || Hardware.CpuPresets.Find(boot) is not { } b || Hardware.CpuPresets.Find(destination) is not { } d)
-        {
-            return null; // an unknown preset is reported where it is named
-        }
-        return (b.HasRdtscp && !d.HasRdtscp) ? "RDTSCP (CPUID 0x80000001 EDX[27])"
-            : (b.HasRdpid && !d.HasRdpid) ? "RDPID (CPUID 7 ECX[22])"
-            : (b.HasTscAdjust && !d.HasTscAdjust) ? "IA32_TSC_ADJUST (CPUID 7 EBX[1])"
-            : null;
-    }
+    private static string? MissingCpuFeature(string boot, string? destination) =>
+        destination is not null && Hardware.CpuPresets.Find(boot) is { } b && Hardware.CpuPresets.Find(destination) is { } d
+            ? b.FirstFeatureMissingIn(d)
+            : null; // an unknown preset is reported where it is named
 
     /// <summary>
     /// Replays the events in time order (file order for ties) to check what depends on where

@@ -98,6 +98,13 @@ public sealed record HypervisorConfig
     public VmmKind Vmm { get; init; } = VmmKind.Qemu;
 
     /// <summary>
+    /// Whether the hypervisor emulates IA32_TSC_ADJUST (MSR 0x3B) for its guests: KVM from Linux
+    /// 3.8 on (kvm_set_msr_common MSR_IA32_TSC_ADJUST); 2.6.37/38 KVM (<see cref="PolicyKind.Kvm2011"/>)
+    /// does not know it, so a guest access reaches "unhandled wrmsr/rdmsr" and takes #GP.
+    /// </summary>
+    public bool EmulatesTscAdjust => Kind != PolicyKind.Kvm2011;
+
+    /// <summary>
     /// When set, an emulated RDTSC/RDTSCP costs this many times the CPU's native RDTSC in total
     /// (replacing round trip + handler): Xen's published figure, "roughly 15-20 times slower than
     /// the rdtsc instruction when executed natively" (xen docs/misc/tscmode.txt, Xen 4.0 era,

@@ -71,8 +71,15 @@ public sealed class HypervisorPlatform : IGuestPlatform
     public ulong NativeGuestTsc(SimTime at) => _vm.Backend.GuestTsc(Vcpu.Core.ReadTsc(at).Raw, in Controls);
 
     /// <summary>Moves the offset so this vCPU's guest TSC reads <paramref name="value"/> at <paramref name="at"/>.</summary>
-    internal void ResumeNativeAfter(SimTime at, ulong value) =>
-        Controls.TscOffset = unchecked(Controls.TscOffset + (long)(value - NativeGuestTsc(at)));
+    internal void ResumeNativeAfter(SimTime at, ulong value) => Controls.TscOffset = OffsetReading(at, value);
+
+    /// <summary>
+    /// The TSC offset at which this vCPU's guest TSC reads <paramref name="value"/> at
+    /// <paramref name="at"/>, on the scaled TSC (KVM's kvm_compute_l1_tsc_offset); without scaling,
+    /// <c>value − host TSC</c>.
+    /// </summary>
+    internal long OffsetReading(SimTime at, ulong value) =>
+        unchecked(Controls.TscOffset + (long)(value - NativeGuestTsc(at)));
 
     /// <inheritdoc />
     public PlatformResult Execute(Vcpu vcpu, ref CpuState s, in Instruction i, SimTime at, long nativeCycles)
@@ -158,11 +165,10 @@ public sealed class HypervisorPlatform : IGuestPlatform
                 case Opcode.Wrmsr:
                     Exits.Msr++;
                     handlerCycles = costs.Msr.Count;
-                    if (msr == Msr.TscAdjust && _vm.Policy.Kind == PolicyKind.Kvm2011)
+                    if (msr == Msr.TscAdjust && !_vm.Policy.EmulatesTscAdjust)
                     {
-                        // 2.6.37/38 KVM has no IA32_TSC_ADJUST (it came with Linux 3.8): kvm_set_msr_common
-                        // and kvm_get_msr_common reach their default, "unhandled wrmsr/rdmsr", return 1,
-                        // and the guest takes #GP (ignore_msrs is off by default).
+                        // "unhandled wrmsr/rdmsr" (2.6.38 kvm_{set,get}_msr_common default: return 1),
+                        // #GP with ignore_msrs off (its default).
                         return vcpu.ExplainFault(GuestFaultKind.GeneralProtection,
                             $"{(i.Op == Opcode.Rdmsr ? "RDMSR" : "WRMSR")} of IA32_TSC_ADJUST under 2.6.38-era KVM, which does not know it (\"unhandled {(i.Op == Opcode.Rdmsr ? "rdmsr" : "wrmsr")}: 0x3b\", #GP injected)");
                     }

@@ -114,11 +114,11 @@ internal sealed class KvmSynchronizeTsc(Vm vm) : ITscMatching
             _s.UserSet = true;
         }
         bool matched = false;
-        long offset = OffsetFor(p, at, data);
+        long offset = p.OffsetReading(at, data);
         if (synchronizing && khz == _s.LastKhz)
         {
             var (stable, _) = TscPolicy.HostTsc(vm.Host, vm.HostMarkedUnstable);
-            offset = stable ? _s.Offset : OffsetFor(p, at, unchecked(data + NsecToCycles(elapsed)));
+            offset = stable ? _s.Offset : p.OffsetReading(at, unchecked(data + NsecToCycles(elapsed)));
             matched = true;
         }
         _s.LastNsec = ns;
@@ -152,9 +152,6 @@ internal sealed class KvmSynchronizeTsc(Vm vm) : ITscMatching
         }
     }
 
-    /// <summary>The offset at which vCPU <paramref name="p"/> reads <paramref name="value"/> at <paramref name="at"/>.</summary>
-    private static long OffsetFor(HypervisorPlatform p, SimTime at, ulong value) =>
-        unchecked(p.Controls.TscOffset + (long)(value - p.NativeGuestTsc(at)));
 
     /// <summary>nsec_to_cycles at the VM's rate (kvm_get_time_scale(virtual Hz, 10^9), bit for bit).</summary>
     private ulong NsecToCycles(long ns)
@@ -216,7 +213,7 @@ internal sealed class KvmWriteTsc(Vm vm) : ITscMatching
         // none). When the model serves kvm-2011's rate with scaling hardware (an assumption, see
         // docs/model.md), the offset is taken on the scaled TSC, as 3.0's compute_tsc_offset does,
         // so the guest reads data at the write (without scaling both forms are the same number).
-        long offset = unchecked(p.Controls.TscOffset + (long)(data - p.NativeGuestTsc(at)));
+        long offset = p.OffsetReading(at, data);
         if ((ulong)sdiff < NsecToCycles(WindowNs) && elapsed < WindowNs)
         {
             var (stable, _) = TscPolicy.HostTsc(vm.Host, vm.HostMarkedUnstable);

@@ -1,12 +1,8 @@
-using System.Collections.Immutable;
-using System.Diagnostics.CodeAnalysis;
-using TscSim.Core.Engine;
-using TscSim.Core.Guest;
 using TscSim.Core.Hardware;
-using TscSim.Core.Isa;
 using TscSim.Core.Time;
 
 namespace TscSim.Core.Virtualization;
+
 /// <summary>Live migration of a VM: what is saved at the pause and restored on the destination.</summary>
 public sealed partial class Vm
 {

@@ -366,8 +366,7 @@ public sealed record GeneratedScenario(string Name, ulong Seed, int DurationMs, 
     {
         var b = TscSim.Core.Hardware.CpuPresets.Find(boot);
         var d = TscSim.Core.Hardware.CpuPresets.Find(destination);
-        return b is null || d is null
-            || (!(b.HasRdtscp && !d.HasRdtscp) && !(b.HasRdpid && !d.HasRdpid) && !(b.HasTscAdjust && !d.HasTscAdjust));
+        return b is null || d is null || b.FirstFeatureMissingIn(d) is null;
     }
 
     private static string I(int x) => x.ToString(CultureInfo.InvariantCulture);
