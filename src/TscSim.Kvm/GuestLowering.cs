@@ -13,7 +13,21 @@ public sealed class LoweringException(string program, int line, string message) 
 }
 
 /// <summary>A program lowered to x86-64 machine code for a 64-bit guest at <see cref="GuestAddressMap.CodeBase"/>.</summary>
-public sealed record LoweredProgram(byte[] Code, ulong Entry, bool UsesPrivateData);
+/// <param name="Code">The machine code.</param>
+/// <param name="Entry">The entry point's address.</param>
+/// <param name="UsesPrivateData">Whether the program has a private data section.</param>
+/// <param name="InstructionAddresses">The real address of each TscSim instruction (index → address).</param>
+/// <param name="IdtTable">The address of the model-format IDT the program's <c>lidt</c> loads, or null without <c>lidt</c>.</param>
+/// <param name="StopOnHalt">Whether a <c>hlt</c> with IF = 0 was lowered to a write to <see cref="GuestLowering.HaltPort"/> (runs with an in-kernel irqchip).</param>
+public sealed record LoweredProgram(byte[] Code, ulong Entry, bool UsesPrivateData, ulong[] InstructionAddresses, long? IdtTable = null, bool StopOnHalt = false)
+{
+    /// <summary>The real address of the model's code address <paramref name="modelAddress"/> (<see cref="GuestAddressMap.CodeBase"/> + index), or null when it is not one.</summary>
+    public ulong? RealCodeAddress(long modelAddress)
+    {
+        long index = unchecked(modelAddress - GuestAddressMap.CodeBase);
+        return index >= 0 && index < InstructionAddresses.Length ? InstructionAddresses[index] : null;
+    }
+}
 
 /// <summary>
 /// Encodes a TscSim <see cref="GuestProgram"/> into real x86-64 machine code with Iced's
@@ -28,18 +42,37 @@ public sealed record LoweredProgram(byte[] Code, ulong Entry, bool UsesPrivateDa
 /// <see cref="KvmVm.ProbeBuffer"/> through the cursor at <see cref="KvmVm.ProbeCursor"/>, saving
 /// a scratch register and the flags: no exit, as in the model.</item>
 /// <item><c>kcall</c> (a guest kernel model service) has no real equivalent and is refused.</item>
+/// <item><c>lidt [table]</c> of a static table (a data label): the model's IDT is 8-byte entries
+/// holding handler code addresses, a real one 16-byte gates, so the lowered <c>lidt</c> loads
+/// <see cref="KvmVm.Idtr"/> and the harness builds the gates at <see cref="KvmVm.Idt"/> from the
+/// table's entries as loaded (<see cref="KvmGuest"/>); a table written at run time is not seen,
+/// and a <c>lidt</c> through a register is refused. <c>sti</c>, <c>cli</c>, <c>iretq</c> map one
+/// to one (the model's 40-byte frame is x86-64's).</item>
+/// <item>With an in-kernel irqchip (the <c>irqchip</c> argument of <see cref="Lower"/>), KVM never
+/// hands a HLT to userspace, so <c>hlt</c> becomes: IF = 1, a real <c>hlt</c> (waits for the
+/// interrupt, as in the model); IF = 0, a write to <see cref="HaltPort"/>, where the harness
+/// stops the vCPU (the model's "stop for good"). A <c>hlt</c> right after <c>sti</c> stays a
+/// bare <c>hlt</c>, keeping the STI shadow that makes <c>sti; hlt</c> miss no wake-up.</item>
+/// <item>Memory operands in the xAPIC page (0xFEE00000) are refused: real runs put the APIC in
+/// x2APIC mode and map only the first GiB.</item>
 /// </list>
 /// Code labels are instruction indices in TscSim and real addresses here: a program that
 /// computes with a code label's address (rather than branching to it) is not supported.
 /// </summary>
 public static class GuestLowering
 {
+    /// <summary>The port a lowered <c>hlt</c> with IF = 0 writes under an in-kernel irqchip (0xF4, QEMU's isa-debug-exit port).</summary>
+    public const ushort HaltPort = 0xF4;
+
     private static readonly AssemblerRegister64[] R64 = [rax, rcx, rdx, rbx, rsp, rbp, rsi, rdi, r8, r9, r10, r11, r12, r13, r14, r15];
     private static readonly AssemblerRegister32[] R32 = [eax, ecx, edx, ebx, esp, ebp, esi, edi, r8d, r9d, r10d, r11d, r12d, r13d, r14d, r15d];
 
     /// <summary>Lowers <paramref name="program"/>; throws <see cref="LoweringException"/> for what has no real equivalent.</summary>
-    public static LoweredProgram Lower(GuestProgram program)
+    /// <param name="program">The TscSim program.</param>
+    /// <param name="irqchip">Whether it runs with KVM's in-kernel irqchip (then <c>hlt</c> with IF = 0 becomes a write to <see cref="HaltPort"/>).</param>
+    public static LoweredProgram Lower(GuestProgram program, bool irqchip = false)
     {
+        long? idtTable = null;
         var a = new Assembler(64);
         var labels = new Label[program.Length];
         for (int i = 0; i < labels.Length; i++)
@@ -56,7 +89,42 @@ public static class GuestLowering
             Instruction i = program[index];
             try
             {
-                Emit(a, i, labels);
+                if (i.Op == Opcode.Lidt)
+                {
+                    if (i.Base != Instruction.NoRegister)
+                    {
+                        throw new LoweringException(program.Name, i.Line, $"'{Source(program, i.Line)}' loads an IDT through a register: real runs need a static table (lidt [label])");
+                    }
+                    if (idtTable is long t && t != i.Disp)
+                    {
+                        throw new LoweringException(program.Name, i.Line, $"'{Source(program, i.Line)}' loads a second IDT: real runs support one table");
+                    }
+                    idtTable = i.Disp;
+                    a.lidt(__[(ulong)KvmVm.Idtr]);
+                }
+                else if (i.Op == Opcode.Hlt && irqchip && !(index > 0 && program[index - 1].Op == Opcode.Sti))
+                {
+                    // IF = 1: wait in a real hlt; IF = 0: the model stops the vCPU, here a write to the halt port.
+                    var sleep = a.CreateLabel();
+                    a.pushfq();
+                    a.test(__qword_ptr[rsp], 0x200);
+                    a.jne(sleep);
+                    a.popfq();
+                    a.@out((byte)HaltPort, al);
+                    a.hlt();
+                    a.Label(ref sleep);
+                    a.popfq();
+                    a.hlt();
+                }
+                else
+                {
+                    if (i.Op is Opcode.MovRM or Opcode.MovMR or Opcode.MovMI or Opcode.MovDM or Opcode.MovMD && i.Base == Instruction.NoRegister
+                        && TscSim.Core.Hardware.ApicRegisters.IsXapic(i.Disp))
+                    {
+                        throw new LoweringException(program.Name, i.Line, $"'{Source(program, i.Line)}' uses the xAPIC page: real runs put the APIC in x2APIC mode (use the x2APIC MSRs, 0x800 + offset/16)");
+                    }
+                    Emit(a, i, labels);
+                }
             }
             catch (LoweringException)
             {
@@ -77,8 +145,13 @@ public static class GuestLowering
             }
         }
         var writer = new CodeWriterImpl();
-        a.Assemble(writer, (ulong)GuestAddressMap.CodeBase);
-        return new LoweredProgram(writer.ToArray(), (ulong)GuestAddressMap.CodeBase, program.PrivateData.Length > 0);
+        var result = a.Assemble(writer, (ulong)GuestAddressMap.CodeBase, BlockEncoderOptions.ReturnNewInstructionOffsets);
+        var addresses = new ulong[program.Length];
+        for (int index = 0; index < addresses.Length; index++)
+        {
+            addresses[index] = result.GetLabelRIP(labels[index]);
+        }
+        return new LoweredProgram(writer.ToArray(), (ulong)GuestAddressMap.CodeBase, program.PrivateData.Length > 0, addresses, idtTable, irqchip);
     }
 
     private static string Source(GuestProgram p, int line) =>
@@ -184,6 +257,9 @@ public static class GuestLowering
             case Opcode.OutD: a.@out(dx, eax); break;
             case Opcode.OutI: a.@out((byte)i.Imm, eax); break;
             case Opcode.Hlt: a.hlt(); break;
+            case Opcode.Sti: a.sti(); break;
+            case Opcode.Cli: a.cli(); break;
+            case Opcode.Iretq: a.iretq(); break;
 
             case Opcode.Work:
                 {

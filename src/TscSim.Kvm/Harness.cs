@@ -23,16 +23,81 @@ public sealed class KvmGuest : IDisposable
     private readonly LoweredProgram _code;
     private long _cursorSeen = KvmVm.ProbeBuffer;
 
-    public KvmGuest(KvmSystem kvm, GuestProgram program)
+    /// <param name="kvm">/dev/kvm.</param>
+    /// <param name="program">The TscSim program.</param>
+    /// <param name="irqchip">Create KVM's in-kernel irqchip (always when the program loads an IDT: its interrupts come from the in-kernel local APIC).</param>
+    public KvmGuest(KvmSystem kvm, GuestProgram program, bool irqchip = false)
     {
         Program = program;
-        _code = GuestLowering.Lower(program);
+        irqchip |= Enumerable.Range(0, program.Length).Any(i => program[i].Op == Opcode.Lidt);
+        _code = GuestLowering.Lower(program, irqchip);
         Vm = kvm.CreateVm();
-        Vm.Write(GuestAddressMap.CodeBase, _code.Code);
-        Vm.Write(GuestAddressMap.PrivateBase, program.PrivateData.Span);
-        Vm.Write(GuestAddressMap.SharedBase, program.SharedData.Span);
-        Vm.WriteU64(KvmVm.ProbeCursor, (ulong)KvmVm.ProbeBuffer);
+        try
+        {
+            if (irqchip)
+            {
+                Vm.CreateIrqchip();
+            }
+            Vm.Write(GuestAddressMap.CodeBase, _code.Code);
+            Vm.Write(GuestAddressMap.PrivateBase, program.PrivateData.Span);
+            Vm.Write(GuestAddressMap.SharedBase, program.SharedData.Span);
+            Vm.WriteU64(KvmVm.ProbeCursor, (ulong)KvmVm.ProbeBuffer);
+            if (_code.IdtTable is long table)
+            {
+                BuildIdt(table);
+            }
+        }
+        catch
+        {
+            Vm.Dispose();
+            throw;
+        }
     }
+
+    /// <summary>
+    /// The real IDT at <see cref="KvmVm.Idt"/> from the model-format table at <paramref name="table"/>
+    /// as loaded (entry v: the qword at table + 8v, a code address): a present 64-bit interrupt
+    /// gate (type 0xE, DPL 0, selector 8) to the handler's real address for each code address,
+    /// not present otherwise (the model faults on such a vector; the real guest triple-faults).
+    /// </summary>
+    private void BuildIdt(long table)
+    {
+        for (int v = 0; v < 256; v++)
+        {
+            long entry = table + 8L * v;
+            ulong? handler = ReadImage(entry) is long value ? _code.RealCodeAddress(value) : null;
+            Span<byte> gate = Vm.Memory(KvmVm.Idt + 16L * v, 16);
+            gate.Clear();
+            if (handler is ulong h)
+            {
+                BitConverter.TryWriteBytes(gate, unchecked((ushort)h));
+                BitConverter.TryWriteBytes(gate[2..], (ushort)8);  // selector: the GDT's code segment
+                gate[5] = 0x8E;                                    // present, DPL 0, 64-bit interrupt gate
+                BitConverter.TryWriteBytes(gate[6..], unchecked((ushort)(h >> 16)));
+                BitConverter.TryWriteBytes(gate[8..], (uint)(h >> 32));
+            }
+        }
+    }
+
+    /// <summary>The qword at <paramref name="address"/> of the program's data image, or null outside it.</summary>
+    private long? ReadImage(long address)
+    {
+        foreach (var (baseAddress, data) in new[] { (GuestAddressMap.PrivateBase, Program.PrivateData), (GuestAddressMap.SharedBase, Program.SharedData) })
+        {
+            long offset = address - baseAddress;
+            if (offset >= 0 && offset + 8 <= data.Length)
+            {
+                return BitConverter.ToInt64(data.Span[(int)offset..]);
+            }
+        }
+        return null;
+    }
+
+    /// <summary>Whether the VM has the in-kernel irqchip (runs end at the halt port or the time limit, not at a HLT exit).</summary>
+    public bool Irqchip => Vm.HasIrqchip;
+
+    /// <summary>How each vCPU's last run ended.</summary>
+    public Dictionary<int, KvmStop> Stops { get; } = [];
 
     public GuestProgram Program { get; }
 
@@ -59,22 +124,32 @@ public sealed class KvmGuest : IDisposable
         return (v, result);
     }
 
-    /// <summary>Runs vCPU <paramref name="index"/> until HLT; <paramref name="onExit"/> sees every port I/O exit.</summary>
-    public void Run(int index, Action<KvmExit>? onExit = null)
+    /// <summary>
+    /// Runs vCPU <paramref name="index"/> until HLT (with the irqchip: until a <c>hlt</c> with IF = 0,
+    /// i.e. its write to <see cref="GuestLowering.HaltPort"/>, or <paramref name="timeLimit"/>);
+    /// <paramref name="onExit"/> sees every other port I/O exit.
+    /// </summary>
+    public KvmStop Run(int index, Action<KvmExit>? onExit = null, TimeSpan? timeLimit = null)
     {
         KvmVcpu v = Vm.Vcpus[index];
-        v.Run(e =>
+        KvmStop stop = v.Run(e =>
         {
+            if (_code.StopOnHalt && e.Reason == KvmAbi.ExitIo && e.Out && e.Port == GuestLowering.HaltPort)
+            {
+                return false;
+            }
             Exits.Add((index, e));
             onExit?.Invoke(e);
             return true;
-        });
+        }, timeLimit: timeLimit ?? (Irqchip ? TimeSpan.FromSeconds(10) : null));
+        Stops[index] = stop == KvmStop.Stopped && _code.StopOnHalt ? KvmStop.Halted : stop;
         long cursor = (long)Vm.ReadU64(KvmVm.ProbeCursor);
         for (long at = _cursorSeen; at < cursor; at += 16)
         {
             Probes.Add(new ProbeRecord(index, (int)Vm.ReadU64(at + 8), Vm.ReadU64(at)));
         }
         _cursorSeen = cursor;
+        return Stops[index];
     }
 
     /// <summary>vCPU <paramref name="v"/>'s pvclock_vcpu_time_info as KVM last wrote it.</summary>

@@ -42,6 +42,7 @@ public static class KvmAbi
     public const int MsrEntrySize = 16;            // struct kvm_msr_entry { u32 index; u32 reserved; u64 data; }
     public const int Cpuid2HeaderSize = 8;         // struct kvm_cpuid2 { u32 nent; u32 padding; entries[] }
     public const int CpuidEntry2Size = 40;         // struct kvm_cpuid_entry2
+    public const int MsiSize = 32;                 // struct kvm_msi { u32 address_lo, address_hi, data, flags, devid; u8 pad[12]; }
 
     public static readonly uint GetApiVersion = Io(0x00);
     public static readonly uint CreateVm = Io(0x01);
@@ -62,12 +63,14 @@ public static class KvmAbi
     public static readonly uint SetTscKhz = Io(0xA2);
     public static readonly uint GetTscKhz = Io(0xA3);
     public static readonly uint GetStatsFd = Io(0xCE);
+    public static readonly uint CreateIrqchip = Io(0x60);
+    public static readonly uint SignalMsi = Iow(0xA5, MsiSize);
 
     /// <summary>The only KVM API version there has ever been.</summary>
     public const int ApiVersion = 12;
 
     // Capabilities (KVM_CAP_*).
-    public const int CapAdjustClock = 39, CapTscControl = 60, CapGetTscKhz = 61, CapBinaryStatsFd = 203;
+    public const int CapIrqchip = 0, CapAdjustClock = 39, CapTscControl = 60, CapGetTscKhz = 61, CapTscDeadlineTimer = 72, CapSignalMsi = 77, CapBinaryStatsFd = 203;
 
     /// <summary>kvm_clock_data.flags: KVM_CLOCK_TSC_STABLE (master clock in use), KVM_CLOCK_HOST_TSC (host_tsc valid).</summary>
     public const uint ClockTscStable = 2, ClockHostTsc = 8;
@@ -81,7 +84,7 @@ public static class KvmAbi
 
     // struct kvm_sregs offsets: segments cs, ds, es, fs, gs, ss, tr, ldt; gdt, idt; cr0, cr2, cr3, cr4, cr8, efer, apic_base.
     public const int SregsCs = 0, SregsDs = 24, SregsEs = 48, SregsFs = 72, SregsGs = 96, SregsSs = 120,
-        SregsCr0 = 224, SregsCr3 = 240, SregsCr4 = 248, SregsEfer = 264;
+        SregsGdt = 192, SregsIdt = 208, SregsCr0 = 224, SregsCr3 = 240, SregsCr4 = 248, SregsEfer = 264;
 
     // struct kvm_regs: rax rbx rcx rdx rsi rdi rsp rbp r8..r15 rip rflags (note: not the x86 encoding order).
     public const int RegsRip = 128, RegsRflags = 136;
@@ -102,4 +105,16 @@ public static class KvmAbi
 
     // MSRs.
     public const uint MsrIa32Tsc = 0x10, MsrIa32TscAdjust = 0x3B, MsrKvmSystemTimeNew = 0x4b564d01;
+
+    /// <summary>IA32_APIC_BASE: base 0xFEE00000, bit 8 BSP, bit 10 EXTD (x2APIC mode), bit 11 global enable (SDM vol. 3A §11.4.4, §11.12.1).</summary>
+    public const uint MsrApicBase = 0x1B;
+
+    /// <summary>The x2APIC spurious-interrupt vector register; bit 8 software-enables the APIC (reset value 0xFF: disabled, LVT writes forced masked).</summary>
+    public const uint MsrX2apicSvr = 0x80F;
+
+    /// <summary>IA32_APIC_BASE for the BSP in x2APIC mode: 0xFEE00000 | enable | EXTD | BSP.</summary>
+    public const ulong ApicBaseX2apicBsp = 0xFEE0_0000 | 0x800 | 0x400 | 0x100;
+
+    /// <summary>kvm_msi.data for an NMI (delivery mode 100b, bits 10:8; SDM vol. 3A §11.11.2).</summary>
+    public const uint MsiDataNmi = 4 << 8;
 }

@@ -101,6 +101,14 @@ public sealed class KvmVm : IDisposable
     /// <summary>Page tables: PML4 at 0x1000, PDPT at 0x2000, PD at 0x3000 (512 × 2 MiB = the first GiB).</summary>
     public const long Pml4 = 0x1000, Pdpt = 0x2000, Pd = 0x3000;
 
+    /// <summary>
+    /// The GDT (null, a flat 64-bit code segment at selector 8, flat data at 16: what interrupt
+    /// delivery and <c>iretq</c> load CS and SS from), the real IDT (256 16-byte gates, built by
+    /// the harness from a program's table, <see cref="GuestLowering"/>), and the IDTR
+    /// pseudo-descriptor a lowered <c>lidt</c> loads.
+    /// </summary>
+    public const long Gdt = 0x4000, Idt = 0x5000, Idtr = 0x6000;
+
     /// <summary>The probe cursor (u64, the next free entry) and the probe buffer (16-byte entries: value, source line).</summary>
     public const long ProbeCursor = 0x0400_1000, ProbeBuffer = 0x0410_0000;
 
@@ -139,6 +147,55 @@ public sealed class KvmVm : IDisposable
         for (long i = 0; i < 512; i++)
         {
             WriteU64(Pd + i * 8, (ulong)(i << 21) | 0x83);
+        }
+        WriteU64(Gdt, 0);
+        WriteU64(Gdt + 8, 0x00AF_9A00_0000_FFFF);  // code: present, DPL 0, execute/read, L = 1, G = 1
+        WriteU64(Gdt + 16, 0x00CF_9200_0000_FFFF); // data: present, DPL 0, read/write, D/B = 1, G = 1
+        WriteU64(Idtr, 256 * 16 - 1);              // limit (u16), then the base (u64) at +2
+        Memory(Idtr + 2, 8).Clear();
+        BinaryPrimitives.WriteUInt64LittleEndian(Memory(Idtr + 2, 8), (ulong)Idt);
+    }
+
+    /// <summary>Whether the VM has KVM's in-kernel interrupt controllers (<see cref="CreateIrqchip"/>).</summary>
+    public bool HasIrqchip { get; private set; }
+
+    /// <summary>
+    /// KVM_CREATE_IRQCHIP: the in-kernel PIC, IO-APIC and a local APIC per vCPU, created before
+    /// any vCPU (KVM refuses it afterwards). With it HLT is handled in the kernel (the vCPU blocks
+    /// until an interrupt: KVM_EXIT_HLT no longer reaches userspace), as under QEMU.
+    /// </summary>
+    public void CreateIrqchip()
+    {
+        if (_vcpus.Count > 0)
+        {
+            throw new InvalidOperationException("KVM_CREATE_IRQCHIP must come before the first vCPU");
+        }
+        if (Native.Ioctl(_fd, KvmAbi.CreateIrqchip, 0) != 0)
+        {
+            throw new KvmException("KVM_CREATE_IRQCHIP", Marshal.GetLastPInvokeError());
+        }
+        HasIrqchip = true;
+    }
+
+    /// <summary>
+    /// KVM_SIGNAL_MSI of an NMI to the local APIC <paramref name="apicId"/> (a VM ioctl, so safe
+    /// while that vCPU is in KVM_RUN on another thread): it wakes a halted vCPU even with IF = 0.
+    /// </summary>
+    public void SignalNmi(int apicId)
+    {
+        Span<byte> msi = stackalloc byte[KvmAbi.MsiSize];
+        msi.Clear();
+        BinaryPrimitives.WriteUInt32LittleEndian(msi, 0xFEE0_0000u | ((uint)apicId << 12)); // address_lo: destination ID bits 19:12
+        BinaryPrimitives.WriteUInt32LittleEndian(msi[8..], KvmAbi.MsiDataNmi);
+        unsafe
+        {
+            fixed (byte* p = msi)
+            {
+                if (Native.Ioctl(_fd, KvmAbi.SignalMsi, (nint)p) < 0)
+                {
+                    throw new KvmException("KVM_SIGNAL_MSI", Marshal.GetLastPInvokeError());
+                }
+            }
         }
     }
 
@@ -224,6 +281,8 @@ public enum KvmStop
     Halted,
     /// <summary>The exit handler asked to stop.</summary>
     Stopped,
+    /// <summary>The time limit passed: the harness's NMI ended the run (the vCPU is left in shutdown).</summary>
+    TimedOut,
 }
 
 /// <summary>One userspace-visible exit: its kind, port and data (port I/O), and CLOCK_MONOTONIC_RAW when KVM_RUN returned.</summary>
@@ -237,7 +296,7 @@ public sealed class KvmVcpu : IDisposable
     private nint _run;
     private readonly int _runSize;
     private int _statsFd = -1;
-    private long _exitsStatOffset = -1;
+    private Dictionary<string, long>? _statOffsets;
 
     internal KvmVcpu(KvmVm vm, int id)
     {
@@ -261,6 +320,14 @@ public sealed class KvmVcpu : IDisposable
         byte[] cpuid = vm.System.SupportedCpuid(out _);
         IoctlBuffer(KvmAbi.SetCpuid2, cpuid, "KVM_SET_CPUID2");
         EnterLongMode();
+        if (vm.HasIrqchip)
+        {
+            // What firmware does before the program: the local APIC in x2APIC mode (the model's
+            // APIC registers are x2APIC MSRs) and software-enabled (SVR bit 8, vector 0xFF); the
+            // model has no SVR and no enable bits, its timer works from reset.
+            SetMsr(KvmAbi.MsrApicBase, id == 0 ? KvmAbi.ApicBaseX2apicBsp : KvmAbi.ApicBaseX2apicBsp & ~0x100UL);
+            SetMsr(KvmAbi.MsrX2apicSvr, 0x1FF);
+        }
     }
 
     public int Id { get; }
@@ -275,6 +342,8 @@ public sealed class KvmVcpu : IDisposable
         {
             WriteSegment(s[off..], selector: 16, type: 3, db: 1, l: 0);
         }
+        BinaryPrimitives.WriteUInt64LittleEndian(s[KvmAbi.SregsGdt..], (ulong)KvmVm.Gdt);
+        BinaryPrimitives.WriteUInt16LittleEndian(s[(KvmAbi.SregsGdt + 8)..], 3 * 8 - 1);
         BinaryPrimitives.WriteUInt64LittleEndian(s[KvmAbi.SregsCr3..], (ulong)KvmVm.Pml4);
         BinaryPrimitives.WriteUInt64LittleEndian(s[KvmAbi.SregsCr4..], 1UL << 5);                  // PAE
         BinaryPrimitives.WriteUInt64LittleEndian(s[KvmAbi.SregsCr0..], 0x8000_0033UL | (1UL << 16)); // PG | WP | NE | ET | MP | PE
@@ -360,12 +429,21 @@ public sealed class KvmVcpu : IDisposable
 
     /// <summary>
     /// The vCPU's "exits" counter from its binary statistics (KVM_GET_STATS_FD), every VM exit KVM
-    /// handled, in the kernel or in userspace; null when the kernel has no binary stats.
+    /// counted, in the kernel or in userspace; null when the kernel has no binary stats.
     /// </summary>
-    public unsafe long? ExitsStat()
+    public long? ExitsStat() => Stat("exits");
+
+    /// <summary>
+    /// A vCPU counter of KVM's binary statistics by name (<c>exits</c>, <c>halt_exits</c>,
+    /// <c>io_exits</c>, <c>irq_injections</c>, <c>insn_emulation</c> … as named in 6.x
+    /// <c>arch/x86/kvm/x86.c</c> <c>kvm_vcpu_stats_desc</c>); null when the kernel has no binary
+    /// stats or no such counter.
+    /// </summary>
+    public unsafe long? Stat(string name)
     {
-        if (_statsFd < 0)
+        if (_statOffsets is null)
         {
+            _statOffsets = new(StringComparer.Ordinal);
             if (_vm.System.CheckExtension(KvmAbi.CapBinaryStatsFd) == 0)
             {
                 return null;
@@ -388,19 +466,19 @@ public sealed class KvmVcpu : IDisposable
             for (int i = 0; i < count; i++)
             {
                 var d = descs.AsSpan(i * (int)(16 + nameSize), (int)(16 + nameSize));
-                string name = System.Text.Encoding.ASCII.GetString(d.Slice(16, (int)nameSize)).TrimEnd('\0');
-                if (name == "exits")
+                string n = System.Text.Encoding.ASCII.GetString(d.Slice(16, (int)nameSize)).TrimEnd('\0');
+                if (BinaryPrimitives.ReadUInt16LittleEndian(d[6..]) == 1) // one u64 (histograms are longer)
                 {
-                    _exitsStatOffset = dataOffset + BinaryPrimitives.ReadUInt32LittleEndian(d[8..]);
+                    _statOffsets[n] = dataOffset + BinaryPrimitives.ReadUInt32LittleEndian(d[8..]);
                 }
             }
         }
-        if (_exitsStatOffset < 0)
+        if (_statsFd < 0 || !_statOffsets.TryGetValue(name, out long offset))
         {
             return null;
         }
         byte[] value = new byte[8];
-        Pread(value, _exitsStatOffset);
+        Pread(value, offset);
         return (long)BinaryPrimitives.ReadUInt64LittleEndian(value);
     }
 
@@ -418,11 +496,31 @@ public sealed class KvmVcpu : IDisposable
     /// <summary>
     /// KVM_RUN until HLT, or until <paramref name="onExit"/> returns false. Port I/O exits are
     /// completed (an IN reads 0) and handed to <paramref name="onExit"/> with CLOCK_MONOTONIC_RAW;
-    /// an MMIO exit (an access outside guest memory), a shutdown (a guest exception: there is no
-    /// IDT), a failed entry or an internal error throws.
+    /// an MMIO exit (an access outside guest memory), a shutdown (a guest exception with no
+    /// gate for it: triple fault), a failed entry or an internal error throws.
+    /// With an in-kernel irqchip a HLT never comes back (KVM blocks the vCPU until an interrupt),
+    /// so such runs end at a port write (<paramref name="onExit"/> returns false) or at
+    /// <paramref name="timeLimit"/>: a timer thread then sends the vCPU an NMI (KVM_SIGNAL_MSI),
+    /// which wakes it even from <c>cli; hlt</c>; with no NMI gate it triple-faults and the run
+    /// returns <see cref="KvmStop.TimedOut"/>.
     /// </summary>
-    public unsafe KvmStop Run(Func<KvmExit, bool> onExit, int maxExits = 10_000_000)
+    public unsafe KvmStop Run(Func<KvmExit, bool> onExit, int maxExits = 10_000_000, TimeSpan? timeLimit = null)
     {
+        int timedOut = 0;
+        using var watchdog = timeLimit is TimeSpan limit && _vm.HasIrqchip
+            ? new Timer(_ =>
+            {
+                Volatile.Write(ref timedOut, 1);
+                try
+                {
+                    _vm.SignalNmi(Id);
+                }
+                catch (KvmException)
+                {
+                    // The run ended (and the VM may be closing) as the timer fired: nothing to stop.
+                }
+            }, null, limit, Timeout.InfiniteTimeSpan)
+            : null;
         byte* run = (byte*)_run;
         for (int n = 0; n < maxExits; n++)
         {
@@ -469,6 +567,8 @@ public sealed class KvmVcpu : IDisposable
                 case KvmAbi.ExitMmio:
                     throw new InvalidOperationException(
                         $"vCPU {Id}: access to guest physical 0x{*(ulong*)(run + KvmAbi.RunMmioPhysAddr):x}, outside guest memory (rip 0x{GetRegister(-1):x})");
+                case KvmAbi.ExitShutdown when Volatile.Read(ref timedOut) == 1:
+                    return KvmStop.TimedOut;
                 case KvmAbi.ExitShutdown:
                     throw new InvalidOperationException($"vCPU {Id}: shutdown (a guest exception with no IDT: triple fault) at rip 0x{GetRegister(-1):x}");
                 default:

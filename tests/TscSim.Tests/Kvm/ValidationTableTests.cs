@@ -63,7 +63,7 @@ public class RealKvmTests(ITestOutputHelper log)
         {
             log.WriteLine($"{r.Id}: real {r.Real} | model {r.Model} | {r.VerdictText}");
         }
-        Assert.Equal(24, rows.Count);
+        Assert.Equal(30, rows.Count);
         Assert.DoesNotContain(rows, r => r.Verdict == Verdict.Disagree);
         // Facts that hold on any x86 KVM without TSC scaling: the model's pvclock arithmetic is KVM's.
         Assert.All(rows.Where(r => r.Id is "pvclock.host.mul" or "pvclock.host.shift" or "set-tsc-khz.fast.result"), r => Assert.Equal(Verdict.Agree, r.Verdict));
