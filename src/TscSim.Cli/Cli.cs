@@ -179,8 +179,13 @@ public static class TscSimCli
         root.Add(presets);
         // validate-kvm (issue 17): the real KVM of this machine against the model.
         var validateKvmOut = new Option<FileInfo>("--out") { Description = $"Where the CSV table goes (default {ValidateKvmCommand.DefaultOut}); never overwrites a file validate-kvm did not write." };
-        var validateKvm = new Command("validate-kvm", "Run the same workloads on this machine's real KVM (/dev/kvm) and in TscSim; print and write the comparison table.") { validateKvmOut };
-        validateKvm.SetAction(parse => ValidateKvmCommand.Run(parse.GetValue(validateKvmOut)?.ToString(),
+        var validateKvmScenarios = new Argument<string[]>("SCENARIO")
+        {
+            Description = "Scenario files whose workloads to run on real KVM and in TscSim (none: the built-in comparison cases).",
+            Arity = ArgumentArity.ZeroOrMore,
+        };
+        var validateKvm = new Command("validate-kvm", "Run the same workloads on this machine's real KVM (/dev/kvm) and in TscSim; print and write the comparison table.") { validateKvmScenarios, validateKvmOut };
+        validateKvm.SetAction(parse => ValidateKvmCommand.Run(parse.GetValue(validateKvmOut)?.ToString(), parse.GetValue(validateKvmScenarios) ?? [],
             parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
         root.Add(validateKvm);
 

@@ -64,6 +64,11 @@ public static class KvmAbi
     public static readonly uint GetTscKhz = Io(0xA3);
     public static readonly uint GetStatsFd = Io(0xCE);
     public static readonly uint CreateIrqchip = Io(0x60);
+    public static readonly uint SetMpState = Iow(0x99, 4); // struct kvm_mp_state { u32 mp_state; }
+
+    /// <summary>KVM_MP_STATE_RUNNABLE.</summary>
+    public const uint MpStateRunnable = 0;
+
     public static readonly uint SignalMsi = Iow(0xA5, MsiSize);
 
     /// <summary>The only KVM API version there has ever been.</summary>

@@ -327,6 +327,14 @@ public sealed class KvmVcpu : IDisposable
             // model has no SVR and no enable bits, its timer works from reset.
             SetMsr(KvmAbi.MsrApicBase, id == 0 ? KvmAbi.ApicBaseX2apicBsp : KvmAbi.ApicBaseX2apicBsp & ~0x100UL);
             SetMsr(KvmAbi.MsrX2apicSvr, 0x1FF);
+            if (id > 0)
+            {
+                // With an in-kernel APIC an AP starts waiting for INIT/SIPI (KVM_MP_STATE_UNINITIALIZED:
+                // KVM_RUN returns EAGAIN); the model's vCPUs all start at the entry point, so it is made runnable.
+                Span<byte> state = stackalloc byte[4];
+                BinaryPrimitives.WriteUInt32LittleEndian(state, KvmAbi.MpStateRunnable);
+                Ioctl(KvmAbi.SetMpState, state, "KVM_SET_MP_STATE");
+            }
         }
     }
 

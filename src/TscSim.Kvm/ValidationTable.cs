@@ -14,6 +14,8 @@ public enum Verdict
     Disagree,
     /// <summary>Not measured on this machine (the reason is in the row); not a pass.</summary>
     NotMeasured,
+    /// <summary>A scenario feature real KVM on this machine cannot run (the reason is in the row); not a pass.</summary>
+    NotRunnable,
 }
 
 /// <summary>One compared fact.</summary>
@@ -24,6 +26,7 @@ public sealed record ValidationRow(string Id, string Fact, string Real, string M
         Verdict.Agree => "agree",
         Verdict.Open => "open",
         Verdict.Disagree => "DISAGREE",
+        Verdict.NotRunnable => "cannot run on real KVM",
         _ => "not measured",
     };
 }
