@@ -26,6 +26,9 @@ public class KvmAbiTests
         { "KVM_SET_TSC_KHZ", KvmAbi.SetTscKhz, 0xAEA2 },
         { "KVM_GET_TSC_KHZ", KvmAbi.GetTscKhz, 0xAEA3 },
         { "KVM_GET_STATS_FD", KvmAbi.GetStatsFd, 0xAECE },
+        { "KVM_CREATE_IRQCHIP", KvmAbi.CreateIrqchip, 0xAE60 },
+        { "KVM_SIGNAL_MSI", KvmAbi.SignalMsi, 0x4020AEA5 },
+        { "KVM_SET_MP_STATE", KvmAbi.SetMpState, 0x4004AE99 },
     };
 
     [Theory]
@@ -46,6 +49,9 @@ public class KvmAbiTests
         Assert.Equal(0x8, KvmAbi.RunExitReason);
         Assert.Equal(0x20, KvmAbi.RunIoDirection);
         Assert.Equal(0x28, KvmAbi.RunIoDataOffset);
+        Assert.Equal(0xC0, KvmAbi.SregsGdt);
+        Assert.Equal(0xD0, KvmAbi.SregsIdt);
+        Assert.Equal(0x20, KvmAbi.MsiSize);
         Assert.Equal(0xE0, KvmAbi.SregsCr0);
         Assert.Equal(0x108, KvmAbi.SregsEfer);
         // struct kvm_regs is rax rbx rcx rdx rsi rdi rsp rbp r8..r15 rip rflags, not the encoding order.
