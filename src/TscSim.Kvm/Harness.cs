@@ -172,7 +172,7 @@ public sealed class KvmGuest : IDisposable
 /// </summary>
 public sealed class ModelGuest : IExecutionObserver
 {
-    public ModelGuest(GuestProgram program, HostFacts host, int vcpus = 1, long? tscKhz = null)
+    public ModelGuest(GuestProgram program, HostFacts host, int vcpus = 1, long? tscKhz = null, string vmId = "vm0")
     {
         Sim = new Simulator(1);
         var config = new HostConfig
@@ -185,7 +185,7 @@ public sealed class ModelGuest : IExecutionObserver
         };
         Host = new Host(config, Sim);
         Hypervisor = new Hypervisor(new GuestExecutor(Sim), HypervisorConfig.Find("kvm-modern")! with { Vmm = VmmKind.Direct }); // the raw KVM API: no QEMU rules
-        Vm = Hypervisor.CreateVm(new VmConfig { Id = "vm0", Vcpus = vcpus, TscKhz = tscKhz }, Host, program, this);
+        Vm = Hypervisor.CreateVm(new VmConfig { Id = vmId, Vcpus = vcpus, TscKhz = tscKhz }, Host, program, this);
     }
 
     public Simulator Sim { get; }

@@ -243,13 +243,13 @@ public sealed class ScenarioCases(KvmSystem kvm, HostFacts host)
         string? modelRefusal = null, modelFault = null;
         try
         {
-            model = new ModelGuest(program, Host, vcpus: vm.Vcpus, tscKhz: vm.TscKhz);
+            model = new ModelGuest(program, Host, vcpus: vm.Vcpus, tscKhz: vm.TscKhz, vmId: vm.Id);
         }
         catch (InvalidOperationException ex)
         {
             modelRefusal = ex.Message;
         }
-        Duration modelTime = limit < RateInterval ? RateInterval : limit;
+        Duration modelTime = limit; // the rate below is the model's TSC function over RateInterval, not a run
         if (model is not null)
         {
             try

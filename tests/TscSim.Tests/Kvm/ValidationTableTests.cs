@@ -106,7 +106,7 @@ public class RealKvmTests(ITestOutputHelper log)
             string scenario = Path.Combine(dir, "bare.yaml");
             File.WriteAllText(scenario, """
                 name: bare
-                duration: 2s
+                duration: 300ms
                 hosts:
                   - id: h
                     cpu: intel-skylake
@@ -137,6 +137,21 @@ public class RealKvmTests(ITestOutputHelper log)
                       loop:
                         call clock_gettime
                         jmp loop
+                  - id: spin
+                    host: h
+                    vcpus: 1
+                    guest: linux-modern
+                    workload: |
+                      loop:
+                        work 1000000cycles
+                        jmp loop
+                  - id: slow
+                    host: h
+                    vcpus: 1
+                    tsc_khz: 1000000
+                    guest: linux-modern
+                    workload: |
+                      hlt
                 """);
             string csv = Path.Combine(dir, "out.csv");
             var (o, e) = (new StringWriter(), new StringWriter());
@@ -159,6 +174,17 @@ public class RealKvmTests(ITestOutputHelper log)
             Assert.Contains(File.ReadAllLines(csv), l => l.StartsWith("bare/vm1.runs,", StringComparison.Ordinal) && l.Contains("cannot run on real KVM: the workload needs the guest kernel", StringComparison.Ordinal)
                 && l.Contains("bare.yaml:31:14:", StringComparison.Ordinal));
             Assert.Contains("cannot run on real KVM", o.ToString());
+            // A workload that never halts is stopped at min(duration, 1 s) by the harness's NMI; the model runs on.
+            Assert.Contains(File.ReadAllLines(csv), l => l.StartsWith("bare/spin.ends,", StringComparison.Ordinal) && l.Contains("stopped at the 300ms limit", StringComparison.Ordinal)
+                && l.Contains(",agree,", StringComparison.Ordinal));
+            Assert.Contains(File.ReadAllLines(csv), l => l.StartsWith("bare/spin.exits,", StringComparison.Ordinal) && l.Contains("not measured", StringComparison.Ordinal));
+            // 1 GHz without TSC scaling, below the host's rate: KVM refuses it and so does the model; nothing else is compared.
+            if (!File.ReadAllText(csv).Contains("TSC scaling present", StringComparison.Ordinal))
+            {
+                Assert.Contains(File.ReadAllLines(csv), l => l.StartsWith("bare/slow.set-tsc-khz,", StringComparison.Ordinal) && l.Contains("refused (errno 22)", StringComparison.Ordinal)
+                    && l.Contains(",agree,", StringComparison.Ordinal));
+                Assert.Contains(File.ReadAllLines(csv), l => l.StartsWith("bare/slow.runs,", StringComparison.Ordinal) && l.Contains("the model refuses the VM", StringComparison.Ordinal));
+            }
         }
         finally
         {
