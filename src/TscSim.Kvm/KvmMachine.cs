@@ -49,6 +49,24 @@ public sealed class KvmSystem : IDisposable
     /// <summary>KVM_CHECK_EXTENSION: 0 when absent, else the capability's value.</summary>
     public int CheckExtension(int capability) => Math.Max(0, Native.Ioctl(_fd, KvmAbi.CheckExtension, capability));
 
+    /// <summary>
+    /// Whether KVM_GET_SUPPORTED_CPUID sets ECX bit <paramref name="bit"/> of leaf
+    /// <paramref name="leaf"/> (kvm_cpuid_entry2: function, index, flags, eax, ebx, ecx at byte 20).
+    /// </summary>
+    public bool SupportedCpuidEcx(uint leaf, int bit)
+    {
+        byte[] buffer = SupportedCpuid(out int count);
+        for (int i = 0; i < count; i++)
+        {
+            var entry = buffer.AsSpan(KvmAbi.Cpuid2HeaderSize + i * KvmAbi.CpuidEntry2Size, KvmAbi.CpuidEntry2Size);
+            if (BinaryPrimitives.ReadUInt32LittleEndian(entry) == leaf)
+            {
+                return ((BinaryPrimitives.ReadUInt32LittleEndian(entry[20..]) >> bit) & 1) != 0;
+            }
+        }
+        return false;
+    }
+
     /// <summary>Creates a VM with <paramref name="memoryBytes"/> of guest memory at guest physical 0.</summary>
     public KvmVm CreateVm(long memoryBytes = KvmVm.DefaultMemory) => new(this, memoryBytes);
 

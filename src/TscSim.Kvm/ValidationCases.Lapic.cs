@@ -124,7 +124,14 @@ public sealed partial class ValidationCases
             NotMeasured(idIrq, factIrq, why, modelIrqText, WhyIrq);
         }
 
-        // Real KVM.
+        // Real KVM. TSC-deadline mode needs CPUID.1:ECX.TSC_DEADLINE_TIMER[bit 24] in the guest's CPUID
+        // (6.18.2 cpuid.c kvm_vcpu_after_set_cpuid: timer_mode_mask = 3 << 17 only with it, else 1 << 17,
+        // which kvm_lapic_reg_write APIC_LVTT applies: the mode would read one-shot and the deadline write be ignored).
+        if (mode == ApicTimerMode.TscDeadline && !_kvm.SupportedCpuidEcx(1, 24))
+        {
+            NotMeasuredAll("KVM_GET_SUPPORTED_CPUID here lacks TSC_DEADLINE_TIMER (leaf 1 ECX bit 24), so the guest cannot use TSC-deadline mode");
+            return;
+        }
         long? halts0, halts1, exits0, exits1, emul0, emul1, inj0, inj1;
         KvmStop stop;
         int userspace;
