@@ -232,8 +232,8 @@ public sealed class KvmVcpu : IDisposable
 
     /// <summary>
     /// KVM_RUN until HLT, or until <paramref name="onExit"/> returns false. Port I/O exits are
-    /// completed (an IN reads 0) and handed to <paramref name="onExit"/> with CLOCK_MONOTONIC_RAW;
-    /// an MMIO exit (an access outside guest memory), a shutdown (a guest exception with no
+    /// completed (an IN reads all ones: an unassigned port, as under QEMU and in the model) and
+    /// handed to <paramref name="onExit"/> with CLOCK_MONOTONIC_RAW; an MMIO exit (an access outside guest memory), a shutdown (a guest exception with no
     /// gate for it: triple fault), a failed entry or an internal error throws.
     /// With an in-kernel irqchip a HLT never comes back (KVM blocks the vCPU until an interrupt),
     /// so such runs end at a port write (<paramref name="onExit"/> returns false) or at
@@ -291,7 +291,7 @@ public sealed class KvmVcpu : IDisposable
                         }
                         else
                         {
-                            new Span<byte>(data, size).Clear();
+                            new Span<byte>(data, size).Fill(0xFF); // an unassigned port, as QEMU and the model answer it
                         }
                         if (!onExit(new KvmExit(reason, port, output, value, now)))
                         {
