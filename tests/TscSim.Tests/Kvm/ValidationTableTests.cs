@@ -191,4 +191,53 @@ public class RealKvmTests(ITestOutputHelper log)
             Directory.Delete(dir, recursive: true);
         }
     }
+
+    [Fact]
+    public void A_new_disagreement_in_a_scenario_is_exit_1_and_named()
+    {
+        // CPUID leaf 1's signature: the model answers with its CPU preset's (intel-nehalem or an AMD
+        // preset for this host), real KVM with this host's own family/model/stepping.
+        string dir = Path.Combine(Path.GetTempPath(), $"tscsim-validate-cpuid-{Environment.ProcessId}");
+        Directory.CreateDirectory(dir);
+        try
+        {
+            string scenario = Path.Combine(dir, "cpuid.yaml");
+            File.WriteAllText(scenario, """
+                name: cpuid
+                duration: 100ms
+                hosts:
+                  - id: h
+                    cpu: intel-skylake
+                    frequency: 2GHz
+                hypervisor:
+                  policy: kvm-modern
+                vms:
+                  - id: vm0
+                    host: h
+                    vcpus: 1
+                    guest: linux-modern
+                    workload: |
+                      mov rax, 1
+                      cpuid
+                      probe rax
+                      hlt
+                """);
+            string csv = Path.Combine(dir, "out.csv");
+            var (o, e) = (new StringWriter(), new StringWriter());
+            int code = TscSimCli.Run(["validate-kvm", scenario, "--out", csv], o, e);
+            if (o.ToString().Contains("no usable KVM", StringComparison.Ordinal))
+            {
+                log.WriteLine("skipped: no usable KVM");
+                return;
+            }
+            Assert.Equal(ExitCodes.ExpectationFailed, code);
+            Assert.Contains("validate-kvm: cpuid/vm0.values: real KVM 1 probes: 0 equal, 0 TSC readings; 1 differ", e.ToString());
+            Assert.Contains("a disagreement not listed as open", e.ToString());
+            Assert.Contains(File.ReadAllLines(csv), l => l.StartsWith("cpuid/vm0.values,", StringComparison.Ordinal) && l.Contains(",DISAGREE,", StringComparison.Ordinal));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }
