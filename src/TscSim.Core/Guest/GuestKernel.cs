@@ -52,6 +52,10 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
     private readonly TickTimekeeping? _tick2618;   // the 2.6.18 x86_64 profile's timekeeping, else null
     private readonly bool[] _timerSetUp;            // 2.6.18 x86_64: the vCPU ran the timer setup before its workload
     private readonly int _cal2618, _tickSetup2618, _read2618;
+    private readonly NoHzTick? _noHz;               // linux-modern's tick, else null
+    private readonly int _noHzSetup;
+    private readonly long[] _idleSaved;             // per vCPU: rax, rcx, rdx, RFLAGS of the workload that entered idle
+    private readonly EventKind _ipi;
 
     /// <summary>Creates the kernel of <paramref name="machine"/> running <paramref name="program"/> (from <see cref="Assemble"/>).</summary>
     public GuestKernel(OsProfile profile, ClocksourceKind? clocksource, IGuestMachine machine, Simulator sim, GuestProgram program)
@@ -98,6 +102,19 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
         }
         _calibration = new TscCalibration(machine);
         _watchdog = new ClocksourceWatchdog(this, machine, _sources, _vcpus[0].Shared, n);
+        _idleSaved = [];
+        if (profile.TickKind == TickKind.NoHzIdle)
+        {
+            _noHz = new NoHzTick(this, n, profile.Hz, at => _timekeeping.NowNs(at), at => _timekeeping.Tick(at), _watchdog);
+            _noHzSetup = (int)program.Labels[KernelLibrary.NoHzSetupLabel].Value;
+            _idleSaved = new long[4 * n];
+            _ipi = sim.RegisterKind($"guest.{machine.Name}.ipi", EventBand.Guest, this);
+            EnterIdleOnHlt(program);
+            foreach (var v in _vcpus)
+            {
+                v.AttachInterruptSource(IpiSource.Instance); // a halted CPU can always be woken by another's IPI
+            }
+        }
         foreach (var v in _vcpus)
         {
             v.Kernel = this;
@@ -147,6 +164,50 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
     /// <summary>The 2.6.18 x86_64 tick-driven timekeeping (jiffies, lost ticks, the HPET fallback), or null for other profiles.</summary>
     public TickTimekeeping? Tick2618 => _tick2618;
 
+    /// <summary>The modern NO_HZ_IDLE tick, or null for other profiles.</summary>
+    internal NoHzTick? NoHz => _noHz;
+
+    /// <summary>
+    /// timekeeping_max_deferment: the current clocksource's max_idle_ns, clocks_calc_max_nsecs
+    /// (kernel/time/clocksource.c): max_cycles = min(2^64 / (mult + maxadj), mask), ns of those at
+    /// mult − maxadj, halved; maxadj = mult × 11 / 100 (clocksource_max_adjustment).
+    /// </summary>
+    internal long MaxDefermentNs()
+    {
+        var (mult, shift) = _timekeeping.Scale;
+        ulong maxadj = (ulong)mult * 11 / 100;
+        ulong maxCycles = Math.Min(ulong.MaxValue / ((ulong)mult + maxadj), _sources.Describe(_timekeeping.Clocksource).Mask);
+        ulong ns = (ulong)(((UInt128)maxCycles * ((ulong)mult - maxadj)) >> shift);
+        return (long)Math.Min(ns >> 1, (ulong)long.MaxValue / 4);
+    }
+
+    /// <summary>
+    /// A workload's <c>hlt</c> is the idle loop under a tickless kernel: it becomes a call of the
+    /// kernel's idle routine (<see cref="KernelLibrary.NoHzIdleLabel"/>), which stops the tick,
+    /// halts, restarts the tick and returns with every register and flag as they were.
+    /// </summary>
+    private static void EnterIdleOnHlt(GuestProgram program)
+    {
+        int end = (int)program.Labels[KernelLibrary.WorkloadEndLabel].Value;
+        int idle = (int)program.Labels[KernelLibrary.NoHzIdleLabel].Value;
+        var code = program.Code;
+        for (int i = 0; i < end; i++)
+        {
+            if (code[i].Op == Opcode.Hlt)
+            {
+                code[i] = new Instruction { Op = Opcode.Call, Cost = Hardware.CostClass.Branch, Base = Instruction.NoRegister, Target = idle, Line = code[i].Line };
+            }
+        }
+    }
+
+    /// <summary>Another vCPU's IPI: a source that can always wake a halted vCPU of a tickless kernel.</summary>
+    private sealed class IpiSource : Hardware.IInterruptSource
+    {
+        public static readonly IpiSource Instance = new();
+
+        public bool Armed => true;
+    }
+
     /// <summary>
     /// A delta "behind" cycle_last counts as no time: clocksource_delta's negative check and
     /// vread_tsc's clamp (modern profiles, and those honouring the STABLE bit); old kernels count
@@ -164,7 +225,7 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
     {
         string text = workload.EndsWith('\n') ? workload : workload + "\n";
         int userLines = text.Replace("\r\n", "\n", StringComparison.Ordinal).Count(c => c == '\n');
-        GuestProgram program = Assembler.Assemble(text + KernelLibrary.Source + "\n" + KernelLibrary.Tick2618Source + "\n", name, new UserCode(userLines, KernelLibrary.EntryPoints));
+        GuestProgram program = Assembler.Assemble(text + KernelLibrary.Source + "\n" + KernelLibrary.Tick2618Source + "\n" + KernelLibrary.NoHzSource + "\n", name, new UserCode(userLines, KernelLibrary.EntryPoints));
         if (program.Labels[KernelLibrary.WorkloadEndLabel].Value == 0)
         {
             throw new AssemblyException(name, [new AssemblyError(1, 1, "the workload has no instruction; it needs at least one (e.g. 'hlt')")]);
@@ -225,6 +286,47 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
                 return KernelCallResult.Continue;
             case KernelLibrary.WarpResult:
                 _smp.Result(at);
+                return KernelCallResult.Continue;
+            case KernelLibrary.EnterWorkload when _noHz is not null && !_timerSetUp[v]:
+                _timerSetUp[v] = true;
+                vcpu.Jump(_noHzSetup); // tick_setup_sched_timer, then the workload
+                return KernelCallResult.Continue;
+            case KernelLibrary.NoHzSetup when _noHz is not null:
+                vcpu.SetRegister(Registers.Rax, _noHz.Setup(v, at));
+                return KernelCallResult.Continue;
+            case KernelLibrary.NoHzInterrupt when _noHz is not null:
+                {
+                    var (tscDelta, wake) = _noHz.Interrupt(v, at);
+                    vcpu.SetRegister(Registers.Rax, tscDelta);
+                    vcpu.SetRegister(Registers.Rbx, wake + 1);
+                    return KernelCallResult.Continue;
+                }
+            case KernelLibrary.NoHzIpi when _noHz is not null:
+                _sim.Schedule(at, _ipi, subject: (int)vcpu.Register(Registers.Rdx));
+                return KernelCallResult.Continue;
+            case KernelLibrary.NoHzIdleEnter when _noHz is not null:
+                {
+                    CpuState st = vcpu.State;
+                    _idleSaved[4 * v] = st.Regs[Registers.Rax];
+                    _idleSaved[4 * v + 1] = st.Regs[Registers.Rcx];
+                    _idleSaved[4 * v + 2] = st.Regs[Registers.Rdx];
+                    _idleSaved[4 * v + 3] = st.Rflags;
+                    if (!st.InterruptFlag)
+                    {
+                        vcpu.Jump((int)vcpu.Program.Labels["__k_nohz_dead"].Value); // cli; hlt: stop for good
+                        return KernelCallResult.Continue;
+                    }
+                    vcpu.SetRegister(Registers.Rax, _noHz.IdleEnter(v, at));
+                    return KernelCallResult.Continue;
+                }
+            case KernelLibrary.NoHzIdleExit when _noHz is not null:
+                vcpu.SetRegister(Registers.Rax, _noHz.IdleExit(v, at));
+                return KernelCallResult.Continue;
+            case KernelLibrary.NoHzIdleDone when _noHz is not null:
+                vcpu.SetRegister(Registers.Rax, _idleSaved[4 * v]);
+                vcpu.SetRegister(Registers.Rcx, _idleSaved[4 * v + 1]);
+                vcpu.SetRegister(Registers.Rdx, _idleSaved[4 * v + 2]);
+                vcpu.SetRflags(_idleSaved[4 * v + 3]);
                 return KernelCallResult.Continue;
             case KernelLibrary.EnterWorkload when _tick2618 is not null && !_timerSetUp[v]:
                 // Before its workload each CPU arms its local APIC timer; the BSP also the 8259 and PIT channel 0.
@@ -343,11 +445,15 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
         string why = RequestedClocksource == cs ? "clocksource= option" : $"rating {_sources.Rating(cs)}";
         _switches.Add(new ClocksourceSwitch(at, null, cs, $"boot: {why}"));
         Message(at, $"clocksource: Switched to clocksource {OsProfiles.NameOf(cs)}");
-        if (_tick2618 is null)
+        if (_noHz is not null)
+        {
+            _noHz.Start(at, TscKhz); // the tick and the watchdog's timer run from timer interrupts
+        }
+        else if (_tick2618 is null)
         {
             _sim.Schedule(at + TickPeriod, _tick);
         }
-        if (Profile.Watchdog != WatchdogKind.None)
+        if (Profile.Watchdog != WatchdogKind.None && _noHz is null)
         {
             _sim.Schedule(at + ClocksourceWatchdog.Interval, _watchdogEvent);
         }
@@ -397,6 +503,7 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
         }
         TscUnstable = reason;
         Message(at, $"tsc: Marking TSC unstable due to {reason}");
+        _noHz?.StopWatchdog(); // the TSC leaves the watchdog list
         if (_timekeepingStarted && _timekeeping.Clocksource == ClocksourceKind.Tsc && _sources.Best() is ClocksourceKind next)
         {
             SwitchTo(next, at, $"TSC unstable: {reason}");
@@ -408,7 +515,11 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
     /// <inheritdoc />
     void IEventHandler.OnEvent(Simulator sim, in SimEvent e)
     {
-        if (e.Kind == _tick)
+        if (_noHz is not null && e.Kind == _ipi)
+        {
+            _vcpus[e.Subject].RaiseInterrupt(KernelLibrary.RescheduleVector, Hardware.InterruptSource.Ipi, e.Time);
+        }
+        else if (e.Kind == _tick)
         {
             if (AnyVcpuRunning())
             {

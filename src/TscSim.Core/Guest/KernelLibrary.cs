@@ -528,4 +528,102 @@ public static class KernelLibrary
         """ + string.Concat(Enumerable.Repeat("\n        dq 0", 0xEF - 0x21)) + "\n" + """
                         dq __k_lapic_2618
         """;
+
+    // ---- issue 16: Linux modern (NO_HZ_IDLE, TSC-deadline local APIC timer, x2APIC): see NoHzTick
+
+    /// <summary>Kernel services of the modern tick (<c>kcall</c> operands).</summary>
+    public const int NoHzSetup = 16, NoHzInterrupt = 17, NoHzIdleEnter = 18, NoHzIdleExit = 19, NoHzIdleDone = 20, NoHzIpi = 21;
+
+    /// <summary>LOCAL_TIMER_VECTOR and RESCHEDULE_VECTOR (arch/x86/include/asm/irq_vectors.h, Linux 6.18).</summary>
+    public const int LocalTimerVectorModern = 0xEC, RescheduleVector = 0xFD;
+
+    /// <summary>Labels of the modern tick's code.</summary>
+    public const string NoHzSetupLabel = "__k_nohz_setup", NoHzIdleLabel = "__k_nohz_idle";
+
+    /// <summary>
+    /// The modern kernel's tick code, appended after <see cref="Tick2618Source"/>:
+    /// <c>__k_nohz_setup</c> (each CPU before its workload: IDT, LVT timer in TSC-deadline mode
+    /// with LOCAL_TIMER_VECTOR as lapic_timer_set_oneshot, the first tick, <c>sti</c>);
+    /// <c>__k_nohz_arm</c> (lapic_next_deadline: <c>rdtsc</c>, + the delta the kernel computed,
+    /// WRMSR IA32_TSC_DEADLINE); the timer interrupt (sysvec_apic_timer_interrupt: apic_eoi =
+    /// x2APIC WRMSR 0x80B first, then hrtimer_interrupt, which reprograms the deadline, and when
+    /// a timer was queued on an idle CPU the reschedule IPI: x2APIC ICR WRMSR 0x830); the
+    /// reschedule IPI handler (EOI); and <c>__k_nohz_idle</c>, which a workload's <c>hlt</c> enters
+    /// (the idle loop: tick_nohz_idle_stop_tick, <c>sti; hlt</c>, tick_nohz_idle_exit; every register
+    /// and flag of the workload is kept).
+    /// </summary>
+    public static readonly string NoHzSource = string.Create(CultureInfo.InvariantCulture, $"""
+        section .text
+        __k_nohz_setup: lidt [__k_idt_nohz - {8 * LocalTimerVectorModern}]
+                        mov rcx, {ApicRegisters.MsrLvtTimer} ; LVT timer: TSC-deadline, LOCAL_TIMER_VECTOR
+                        mov rax, {((int)ApicTimerMode.TscDeadline << ApicRegisters.LvtTimerModeShift) | LocalTimerVectorModern}
+                        xor rdx, rdx
+                        wrmsr
+                        kcall {NoHzSetup}       ; NoHzSetup: rax = TSC delta of the first tick
+                        call __k_nohz_arm
+                        sti
+                        kcall {EnterWorkload}
+        __k_nohz_arm:   test rax, rax           ; lapic_next_deadline (rax = 0: nothing to program)
+                        jz __k_na_out
+                        push rcx
+                        push rdx
+                        mov rcx, rax
+                        rdtsc
+                        shl rdx, 32
+                        or rax, rdx
+                        add rax, rcx            ; tsc + clc * TSC_DIVISOR
+                        mov rdx, rax
+                        shr rdx, 32
+                        mov rcx, {ApicRegisters.MsrTscDeadline}
+                        wrmsr
+                        pop rdx
+                        pop rcx
+        __k_na_out:     ret
+        __k_nohz_irq:   push rax                ; sysvec_apic_timer_interrupt
+                        push rbx
+                        push rcx
+                        push rdx
+                        mov rcx, {ApicRegisters.MsrEoi} ; apic_eoi: x2APIC EOI
+                        xor rax, rax
+                        xor rdx, rdx
+                        wrmsr
+                        kcall {NoHzInterrupt}   ; NoHzInterrupt: rax = TSC delta, rbx = CPU to wake + 1
+                        call __k_nohz_arm
+                        test rbx, rbx
+                        jz __k_ni_out
+                        mov rdx, rbx
+                        dec rdx                 ; x2APIC ICR: destination in the high half
+                        mov rax, {RescheduleVector}
+                        mov rcx, {ApicRegisters.MsrIcr}
+                        wrmsr
+                        kcall {NoHzIpi}         ; NoHzIpi: the IPI reaches rdx's CPU
+        __k_ni_out:     pop rdx
+                        pop rcx
+                        pop rbx
+                        pop rax
+                        iretq
+        __k_nohz_resched: push rax              ; sysvec_reschedule_ipi: apic_eoi
+                        push rcx
+                        push rdx
+                        mov rcx, {ApicRegisters.MsrEoi}
+                        xor rax, rax
+                        xor rdx, rdx
+                        wrmsr
+                        pop rdx
+                        pop rcx
+                        pop rax
+                        iretq
+        __k_nohz_idle:  kcall {NoHzIdleEnter}   ; NoHzIdleEnter: keeps rax, rcx, rdx, RFLAGS; rax = TSC delta
+                        call __k_nohz_arm
+                        sti
+                        hlt
+                        kcall {NoHzIdleExit}    ; NoHzIdleExit: rax = TSC delta
+                        call __k_nohz_arm
+                        kcall {NoHzIdleDone}    ; NoHzIdleDone: rax, rcx, rdx, RFLAGS as the workload left them
+                        ret
+        __k_nohz_dead:  hlt                     ; the workload halted with IF = 0: the vCPU stops for good
+        section .shared
+        __k_idt_nohz:   dq __k_nohz_irq
+        """) + string.Concat(Enumerable.Repeat("\n        dq 0", RescheduleVector - LocalTimerVectorModern - 1)) + "\n        dq __k_nohz_resched\n";
 }
+

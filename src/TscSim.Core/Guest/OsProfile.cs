@@ -38,6 +38,19 @@ public enum TimekeepingKind
     Tick2618X64,
 }
 
+/// <summary>Where the profile's timer interrupt comes from and what it does.</summary>
+public enum TickKind
+{
+    /// <summary>No timer interrupt: time is accumulated by a 10 ms kernel timer (the model before issue 16).</summary>
+    KernelTimer,
+    /// <summary>Linux 2.6.18 x86_64: PIT channel 0 (IRQ0 through the 8259) on vCPU 0 plus every vCPU's periodic local APIC timer (<see cref="TickTimekeeping"/>).</summary>
+    Pit2618,
+    /// <summary>Modern Linux: NO_HZ_IDLE, the periodic tick while busy, the local APIC timer in TSC-deadline mode (<see cref="NoHzTick"/>).</summary>
+    NoHzIdle,
+    /// <summary>A periodic local APIC timer at <see cref="OsProfile.Hz"/> on every vCPU, whose handler accumulates the clocksource (update_wall_time or the OS's equivalent).</summary>
+    PeriodicLapic,
+}
+
 /// <summary>Which clocksource watchdog the guest runs.</summary>
 public enum WatchdogKind
 {
@@ -120,6 +133,9 @@ public sealed record OsProfile
     /// <summary>The timer-interrupt rate (the guest key <c>hz</c>; 0 = the profile takes no modelled tick).</summary>
     public int Hz { get; init; }
 
+    /// <summary>Where the timer interrupt comes from.</summary>
+    public TickKind TickKind { get; init; } = TickKind.KernelTimer;
+
     /// <summary>The tick rates the profile accepts for <see cref="Hz"/> (empty: <c>hz</c> cannot be set).</summary>
     public ImmutableArray<int> HzChoices { get; init; } = [];
 
@@ -137,8 +153,15 @@ public static class OsProfiles
     {
         Name = "linux-modern",
         Description = "Linux 5.x/6.x: kvm-clock (400; 299 with invariant TSC), STABLE honoured, modern watchdog, warp test; ignores notifications and Hyper-V re-enlightenment (no Linux path rescales a running tsc clocksource)",
-        Tick = "not modelled yet (time accumulates by a 10 ms kernel timer); the kernel would be tickless while idle (NO_HZ_IDLE) and tick "
-            + "at HZ (1000 or 250 by distribution: UNCONFIRMED) while busy, one TSC-deadline WRMSR 0x6E0 + EOI per tick",
+        Tick = "NO_HZ_IDLE at HZ 1000 (hz: 300, 250 or 100 selectable; the distribution's HZ is UNCONFIRMED: 1000 Ubuntu, 250 Debian/RHEL): "
+            + "while busy the tick hrtimer every TICK_NSEC, each a TSC-deadline interrupt, x2APIC EOI (WRMSR 0x80B), rdtsc + WRMSR 0x6E0 "
+            + "(kernel/time/tick-sched.c tick_nohz_handler, apic.c lapic_next_deadline); a workload's hlt is the idle loop: the tick stops "
+            + "and the next event is the next timer (the clocksource watchdog's 0.5 s timer_list, rotating over the CPUs, an IPI waking an "
+            + "idle one; capped at timekeeping_max_deferment on the last do_timer CPU); ASSUMPTIONS: no other kernel timer (RCU, vmstat, "
+            + "writeback) is modelled, PV-EOI is not used, stopping the clockevent writes nothing",
+        TickKind = TickKind.NoHzIdle,
+        Hz = 1000,
+        HzChoices = [1000, 300, 250, 100],
         Source = "arch/x86/kernel/kvmclock.c, tsc.c, tsc_sync.c, kernel/time/clocksource.c; arch/x86/hyperv/hv_init.c set_hv_tscchange_cb (only caller: KVM as a host)",
         Ratings = [(ClocksourceKind.KvmClock, 400), (ClocksourceKind.Tsc, 300), (ClocksourceKind.Hpet, 250), (ClocksourceKind.AcpiPm, 200)],
         KvmclockRatingWithInvariantTsc = 299,
@@ -176,6 +199,7 @@ public static class OsProfiles
         WarpTest = false,
         Watchdog = WatchdogKind.None,
         Timekeeping = TimekeepingKind.Tick2618X64,
+        TickKind = TickKind.Pit2618,
         Hz = 1000,
         HzChoices = [1000, 250, 100],
         Tick = "HZ 1000 (assumed distribution setting, RHEL5 x86_64: UNCONFIRMED; upstream Kconfig.hz default was 250; hz: 250 or 100 selectable): "
