@@ -178,7 +178,9 @@ public class GuestKernelTests
         var after = rig.Log.ClockReads.Where(r => r.TimePs > sw.Time.Picoseconds).ToList();
         Assert.NotEmpty(after);
         long exitCycles = CpuPresets.AmdK8.ExitRoundTrip.Count + HypervisorConfig.Find("kvm-2011")!.HandlerCosts.UserspaceIo.Count;
-        Assert.All(after, r => Assert.Equal(1, r.Exits));
+        // (A read that the tick interrupt enters also counts the tick's exits: external interrupt, EOI, deadline.)
+        Assert.All(after, r => Assert.True(r.Exits == 1 || r.Exits == 4, $"{r.Exits} exits"));
+        Assert.True(after.Count(r => r.Exits == 1) >= after.Count * 95 / 100);
         Assert.All(after, r => Assert.True(r.Cycles > exitCycles, $"{r.Cycles} cycles"));
         Assert.True(rig.Vm.Platforms[0].Exits.Mmio >= after.Count);
     }
@@ -331,13 +333,15 @@ public class GuestKernelReviewTests
     [Fact]
     public void The_modern_watchdog_demotes_a_tsc_that_stepped_back()
     {
-        // A host TSC write at 1.2 s sends the TSC back ~2.4 G cycles: clocksource_delta makes the
-        // interval 0 ns of TSC against 500 ms of HPET, and the TSC is marked unstable.
+        // A host TSC write at 1.2 s sends the TSC back 200 M cycles (100 ms at 2 GHz): the watchdog's
+        // interval holds 100 ms less TSC than HPET, and the TSC is marked unstable. (A step back of the
+        // whole 1.2 s would stall the guest's TSC-deadline timer, its ticks and jiffies with it, until the
+        // TSC caught up with the deadline: linux-modern's timers run on the TSC.)
         var rig = new KernelRig(NoKvmclock, HypervisorConfig.Find("kvm-2011")! with { Trapping = TrappingOverride.Off },
             [KernelRig.Host("k8", 2_000, CpuPresets.AmdK8)], clocksource: ClocksourceKind.Tsc);
         foreach (var core in rig.Hosts[0].Cores)
         {
-            rig.Hosts[0].ScheduleTscWrite(SimTime.FromDuration(Ms(1_200)), core.Index, 1_000);
+            rig.Hosts[0].ScheduleTscWrite(SimTime.FromDuration(Ms(1_200)), core.Index, 2_200_000_000);
         }
         rig.RunUntil(Ms(2_500));
         Assert.NotNull(rig.Kernel.TscUnstable);
