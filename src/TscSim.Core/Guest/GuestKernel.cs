@@ -38,6 +38,7 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
     private readonly EventKind _tick, _watchdogEvent, _notify, _verifyTsc;
     private SimTime? _verifyLastAt;   // verify_tsc_freq's last_jiffies (as the instant), null before its first run
     private ulong _verifyLastTsc;
+    private long _verifyLastJiffies;
     private readonly long[] _readMarkCycles;   // vCPU cycles at each vCPU's read begin
     private readonly long[] _readMarkExits;    // exits at each vCPU's read begin
     private readonly SimTime[] _readBegin;     // each vCPU's read begin
@@ -52,6 +53,11 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
     private readonly TickTimekeeping? _tick2618;   // the 2.6.18 x86_64 profile's timekeeping, else null
     private readonly bool[] _timerSetUp;            // 2.6.18 x86_64: the vCPU ran the timer setup before its workload
     private readonly int _cal2618, _tickSetup2618, _read2618;
+    private readonly bool _pit386;                  // 2.6.18 i386: PIT IRQ0 + local APIC ticks, update_wall_time per IRQ0
+    private readonly int _cal386, _irq0Body386;
+    private readonly long _latch386;
+    private long _jiffies386;                       // 2.6.18 i386: jiffies (one per IRQ0, do_timer)
+    private long _verifyAtJiffies386;               // verify_tsc_freq_timer's expiry (jiffies)
     private readonly NoHzTick? _noHz;               // linux-modern's tick, else null
     private readonly int _noHzSetup;
     private readonly long[] _idleSaved;             // per vCPU: rax, rcx, rdx, RFLAGS of the workload that entered idle
@@ -99,6 +105,14 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
         else
         {
             _timekeeping = new ClocksourceTimekeeping(_sources, machine, n, ClampsNegative, profile.UnsignedReadWraps);
+            if (profile.TickKind == TickKind.Pit2618)
+            {
+                _pit386 = true;
+                _tickSetup2618 = (int)program.Labels[KernelLibrary.TickSetup2618Label].Value;
+                _cal386 = (int)program.Labels[KernelLibrary.Calibrate386Label].Value;
+                _irq0Body386 = (int)program.Labels[KernelLibrary.Irq0Body386Label].Value;
+                _latch386 = (TickTimekeeping.ClockTickRate + profile.Hz / 2) / profile.Hz; // LATCH (include/linux/jiffies.h)
+            }
         }
         _calibration = new TscCalibration(machine);
         _watchdog = new ClocksourceWatchdog(this, machine, _sources, _vcpus[0].Shared, n);
@@ -164,6 +178,9 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
     /// <summary>The 2.6.18 x86_64 tick-driven timekeeping (jiffies, lost ticks, the HPET fallback), or null for other profiles.</summary>
     public TickTimekeeping? Tick2618 => _tick2618;
 
+    /// <summary>The rating of clocksource <paramref name="kind"/> now (the profile's, as changed since: kvm-clock 299, the 2.6.18 i386 TSC's 50).</summary>
+    public int RatingOf(ClocksourceKind kind) => _sources.Rating(kind);
+
     /// <summary>The modern NO_HZ_IDLE tick, or null for other profiles.</summary>
     internal NoHzTick? NoHz => _noHz;
 
@@ -225,7 +242,7 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
     {
         string text = workload.EndsWith('\n') ? workload : workload + "\n";
         int userLines = text.Replace("\r\n", "\n", StringComparison.Ordinal).Count(c => c == '\n');
-        GuestProgram program = Assembler.Assemble(text + KernelLibrary.Source + "\n" + KernelLibrary.Tick2618Source + "\n" + KernelLibrary.NoHzSource + "\n", name, new UserCode(userLines, KernelLibrary.EntryPoints));
+        GuestProgram program = Assembler.Assemble(text + KernelLibrary.Source + "\n" + KernelLibrary.Tick2618Source + "\n" + KernelLibrary.NoHzSource + "\n" + KernelLibrary.I386Source + "\n", name, new UserCode(userLines, KernelLibrary.EntryPoints));
         if (program.Labels[KernelLibrary.WorkloadEndLabel].Value == 0)
         {
             throw new AssemblyException(name, [new AssemblyError(1, 1, "the workload has no instruction; it needs at least one (e.g. 'hlt')")]);
@@ -328,6 +345,33 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
                 vcpu.SetRegister(Registers.Rdx, _idleSaved[4 * v + 2]);
                 vcpu.SetRflags(_idleSaved[4 * v + 3]);
                 return KernelCallResult.Continue;
+            case KernelLibrary.EnterWorkload when _pit386 && !_timerSetUp[v]:
+                _timerSetUp[v] = true;
+                vcpu.SetRegister(Registers.Rsi, ApicTimerCount(Profile.Hz));
+                vcpu.SetRegister(Registers.Rdx, v == 0 ? _latch386 : 0);
+                vcpu.Jump(_tickSetup2618); // i386 time_init's PIT and setup_APIC_timer, as x86_64's
+                return KernelCallResult.Continue;
+            case KernelLibrary.TickBegin2618 when _pit386:
+                vcpu.SetRegister(Registers.R8, _timekeeping.Clocksource switch
+                {
+                    ClocksourceKind.Hpet => KernelLibrary.CsHpet,
+                    ClocksourceKind.AcpiPm => KernelLibrary.CsAcpiPm,
+                    _ => KernelLibrary.CsTsc,
+                });
+                vcpu.Jump(_irq0Body386);
+                return KernelCallResult.Continue;
+            case KernelLibrary.TimerTick when _pit386:
+                Tick386(at);
+                return KernelCallResult.Continue;
+            case KernelLibrary.Calibrated386:
+                {
+                    // calculate_cpu_khz: count <= 1, delta > 2^32 or delta <= CALIBRATE_TIME_MSEC → 0; else (delta + 15) / 30.
+                    ulong d = unchecked((ulong)vcpu.Register(Registers.Rax));
+                    long count = vcpu.Register(Registers.Rcx);
+                    long khz = count <= 1 || d > (1UL << 32) || d <= 30 ? 0 : (long)((d + 15) / 30);
+                    CalibrationDone(at, new CalibrationResult(khz, "calculate_cpu_khz (3 x 30 ms PIT windows, the last counts; 2.6.18 i386)", 3));
+                    return KernelCallResult.Continue;
+                }
             case KernelLibrary.EnterWorkload when _tick2618 is not null && !_timerSetUp[v]:
                 // Before its workload each CPU arms its local APIC timer; the BSP also the 8259 and PIT channel 0.
                 _timerSetUp[v] = true;
@@ -410,6 +454,10 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
             vcpu.SetRegister(Registers.Rbx, CpuidFlag);
             vcpu.Jump(_cal2618); // time_init: pit_init, pit_calibrate_tsc
         }
+        else if (_pit386)
+        {
+            vcpu.Jump(_cal386); // tsc_init: calculate_cpu_khz
+        }
         else
         {
             vcpu.SetRegister(Registers.Rbx, 1);
@@ -438,6 +486,10 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
         {
             _sources.SetRating(ClocksourceKind.KvmClock, lowered);
         }
+        if (_pit386 && _machine.AmdCpu && _vcpus.Length > 1)
+        {
+            MarkTscUnstable(at, "unsynchronized_tsc (a non-Intel CPU and num_possible_cpus() > 1: init_tsc_clocksource)");
+        }
         ClocksourceKind cs = _tick2618 is not null ? GtodSource2618()
             : _sources.Best() ?? throw new InvalidOperationException($"{_machine.Name}: no usable clocksource");
         _timekeepingStarted = true;
@@ -449,7 +501,7 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
         {
             _noHz.Start(at, TscKhz); // the tick and the watchdog's timer run from timer interrupts
         }
-        else if (_tick2618 is null)
+        else if (_tick2618 is null && !_pit386)
         {
             _sim.Schedule(at + TickPeriod, _tick);
         }
@@ -457,7 +509,11 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
         {
             _sim.Schedule(at + ClocksourceWatchdog.Interval, _watchdogEvent);
         }
-        if (Profile.VerifiesTscFrequency)
+        if (Profile.VerifiesTscFrequency && _pit386)
+        {
+            _verifyAtJiffies386 = _jiffies386 + Profile.Hz * 10; // init_tsc_clocksource: jiffies + msecs_to_jiffies(10000), run by the tick
+        }
+        else if (Profile.VerifiesTscFrequency)
         {
             _sim.Schedule(at + VerifyTscInterval, _verifyTsc); // init_tsc_clocksource: jiffies + msecs_to_jiffies(10000)
         }
@@ -504,6 +560,12 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
         TscUnstable = reason;
         Message(at, $"tsc: Marking TSC unstable due to {reason}");
         _noHz?.StopWatchdog(); // the TSC leaves the watchdog list
+        if (Profile.UnstableTscRating is int lowered && _sources.Has(ClocksourceKind.Tsc))
+        {
+            // 2.6.18 i386 mark_tsc_unstable only sets tsc_unstable; tsc_update_callback lowers the rating on the next tick.
+            _sources.SetRating(ClocksourceKind.Tsc, lowered);
+            return;
+        }
         if (_timekeepingStarted && _timekeeping.Clocksource == ClocksourceKind.Tsc && _sources.Best() is ClocksourceKind next)
         {
             SwitchTo(next, at, $"TSC unstable: {reason}");
@@ -552,6 +614,31 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
         }
     }
 
+    /// <summary>
+    /// 2.6.18 i386's IRQ0 (arch/i386/kernel/time.c timer_interrupt → do_timer → update_times):
+    /// jiffies_64++, update_wall_time (the clocksource accumulated; its read ran as guest code),
+    /// whose change_clocksource calls tsc_update_callback (rating 50 once the TSC is marked
+    /// unstable, then clocksource_reselect: the switch happens here, on the tick); the timer wheel
+    /// runs verify_tsc_freq_timer when due.
+    /// </summary>
+    private void Tick386(SimTime at)
+    {
+        _jiffies386++;
+        _timekeeping.Tick(at);
+        if (TscUnstable is not null && _timekeeping.Clocksource == ClocksourceKind.Tsc && _sources.Best() is ClocksourceKind next && next != ClocksourceKind.Tsc)
+        {
+            SwitchTo(next, at, $"TSC unstable (rating {_sources.Rating(ClocksourceKind.Tsc)}): {TscUnstable}");
+        }
+        if (Profile.VerifiesTscFrequency && TscUnstable is null && _verifyAtJiffies386 > 0 && _jiffies386 >= _verifyAtJiffies386)
+        {
+            VerifyTscFreq(at);
+            _verifyAtJiffies386 = _jiffies386 + Profile.Hz * 10;
+        }
+    }
+
+    /// <summary>2.6.18 i386 jiffies (IRQ0 ticks since timekeeping started).</summary>
+    public long Jiffies386 => _jiffies386;
+
     /// <summary>TSC_FREQ_CHECK_INTERVAL (arch/i386/kernel/tsc.c, 2.6.18): 10 s.</summary>
     public static readonly Duration VerifyTscInterval = Duration.FromSeconds(10);
 
@@ -564,7 +651,7 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
     /// </summary>
     private void VerifyTscFreq(SimTime at)
     {
-        const long hz = 1000;
+        long hz = _pit386 ? Profile.Hz : 1000;
         if (TscUnstable is not null || !AnyVcpuRunning())
         {
             return;
@@ -572,7 +659,8 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
         ulong tsc = _machine.PeekTsc(0, at);
         if (_verifyLastAt is SimTime last && TscKhz > 0)
         {
-            long intervalJiffies = at.NanosecondsFloor * hz / 1_000_000_000 - last.NanosecondsFloor * hz / 1_000_000_000;
+            long intervalJiffies = _pit386 ? _jiffies386 - _verifyLastJiffies
+                : at.NanosecondsFloor * hz / 1_000_000_000 - last.NanosecondsFloor * hz / 1_000_000_000;
             long intervalTsc = (long)(unchecked(tsc - _verifyLastTsc) * (ulong)hz / ((ulong)TscKhz * 1000));
             if (intervalTsc < intervalJiffies * 3 / 4)
             {
@@ -583,6 +671,7 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
         }
         _verifyLastAt = at;
         _verifyLastTsc = tsc;
+        _verifyLastJiffies = _jiffies386;
     }
 
     /// <summary>

@@ -625,5 +625,80 @@ public static class KernelLibrary
         section .shared
         __k_idt_nohz:   dq __k_nohz_irq
         """) + string.Concat(Enumerable.Repeat("\n        dq 0", RescheduleVector - LocalTimerVectorModern - 1)) + "\n        dq __k_nohz_resched\n";
+
+    // ---- issue 16: Linux 2.6.18 i386 (arch/i386/kernel/tsc.c, time.c; include/asm-i386/mach-default/mach_timer.h)
+
+    /// <summary>Kernel services of the 2.6.18 i386 code.</summary>
+    public const int Calibrated386 = 22;
+
+    /// <summary>Labels of the 2.6.18 i386 code.</summary>
+    public const string Calibrate386Label = "__k_cal386", Irq0Body386Label = "__k_irq0_386";
+
+    /// <summary>CALIBRATE_LATCH = (CLOCK_TICK_RATE × CALIBRATE_TIME_MSEC + 1000/2) / 1000 = (1,193,182 × 30 + 500) / 1000 = 35,795 (mach_timer.h).</summary>
+    public const int CalibrateLatch386 = (1_193_182 * 30 + 500) / 1000;
+
+    /// <summary>
+    /// The 2.6.18 i386 code, appended after <see cref="NoHzSource"/>: <c>calculate_cpu_khz</c>
+    /// (arch/i386/kernel/tsc.c) runs <c>mach_prepare_counter</c>, <c>rdtscll(start)</c>,
+    /// <c>mach_countup</c> (count loops of <c>inb_p(0x61)</c> — an <c>inb</c> and the slow-down
+    /// <c>outb</c> to port 0x80 — until OUT2 is set) and <c>rdtscll(end)</c> three times ("to ensure
+    /// the cache is warm"); only the last window counts (the kernel computes the rest). The IRQ0
+    /// body (timer_interrupt → do_timer → update_wall_time, which reads the clocksource once:
+    /// TSC, HPET counter or PM timer), entered from the 2.6.18 IRQ0 entry after its pushes, ends
+    /// with the 8259 EOI as the x86_64 one.
+    /// </summary>
+    public static readonly string I386Source = string.Create(CultureInfo.InvariantCulture, $"""
+        section .text
+        __k_cal386:     mov r13, 3              ; calculate_cpu_khz: for (i = 0; i < 3; i++)
+        __k_c386_run:   in eax, 0x61            ; mach_prepare_counter: (inb(0x61) & ~0x02) | 0x01
+                        and rax, -3
+                        or rax, 1
+                        out 0x61, eax
+                        mov rax, 0xB0           ; channel 2, mode 0, LSB/MSB
+                        out 0x43, eax
+                        mov rax, {CalibrateLatch386 & 0xFF}
+                        out 0x42, eax           ; outb_p: the write, then the slow-down outb to 0x80
+                        out 0x80, eax
+                        mov rax, {CalibrateLatch386 >> 8}
+                        out 0x42, eax
+                        out 0x80, eax
+                        rdtsc                   ; rdtscll(start)
+                        shl rdx, 32
+                        or rax, rdx
+                        mov r12, rax
+                        xor rcx, rcx            ; mach_countup
+        __k_c386_poll:  inc rcx
+                        in eax, 0x61            ; inb_p(0x61)
+                        out 0x80, eax
+                        test rax, 0x20
+                        jz __k_c386_poll
+                        rdtsc                   ; rdtscll(end)
+                        shl rdx, 32
+                        or rax, rdx
+                        dec r13
+                        jnz __k_c386_run
+                        sub rax, r12            ; rax = end - start, rcx = count
+                        kcall {Calibrated386}   ; Calibrated386: cpu_khz = (delta + 15) / 30, or 0 on error
+                        jmp __k_bsp_tk
+        __k_irq0_386:   cmp r8, {CsHpet}         ; update_wall_time: clocksource_read (r8 = the clocksource)
+                        je __k_i386_hpet
+                        cmp r8, {CsAcpiPm}
+                        je __k_i386_pm
+                        rdtsc
+                        jmp __k_i386_tick
+        __k_i386_hpet:  mov eax, dword [0x{HpetCounterAddress:X}]
+                        jmp __k_i386_tick
+        __k_i386_pm:    mov rdx, {GuestAddresses.PmTimerPort}
+                        in eax, dx
+        __k_i386_tick:  kcall {TimerTick}       ; TimerTick: do_timer
+                        mov rax, 0x20
+                        out 0x20, eax           ; 8259 EOI
+                        pop r8
+                        pop rdx
+                        pop rcx
+                        pop rbx
+                        pop rax
+                        iretq
+        """);
 }
 

@@ -24,6 +24,8 @@ public enum CalibrationKind
     Pvclock,
     /// <summary>2.6.18 x86_64 pit_calibrate_tsc: one 50 ms window of PIT channel 2 (latch 59,659), (end − start) / 50 kHz, no check.</summary>
     PitOnce50Ms,
+    /// <summary>2.6.18 i386 calculate_cpu_khz: three 30 ms windows of PIT channel 2 (latch 35,795), the last counts, (Δ + 15) / 30 kHz.</summary>
+    Pit3x30Ms,
 }
 
 /// <summary>How the kernel keeps wall time.</summary>
@@ -126,6 +128,12 @@ public sealed record OsProfile
     /// TSC's progress with jiffies and marks the TSC unstable when it ran below 3/4 of the rate.
     /// </summary>
     public bool VerifiesTscFrequency { get; init; }
+
+    /// <summary>
+    /// The TSC's rating once marked unstable, when it stays registered (2.6.18 i386
+    /// tsc_update_callback: 50), or null: an unstable TSC is no longer usable (modern kernels, 0).
+    /// </summary>
+    public int? UnstableTscRating { get; init; }
 
     /// <summary>How wall time is kept.</summary>
     public TimekeepingKind Timekeeping { get; init; } = TimekeepingKind.Clocksource;
@@ -231,16 +239,24 @@ public static class OsProfiles
     public static OsProfile Linux2618 { get; } = new()
     {
         Name = "linux-2.6.18-i386",
-        Description = "Linux 2.6.18 i386 (GENERIC_TIME): no kvm-clock, tsc (300) clocksource calibrated against the PIT, no watchdog, no warp test; "
+        Description = "Linux 2.6.18 i386 (GENERIC_TIME): no kvm-clock, tsc (300; 50 once unstable, tsc_update_callback) clocksource calibrated by "
+            + "calculate_cpu_khz (3 x 30 ms PIT windows, (delta + 15) / 30), no watchdog, no warp test; verify_tsc_freq every 10 s; "
             + "a TSC read behind cycle_last wraps ≈ 2^42 ns (73 min) forward",
         UnsignedReadWraps = true,
         VerifiesTscFrequency = true,
-        Tick = "not modelled (time accumulates by a 10 ms kernel timer, as update_wall_time accumulates whole cycle_intervals per tick); "
-            + "vanilla i386 details built: verify_tsc_freq every 10 s, the unclamped read_tsc's u64 wrap; not built: rating 50 when unstable, "
-            + "the 30 ms x 3 calibration",
-        Source = "clocksource framework of 2.6.18 (watchdog came in 2.6.21, tsc_sync.c in 2.6.20); assumptions in docs/model.md",
+        UnstableTscRating = 50,
+        TickKind = TickKind.Pit2618,
+        Hz = 1000,
+        HzChoices = [1000, 250, 100],
+        Tick = "HZ 1000 (assumed distribution setting: UNCONFIRMED; upstream default 250; hz: 250 or 100 selectable): PIT channel 0 mode 2 "
+            + "(LATCH), IRQ0 through the 8259 on vCPU 0: timer_interrupt → do_timer → update_wall_time reads the clocksource once "
+            + "(1 RDTSC, HPET or PM-timer read), 8259 EOI; every vCPU's local APIC timer periodic at HZ (xAPIC EOI); idle vCPUs halt "
+            + "until the next interrupt (arch/i386/kernel/time.c, kernel/timer.c)",
+        Source = "vanilla 2.6.18 arch/i386/kernel/tsc.c (calculate_cpu_khz, clocksource_tsc, tsc_update_callback, mark_tsc_unstable, "
+            + "verify_tsc_freq, unsynchronized_tsc), include/asm-i386/mach-default/mach_timer.h, kernel/timer.c (update_wall_time); "
+            + "no watchdog (2.6.21) and no tsc_sync.c in 2.6.18",
         Ratings = [(ClocksourceKind.Tsc, 300), (ClocksourceKind.Hpet, 250), (ClocksourceKind.AcpiPm, 200)],
-        Calibration = CalibrationKind.Pit,
+        Calibration = CalibrationKind.Pit3x30Ms,
         WarpTest = false,
         Watchdog = WatchdogKind.None,
     };
