@@ -57,6 +57,8 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
     private readonly int _cal386, _irq0Body386;
     private readonly long _latch386;
     private long _jiffies386;                       // 2.6.18 i386: jiffies (one per IRQ0, do_timer)
+    private readonly bool _periodic;                // a periodic local APIC tick on every vCPU (FreeBSD, Solaris, Windows)
+    private readonly int _periodicSetup;
     private long _verifyAtJiffies386;               // verify_tsc_freq_timer's expiry (jiffies)
     private readonly NoHzTick? _noHz;               // linux-modern's tick, else null
     private readonly int _noHzSetup;
@@ -117,6 +119,11 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
         _calibration = new TscCalibration(machine);
         _watchdog = new ClocksourceWatchdog(this, machine, _sources, _vcpus[0].Shared, n);
         _idleSaved = [];
+        if (profile.TickKind == TickKind.PeriodicLapic)
+        {
+            _periodic = true;
+            _periodicSetup = (int)program.Labels[KernelLibrary.PeriodicSetupLabel].Value;
+        }
         if (profile.TickKind == TickKind.NoHzIdle)
         {
             _noHz = new NoHzTick(this, n, profile.Hz, at => _timekeeping.NowNs(at), at => _timekeeping.Tick(at), _watchdog);
@@ -242,7 +249,7 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
     {
         string text = workload.EndsWith('\n') ? workload : workload + "\n";
         int userLines = text.Replace("\r\n", "\n", StringComparison.Ordinal).Count(c => c == '\n');
-        GuestProgram program = Assembler.Assemble(text + KernelLibrary.Source + "\n" + KernelLibrary.Tick2618Source + "\n" + KernelLibrary.NoHzSource + "\n" + KernelLibrary.I386Source + "\n", name, new UserCode(userLines, KernelLibrary.EntryPoints));
+        GuestProgram program = Assembler.Assemble(text + KernelLibrary.Source + "\n" + KernelLibrary.Tick2618Source + "\n" + KernelLibrary.NoHzSource + "\n" + KernelLibrary.I386Source + "\n" + KernelLibrary.PeriodicSource + "\n", name, new UserCode(userLines, KernelLibrary.EntryPoints));
         if (program.Labels[KernelLibrary.WorkloadEndLabel].Value == 0)
         {
             throw new AssemblyException(name, [new AssemblyError(1, 1, "the workload has no instruction; it needs at least one (e.g. 'hlt')")]);
@@ -344,6 +351,26 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
                 vcpu.SetRegister(Registers.Rcx, _idleSaved[4 * v + 1]);
                 vcpu.SetRegister(Registers.Rdx, _idleSaved[4 * v + 2]);
                 vcpu.SetRflags(_idleSaved[4 * v + 3]);
+                return KernelCallResult.Continue;
+            case KernelLibrary.EnterWorkload when _periodic && !_timerSetUp[v]:
+                _timerSetUp[v] = true;
+                vcpu.SetRegister(Registers.Rsi, 1_000_000_000L / Profile.Hz); // KVM's APIC bus: 1 GHz (calibration taken as exact)
+                vcpu.Jump(_periodicSetup);
+                return KernelCallResult.Continue;
+            case KernelLibrary.PeriodicBegin when _periodic:
+                vcpu.SetRegister(Registers.R8, v != 0 ? -1 : _timekeeping.Clocksource switch
+                {
+                    ClocksourceKind.Hpet => KernelLibrary.CsHpet,
+                    ClocksourceKind.AcpiPm => KernelLibrary.CsAcpiPm,
+                    ClocksourceKind.Tsc => KernelLibrary.CsTsc,
+                    _ => -1,
+                });
+                return KernelCallResult.Continue;
+            case KernelLibrary.TimerTick when _periodic:
+                if (v == 0)
+                {
+                    _timekeeping.Tick(at); // the clock owner's tick accumulates the time source
+                }
                 return KernelCallResult.Continue;
             case KernelLibrary.EnterWorkload when _pit386 && !_timerSetUp[v]:
                 _timerSetUp[v] = true;
@@ -501,7 +528,7 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
         {
             _noHz.Start(at, TscKhz); // the tick and the watchdog's timer run from timer interrupts
         }
-        else if (_tick2618 is null && !_pit386)
+        else if (_tick2618 is null && !_pit386 && !_periodic)
         {
             _sim.Schedule(at + TickPeriod, _tick);
         }

@@ -700,5 +700,66 @@ public static class KernelLibrary
                         pop rax
                         iretq
         """);
+
+    // ---- issue 16: a periodic local APIC tick (the FreeBSD, Solaris and Windows profiles)
+
+    /// <summary>Kernel service at each periodic tick, before the clock owner reads its time source: r8 = the clocksource to read, −1 for none.</summary>
+    public const int PeriodicBegin = 24;
+
+    /// <summary>The periodic tick's setup label.</summary>
+    public const string PeriodicSetupLabel = "__k_per_setup";
+
+    /// <summary>
+    /// A periodic tick, appended after <see cref="I386Source"/>: <c>__k_per_setup</c> (each CPU before
+    /// its workload: IDT, x2APIC timer divide ÷1, LVT periodic at <see cref="TimerVector"/>, initial
+    /// count rsi, <c>sti</c>); the handler reads the time source once on the clock-owning CPU (the
+    /// OS's hardclock / clock() / KeUpdateSystemTime updating its time from it), enters
+    /// <see cref="TimerTick"/> and writes the x2APIC EOI.
+    /// </summary>
+    public static readonly string PeriodicSource = string.Create(CultureInfo.InvariantCulture, $"""
+        section .text
+        __k_per_setup:  lidt [__k_idt_per - {8 * TimerVector}]
+                        mov rcx, {ApicRegisters.MsrDivide} ; divide configuration: ÷1
+                        mov rax, {ApicRegisters.DivideBy1}
+                        xor rdx, rdx
+                        wrmsr
+                        mov rcx, {ApicRegisters.MsrLvtTimer} ; LVT timer: periodic, vector TimerVector
+                        mov rax, {((int)ApicTimerMode.Periodic << ApicRegisters.LvtTimerModeShift) | TimerVector}
+                        wrmsr
+                        mov rcx, {ApicRegisters.MsrInitialCount} ; initial count: one tick
+                        mov rax, rsi
+                        wrmsr
+                        sti
+                        kcall {EnterWorkload}
+        __k_per_irq:    push rax
+                        push rcx
+                        push rdx
+                        push r8
+                        kcall {PeriodicBegin}   ; PeriodicBegin: r8 = clocksource to read, -1 none
+                        test r8, r8
+                        js __k_per_tick
+                        cmp r8, {CsHpet}
+                        je __k_per_hpet
+                        cmp r8, {CsAcpiPm}
+                        je __k_per_pm
+                        rdtsc
+                        jmp __k_per_tick
+        __k_per_hpet:   mov eax, dword [0x{HpetCounterAddress:X}]
+                        jmp __k_per_tick
+        __k_per_pm:     mov rdx, {GuestAddresses.PmTimerPort}
+                        in eax, dx
+        __k_per_tick:   kcall {TimerTick}       ; TimerTick
+                        mov rcx, {ApicRegisters.MsrEoi} ; x2APIC EOI
+                        xor rax, rax
+                        xor rdx, rdx
+                        wrmsr
+                        pop r8
+                        pop rdx
+                        pop rcx
+                        pop rax
+                        iretq
+        section .shared
+        __k_idt_per:    dq __k_per_irq
+        """);
 }
 

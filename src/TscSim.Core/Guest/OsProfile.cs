@@ -230,6 +230,10 @@ public static class OsProfiles
         Calibration = CalibrationKind.Pit,
         Watchdog = WatchdogKind.None,
         RegistersReenlightenment = true,
+        TickKind = TickKind.PeriodicLapic,
+        Hz = 64,
+        Tick = "64 Hz clock interrupt as windows-2008r2 (secondary sources: UNCONFIRMED); ASSUMPTION: a periodic local APIC timer on "
+            + "every CPU, the dynamic tick of Windows 8 and later (idle CPUs skipping ticks) not modelled; CPU 0 reads the TSC once per tick",
     };
 
     /// <summary>
@@ -268,8 +272,12 @@ public static class OsProfiles
         Source = "sys/dev/acpica/acpi_timer.c (ACPI-fast 900, ACPI-safe 850), sys/amd64 tsc.c of 7.x/8.x (TSC -100 on SMP unless "
             + "kern.timecounter.smp_tsc); HPET 900 in 8.x UNCONFIRMED; see /work/research/linux-ticks.md §4.1",
         Ratings = [(ClocksourceKind.AcpiPm, 900), (ClocksourceKind.Hpet, 900), (ClocksourceKind.Tsc, -100)],
-        Tick = "not modelled (time accumulates by a 10 ms kernel timer); FreeBSD 8 would tick at kern.hz = 1000 (HZ default on x86, "
-            + "sys/kern/subr_param.c; 100 in a VM if 8.x already had HZ_VM: UNCONFIRMED) on each CPU's local APIC",
+        Tick = "kern.hz = 1000 (HZ default on x86, sys/kern/subr_param.c; 100 in a VM if 8.x already had HZ_VM: UNCONFIRMED, so 1000 "
+            + "is an ASSUMPTION): each CPU's local APIC timer periodic at hz (ASSUMPTION: the 8.x event-timer code and any stathz/profhz "
+            + "interrupts are not modelled), EOI per tick; CPU 0's hardclock → tc_windup reads the timecounter once per tick (ACPI-fast: a "
+            + "PM-timer PIO read; tc_tick = 1 at hz 1000: ASSUMPTION)",
+        TickKind = TickKind.PeriodicLapic,
+        Hz = 1000,
         Calibration = CalibrationKind.Pit,
         Watchdog = WatchdogKind.None,
     };
@@ -278,8 +286,12 @@ public static class OsProfiles
     {
         Name = "solaris-10",
         Description = "Solaris 10: gethrtime from the TSC calibrated against the PIT, no fallback, no watchdog",
-        Tick = "not modelled (time accumulates by a 10 ms kernel timer); Solaris 10 would tick at 100 Hz (1000 with hires_tick=1; "
-            + "Solaris Tunable Parameters Reference Manual 817-0404)",
+        Tick = "100 Hz (hz: 1000 = hires_tick=1; Solaris Tunable Parameters Reference Manual 817-0404): ASSUMPTION that every CPU's "
+            + "local APIC timer is periodic at hz (Solaris's cyclic subsystem programs it one-shot per cyclic; not modelled) and that "
+            + "clock() on CPU 0 reads the TSC (gethrtime) once per tick; EOI per tick",
+        TickKind = TickKind.PeriodicLapic,
+        Hz = 100,
+        HzChoices = [100, 1000],
         Source = "OpenSolaris i86pc tsc.c (tsc_gethrtime); assumptions in docs/model.md",
         Ratings = [(ClocksourceKind.Tsc, 300)],
         Calibration = CalibrationKind.Pit,
@@ -290,8 +302,11 @@ public static class OsProfiles
     {
         Name = "windows-2008r2",
         Description = "Windows Server 2008 R2 without enlightenments: QueryPerformanceCounter on the ACPI PM timer (3.579545 MHz)",
-        Tick = "not modelled (time accumulates by a 10 ms kernel timer); Windows 2008 R2 would take a 64 Hz clock interrupt (15.625 ms; "
-            + "timeBeginPeriod can raise it to 1 kHz; secondary sources: UNCONFIRMED)",
+        Tick = "64 Hz clock interrupt (15.625 ms; timeBeginPeriod can raise it to 1 kHz; secondary sources: UNCONFIRMED): ASSUMPTION "
+            + "that it is a periodic local APIC timer on every CPU (the platform clock source, RTC or HPET, is not modelled) and that "
+            + "the clock owner (CPU 0) reads the QPC source (PM timer) once per tick; EOI per tick",
+        TickKind = TickKind.PeriodicLapic,
+        Hz = 64,
         Source = "QPC frequency 3,579,545 Hz on multiprocessor systems without invariant TSC; assumptions in docs/model.md",
         Ratings = [(ClocksourceKind.AcpiPm, 200), (ClocksourceKind.Tsc, 100)],
         Calibration = CalibrationKind.Pit,
