@@ -745,6 +745,7 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
         long old = TscKhz;
         TscKhz = khz;
         _timekeeping.TscRateChanged(at); // time so far at the old rate, then the new one
+        _noHz?.SetTscKhz(khz);             // lapic_update_tsc_freq: the TSC-deadline clockevent at the new rate
         _watchdog.Restart();
         Message(at, $"tsc: notification acknowledged; TSC rate {old} kHz -> {khz} kHz");
     }

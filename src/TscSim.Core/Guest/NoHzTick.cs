@@ -120,11 +120,7 @@ internal sealed class NoHzTick
         _lastJiffiesUpdate = _now(at);
         Jiffies = 0;
         _tickCpu = 0;
-        // clockevents_config_and_register(levt, tsc_khz * (1000 / TSC_DIVISOR), 0xF, ~0UL): max_delta_ticks > UINT_MAX → 600 s.
-        ulong freq = (ulong)Math.Max(1, tscKhz) * (1000 / TscDivisor);
-        (_ceMult, _ceShift) = Clocksources.CalcMultShift(1_000_000_000, freq, 600);
-        _minDeltaNs = (long)(((UInt128)0xF << _ceShift) + _ceMult - 1) / _ceMult; // cev_delta2ns(0xF, …, false), rounded up
-        _maxDeltaNs = (long)Math.Min((ulong)long.MaxValue, ulong.MaxValue / _ceMult); // cev_delta2ns(~0UL): the shifted latch overflows → ~0ULL / mult
+        SetTscKhz(tscKhz);
         if (_watchdog.Verifies)
         {
             _wdArmed = true;
@@ -132,6 +128,19 @@ internal sealed class NoHzTick
             _wdExpires = Jiffies + WatchdogIntervalJiffies;
             _wdBucket = BucketExpiry(_wdExpires, Jiffies);
         }
+    }
+
+    /// <summary>
+    /// clockevents_config_and_register(levt, tsc_khz × (1000 / TSC_DIVISOR), 0xF, ~0UL) at boot, and
+    /// lapic_update_tsc_freq → clockevents_update_freq when the kernel adopts a new tsc_khz: the
+    /// clockevent's mult/shift (maxsec 600: max_delta_ticks &gt; UINT_MAX).
+    /// </summary>
+    public void SetTscKhz(long tscKhz)
+    {
+        ulong freq = (ulong)Math.Max(1, tscKhz) * (1000 / TscDivisor);
+        (_ceMult, _ceShift) = Clocksources.CalcMultShift(1_000_000_000, freq, 600);
+        _minDeltaNs = (long)(((UInt128)0xF << _ceShift) + _ceMult - 1) / _ceMult; // cev_delta2ns(0xF, …, false), rounded up
+        _maxDeltaNs = (long)Math.Min((ulong)long.MaxValue, ulong.MaxValue / _ceMult); // cev_delta2ns(~0UL): the shifted latch overflows → ~0ULL / mult
     }
 
     /// <summary>tick_setup_sched_timer on CPU <paramref name="v"/>: the first tick on the jiffies grid; returns the TSC delta to program.</summary>
