@@ -128,7 +128,7 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
         {
             _noHz = new NoHzTick(this, n, profile.Hz, at => _timekeeping.NowNs(at), at => _timekeeping.Tick(at), _watchdog);
             _noHzSetup = (int)program.Labels[KernelLibrary.NoHzSetupLabel].Value;
-            _idleSaved = new long[4 * n];
+            _idleSaved = new long[5 * n];
             _ipi = sim.RegisterKind($"guest.{machine.Name}.ipi", EventBand.Guest, this);
             EnterIdleOnHlt(program);
             foreach (var v in _vcpus)
@@ -224,6 +224,13 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
         }
     }
 
+    /// <summary>The modern tick's arm routine's inputs: rax = the TSC delta (0: no deadline), rbx = NoHzTick's Flag* bits.</summary>
+    private static void SetArm(Vcpu vcpu, (long TscDelta, int Flags) arm)
+    {
+        vcpu.SetRegister(Registers.Rax, arm.TscDelta);
+        vcpu.SetRegister(Registers.Rbx, arm.Flags);
+    }
+
     /// <summary>Another vCPU's IPI: a source that can always wake a halted vCPU of a tickless kernel.</summary>
     private sealed class IpiSource : Hardware.IInterruptSource
     {
@@ -316,13 +323,13 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
                 vcpu.Jump(_noHzSetup); // tick_setup_sched_timer, then the workload
                 return KernelCallResult.Continue;
             case KernelLibrary.NoHzSetup when _noHz is not null:
-                vcpu.SetRegister(Registers.Rax, _noHz.Setup(v, at));
+                SetArm(vcpu, _noHz.Setup(v, at));
                 return KernelCallResult.Continue;
             case KernelLibrary.NoHzInterrupt when _noHz is not null:
                 {
-                    var (tscDelta, wake) = _noHz.Interrupt(v, at);
-                    vcpu.SetRegister(Registers.Rax, tscDelta);
-                    vcpu.SetRegister(Registers.Rbx, wake + 1);
+                    var (tscDelta, flags, wake) = _noHz.Interrupt(v, at);
+                    SetArm(vcpu, (tscDelta, flags));
+                    vcpu.SetRegister(Registers.Rdx, wake + 1);
                     return KernelCallResult.Continue;
                 }
             case KernelLibrary.NoHzIpi when _noHz is not null:
@@ -331,26 +338,28 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
             case KernelLibrary.NoHzIdleEnter when _noHz is not null:
                 {
                     CpuState st = vcpu.State;
-                    _idleSaved[4 * v] = st.Regs[Registers.Rax];
-                    _idleSaved[4 * v + 1] = st.Regs[Registers.Rcx];
-                    _idleSaved[4 * v + 2] = st.Regs[Registers.Rdx];
-                    _idleSaved[4 * v + 3] = st.Rflags;
+                    _idleSaved[5 * v] = st.Regs[Registers.Rax];
+                    _idleSaved[5 * v + 1] = st.Regs[Registers.Rcx];
+                    _idleSaved[5 * v + 2] = st.Regs[Registers.Rdx];
+                    _idleSaved[5 * v + 3] = st.Rflags;
+                    _idleSaved[5 * v + 4] = st.Regs[Registers.Rbx];
                     if (!st.InterruptFlag)
                     {
                         vcpu.Jump((int)vcpu.Program.Labels["__k_nohz_dead"].Value); // cli; hlt: stop for good
                         return KernelCallResult.Continue;
                     }
-                    vcpu.SetRegister(Registers.Rax, _noHz.IdleEnter(v, at));
+                    SetArm(vcpu, _noHz.IdleEnter(v, at));
                     return KernelCallResult.Continue;
                 }
             case KernelLibrary.NoHzIdleExit when _noHz is not null:
-                vcpu.SetRegister(Registers.Rax, _noHz.IdleExit(v, at));
+                SetArm(vcpu, _noHz.IdleExit(v, at));
                 return KernelCallResult.Continue;
             case KernelLibrary.NoHzIdleDone when _noHz is not null:
-                vcpu.SetRegister(Registers.Rax, _idleSaved[4 * v]);
-                vcpu.SetRegister(Registers.Rcx, _idleSaved[4 * v + 1]);
-                vcpu.SetRegister(Registers.Rdx, _idleSaved[4 * v + 2]);
-                vcpu.SetRflags(_idleSaved[4 * v + 3]);
+                vcpu.SetRegister(Registers.Rax, _idleSaved[5 * v]);
+                vcpu.SetRegister(Registers.Rcx, _idleSaved[5 * v + 1]);
+                vcpu.SetRegister(Registers.Rdx, _idleSaved[5 * v + 2]);
+                vcpu.SetRflags(_idleSaved[5 * v + 3]);
+                vcpu.SetRegister(Registers.Rbx, _idleSaved[5 * v + 4]);
                 return KernelCallResult.Continue;
             case KernelLibrary.EnterWorkload when _periodic && !_timerSetUp[v]:
                 _timerSetUp[v] = true;

@@ -559,11 +559,38 @@ public static class KernelLibrary
                         mov rax, {((int)ApicTimerMode.TscDeadline << ApicRegisters.LvtTimerModeShift) | LocalTimerVectorModern}
                         xor rdx, rdx
                         wrmsr
-                        kcall {NoHzSetup}       ; NoHzSetup: rax = TSC delta of the first tick
+                        kcall {NoHzSetup}       ; NoHzSetup: rax = TSC delta of the first tick, rbx = 0
                         call __k_nohz_arm
                         sti
                         kcall {EnterWorkload}
-        __k_nohz_arm:   test rax, rax           ; lapic_next_deadline (rax = 0: nothing to program)
+        __k_nohz_arm:   test rbx, 2             ; rbx bit 1: lapic_timer_shutdown (ONESHOT_STOPPED)
+                        jz __k_na_unmask
+                        push rax
+                        push rcx
+                        push rdx
+                        mov rcx, {ApicRegisters.MsrLvtTimer} ; LVT timer masked
+                        mov rax, {LocalApicTimer.LvtMasked | ((uint)ApicTimerMode.TscDeadline << ApicRegisters.LvtTimerModeShift) | LocalTimerVectorModern}
+                        xor rdx, rdx
+                        wrmsr
+                        mov rcx, {ApicRegisters.MsrInitialCount} ; TMICT = 0
+                        xor rax, rax
+                        wrmsr
+                        pop rdx
+                        pop rcx
+                        pop rax
+        __k_na_unmask:  test rbx, 1             ; rbx bit 0: lapic_timer_set_oneshot (back from ONESHOT_STOPPED)
+                        jz __k_na_prog
+                        push rax
+                        push rcx
+                        push rdx
+                        mov rcx, {ApicRegisters.MsrLvtTimer}
+                        mov rax, {((int)ApicTimerMode.TscDeadline << ApicRegisters.LvtTimerModeShift) | LocalTimerVectorModern}
+                        xor rdx, rdx
+                        wrmsr
+                        pop rdx
+                        pop rcx
+                        pop rax
+        __k_na_prog:    test rax, rax           ; lapic_next_deadline (rax = 0: nothing to program)
                         jz __k_na_out
                         push rcx
                         push rdx
@@ -587,11 +614,10 @@ public static class KernelLibrary
                         xor rax, rax
                         xor rdx, rdx
                         wrmsr
-                        kcall {NoHzInterrupt}   ; NoHzInterrupt: rax = TSC delta, rbx = CPU to wake + 1
+                        kcall {NoHzInterrupt}   ; NoHzInterrupt: rax = TSC delta, rbx = arm flags, rdx = CPU to wake + 1
                         call __k_nohz_arm
-                        test rbx, rbx
+                        test rdx, rdx
                         jz __k_ni_out
-                        mov rdx, rbx
                         dec rdx                 ; x2APIC ICR: destination in the high half
                         mov rax, {RescheduleVector}
                         mov rcx, {ApicRegisters.MsrIcr}
@@ -613,13 +639,13 @@ public static class KernelLibrary
                         pop rcx
                         pop rax
                         iretq
-        __k_nohz_idle:  kcall {NoHzIdleEnter}   ; NoHzIdleEnter: keeps rax, rcx, rdx, RFLAGS; rax = TSC delta
+        __k_nohz_idle:  kcall {NoHzIdleEnter}   ; NoHzIdleEnter: keeps rax, rbx, rcx, rdx, RFLAGS; rax = TSC delta, rbx = arm flags
                         call __k_nohz_arm
                         sti
                         hlt
-                        kcall {NoHzIdleExit}    ; NoHzIdleExit: rax = TSC delta
+                        kcall {NoHzIdleExit}    ; NoHzIdleExit: rax = TSC delta, rbx = arm flags
                         call __k_nohz_arm
-                        kcall {NoHzIdleDone}    ; NoHzIdleDone: rax, rcx, rdx, RFLAGS as the workload left them
+                        kcall {NoHzIdleDone}    ; NoHzIdleDone: rax, rbx, rcx, rdx, RFLAGS as the workload left them
                         ret
         __k_nohz_dead:  hlt                     ; the workload halted with IF = 0: the vCPU stops for good
         section .shared

@@ -28,8 +28,9 @@ namespace TscSim.Core.Guest;
 /// <c>wake_up_nohz_cpu</c>).</item>
 /// </list>
 /// Simplifications (docs/model.md "Linux modern: the tick"): no other kernel timer is modelled
-/// (RCU, vmstat, writeback…); stopping the clockevent (ONESHOT_STOPPED's LVT mask and TMICT
-/// writes) is not modelled: no deadline is written then; the EOI is an x2APIC write (PV-EOI not modelled).
+/// (RCU, vmstat, writeback…); the EOI is an x2APIC write (PV-EOI not modelled). With no event
+/// left the clockevent goes ONESHOT_STOPPED (lapic_timer_shutdown: LVT masked, TMICT 0) and comes
+/// back with lapic_timer_set_oneshot's LVT write before the next deadline.
 /// </summary>
 internal sealed class NoHzTick
 {
@@ -57,6 +58,7 @@ internal sealed class NoHzTick
     private readonly bool[] _idle;               // TS_FLAG_INIDLE
     private readonly bool[] _doTimerLast;        // TS_FLAG_DO_TIMER_LAST
     private readonly long[] _timers;             // interrupts taken from the local timer, per CPU
+    private readonly bool[] _ceStopped;          // the clockevent is CLOCK_EVT_STATE_ONESHOT_STOPPED (LVT masked)
     private int _tickCpu;                        // tick_do_timer_cpu
     private long _lastJiffiesUpdate;             // last_jiffies_update (guest ns)
     private uint _ceMult;                        // the clockevent's mult/shift
@@ -84,6 +86,7 @@ internal sealed class NoHzTick
         _idle = new bool[vcpus];
         _doTimerLast = new bool[vcpus];
         _timers = new long[vcpus];
+        _ceStopped = new bool[vcpus];
         Array.Fill(_timerAt, None);
     }
 
@@ -143,21 +146,45 @@ internal sealed class NoHzTick
         _maxDeltaNs = (long)Math.Min((ulong)long.MaxValue, ulong.MaxValue / _ceMult); // cev_delta2ns(~0UL): the shifted latch overflows → ~0ULL / mult
     }
 
-    /// <summary>tick_setup_sched_timer on CPU <paramref name="v"/>: the first tick on the jiffies grid; returns the TSC delta to program.</summary>
-    public long Setup(int v, SimTime at)
+    /// <summary>Flags of a programming for the guest's arm routine: unmask the LVT first (back to ONESHOT), or shut the clockevent down.</summary>
+    public const int FlagUnmask = 1, FlagShutdown = 2;
+
+    /// <summary>tick_setup_sched_timer on CPU <paramref name="v"/>: the first tick on the jiffies grid.</summary>
+    public (long TscDelta, int Flags) Setup(int v, SimTime at)
     {
         long now = _now(at);
         _timerAt[v] = Forward(_lastJiffiesUpdate, now);
-        return DeadlineDelta(_timerAt[v], now);
+        return Program(v, _timerAt[v], now);
+    }
+
+    /// <summary>
+    /// tick_program_event: an expiry programs the deadline (after switching a stopped clockevent
+    /// back to ONESHOT: lapic_timer_set_oneshot's LVT write); KTIME_MAX switches it to
+    /// ONESHOT_STOPPED (lapic_timer_shutdown: LVT masked, TMICT 0) unless it already is.
+    /// </summary>
+    private (long TscDelta, int Flags) Program(int v, long expires, long now)
+    {
+        if (expires == None)
+        {
+            if (_ceStopped[v])
+            {
+                return (0, 0);
+            }
+            _ceStopped[v] = true;
+            return (0, FlagShutdown);
+        }
+        int flags = _ceStopped[v] ? FlagUnmask : 0;
+        _ceStopped[v] = false;
+        return (DeadlineDelta(expires, now), flags);
     }
 
     /// <summary>
     /// The local APIC timer interrupt on CPU <paramref name="v"/> (sysvec_apic_timer_interrupt →
     /// hrtimer_interrupt): runs the sched_timer if it expired (tick_nohz_handler, and the
     /// timer-wheel timers due on this CPU), then programs the next expiry. Returns the TSC delta
-    /// to write (0: nothing to program) and the CPU to wake with an IPI (−1: none).
+    /// to write with the arm routine's flags, and the CPU to wake with an IPI (−1: none).
     /// </summary>
-    public (long TscDelta, int WakeCpu) Interrupt(int v, SimTime at)
+    public (long TscDelta, int Flags, int WakeCpu) Interrupt(int v, SimTime at)
     {
         _timers[v]++;
         long now = _now(at);
@@ -184,14 +211,15 @@ internal sealed class NoHzTick
                 _nextTick[v] = 0; // tick_sched_handle: "make sure we don't bypass the next clock reprogramming"
             }
         }
-        return (_timerAt[v] == None ? 0 : DeadlineDelta(_timerAt[v], now), wake);
+        var (delta, flags) = Program(v, _timerAt[v], now); // hrtimer_interrupt: tick_program_event(expires_next)
+        return (delta, flags, wake);
     }
 
     /// <summary>
     /// The CPU goes idle (the workload's <c>hlt</c>): tick_nohz_idle_enter and
-    /// tick_nohz_idle_stop_tick. Returns the TSC delta to write, 0 when nothing is reprogrammed.
+    /// tick_nohz_idle_stop_tick. Returns the TSC delta to write (0: nothing reprogrammed) and the arm flags.
     /// </summary>
-    public long IdleEnter(int v, SimTime at)
+    public (long TscDelta, int Flags) IdleEnter(int v, SimTime at)
     {
         _idle[v] = true;
         long now = _now(at);
@@ -200,7 +228,7 @@ internal sealed class NoHzTick
         long nextTmr = _wdArmed && _wdCpu == v ? basemono + Math.Max(0, _wdBucket - Jiffies) * TickNsec : None;
         if (nextTmr != None && nextTmr - basemono <= TickNsec && !_stopped[v])
         {
-            return 0; // a timer in the next period: keep the tick
+            return (0, 0); // a timer in the next period: keep the tick
         }
         bool capped = _tickCpu == v || (_tickCpu == NoCpu && _doTimerLast[v]);
         long expires = capped ? basemono + _kernel.MaxDefermentNs() : None;
@@ -217,7 +245,7 @@ internal sealed class NoHzTick
         }
         if (_stopped[v] && expires == _nextTick[v] && (expires == None || _timerAt[v] == expires))
         {
-            return 0; // skip reprogram of an unchanged event
+            return (0, 0); // skip reprogram of an unchanged event
         }
         if (!_stopped[v])
         {
@@ -226,26 +254,26 @@ internal sealed class NoHzTick
         }
         _nextTick[v] = expires;
         _timerAt[v] = expires;
-        return expires == None ? 0 : DeadlineDelta(expires, now);
+        return Program(v, expires, now); // hrtimer_start, or hrtimer_cancel → tick_program_event(KTIME_MAX)
     }
 
     /// <summary>
     /// The CPU leaves idle (the workload resumes after its <c>hlt</c>): tick_nohz_idle_exit →
-    /// tick_nohz_restart_sched_tick. Returns the TSC delta to write, 0 when the tick was not stopped.
+    /// tick_nohz_restart_sched_tick. Returns the TSC delta to write (0 when the tick was not stopped) and the arm flags.
     /// </summary>
-    public long IdleExit(int v, SimTime at)
+    public (long TscDelta, int Flags) IdleExit(int v, SimTime at)
     {
         _idle[v] = false;
         if (!_stopped[v])
         {
-            return 0;
+            return (0, 0);
         }
         long now = _now(at);
         UpdateJiffies(now, at);
         _stopped[v] = false;
         _timerAt[v] = Forward(_lastTick[v], now);
         _nextTick[v] = 0;
-        return DeadlineDelta(_timerAt[v], now);
+        return Program(v, _timerAt[v], now);
     }
 
     /// <summary>The watchdog stopped verifying (the TSC was marked unstable): clocksource_stop_watchdog deletes its timer.</summary>

@@ -166,7 +166,7 @@ public static class OsProfiles
             + "(kernel/time/tick-sched.c tick_nohz_handler, apic.c lapic_next_deadline); a workload's hlt is the idle loop: the tick stops "
             + "and the next event is the next timer (the clocksource watchdog's 0.5 s timer_list, rotating over the CPUs, an IPI waking an "
             + "idle one; capped at timekeeping_max_deferment on the last do_timer CPU); ASSUMPTIONS: no other kernel timer (RCU, vmstat, "
-            + "writeback) is modelled, PV-EOI is not used, stopping the clockevent writes nothing",
+            + "writeback) is modelled, PV-EOI is not used",
         TickKind = TickKind.NoHzIdle,
         Hz = 1000,
         HzChoices = [1000, 300, 250, 100],

@@ -94,9 +94,12 @@ public class LinuxModernTickTests(ITestOutputHelper output)
         // watchdog's timer_list: expires = J0 + 500 k jiffies (WATCHDOG_INTERVAL = HZ/2), queued 500 − δ jiffies
         // ahead → wheel level 1 (63 ≤ Δ < 504), run at ((expires >> 3) + 1) << 3. One interrupt per run:
         // exactly 2 per second on average, each wake at a jiffies-grid instant.
-        // Exits per wake (vCPU in HLT: no external-interrupt exit): EOI (1 apic); the workload resumes:
-        // tick_nohz_idle_exit restarts the tick (1 apic: deadline write); its hlt: tick_nohz_idle_stop_tick programs
-        // the next watchdog run (1 apic) and halts (1 hlt) = 4 exits per wake.
+        // Exits per wake (vCPU in HLT: no external-interrupt exit), all x2APIC WRMSRs (apic) but the last:
+        //   EOI (1); the stopped sched_timer does not restart, so hrtimer_interrupt programs KTIME_MAX: the
+        //   clockevent goes ONESHOT_STOPPED (lapic_timer_shutdown: LVT masked, TMICT 0: 2);
+        //   the workload resumes: tick_nohz_idle_exit restarts the tick (lapic_timer_set_oneshot's LVT write,
+        //   then the deadline: 2); its hlt: tick_nohz_idle_stop_tick programs the next watchdog run (1), HLT (1 hlt)
+        //   = 6 apic + 1 hlt = 7 exits per wake.
         var rig = new KernelRig(OsProfiles.LinuxModern, KvmModern, [KernelRig.Host("a", 2_000)], workload: Idle);
         rig.RunUntil(Ms(1_000));
         var nohz = rig.Kernel.NoHz!;
@@ -108,9 +111,9 @@ public class LinuxModernTickTests(ITestOutputHelper output)
         output.WriteLine($"{runs} watchdog runs, {interrupts} interrupts, exits {d}");
         Assert.Equal(20, runs);                 // 10 s / 0.5 s
         Assert.Equal(runs, interrupts);         // nothing else wakes it
-        Assert.Equal(3 * runs, d.Apic);
+        Assert.Equal(6 * runs, d.Apic);
         Assert.Equal(runs, d.Hlt);
-        Assert.Equal(4 * runs, d.Total);
+        Assert.Equal(7 * runs, d.Total);
         Assert.True(nohz.Stopped(0));
     }
 
@@ -175,5 +178,33 @@ public class LinuxModernTickTests(ITestOutputHelper output)
         rig.RunUntil(Ms(3_000));
         var probes = rig.Log.Probes.Select(p => p.Value).ToArray();
         Assert.Equal([7L, 11, 13, 1], probes);
+    }
+
+    [Fact]
+    public void An_idle_vcpu_with_no_timer_shuts_its_clockevent_down_and_is_not_woken_by_the_deadline_it_had()
+    {
+        // vCPU 1 works 100 µs, then halts: at that hlt its tick deadline (the next grid point) is still armed; with no
+        // timer of its own (the watchdog's is elsewhere, it is not the do_timer CPU) tick_nohz_stop_tick cancels the
+        // sched_timer and the clockevent is shut down (LVT masked): the armed deadline expires masked and wakes
+        // nothing. Between watchdog visits (one every 2 × 0.5 s with 2 vCPUs, each bringing an IPI) it sleeps.
+        const string w = """
+            loop:   work 200000cycles
+                    test rdi, rdi
+                    jz loop
+                    hlt
+                    jmp loop
+            """;
+        var rig = new KernelRig(OsProfiles.LinuxModern, KvmModern, [KernelRig.Host("a", 2_000)], vcpus: 2, workload: w);
+        rig.RunUntil(Ms(1_000));
+        var nohz = rig.Kernel.NoHz!;
+        long runs0 = nohz.WatchdogRuns;
+        long t0 = rig.Vm.Vcpus[1].InterruptsDelivered(InterruptSource.LapicTimer), i0 = rig.Vm.Vcpus[1].InterruptsDelivered(InterruptSource.Ipi);
+        rig.RunUntil(Ms(11_000));
+        long timers = rig.Vm.Vcpus[1].InterruptsDelivered(InterruptSource.LapicTimer) - t0;
+        long ipis = rig.Vm.Vcpus[1].InterruptsDelivered(InterruptSource.Ipi) - i0;
+        output.WriteLine($"{nohz.WatchdogRuns - runs0} runs; vcpu1: {timers} timer interrupts, {ipis} IPIs");
+        Assert.Equal(20, nohz.WatchdogRuns - runs0);
+        Assert.Equal(10, ipis);   // the runs on vCPU 0 queue the next on vCPU 1
+        Assert.Equal(10, timers); // its own runs (vCPU 0 busy keeps ticking and runs the others from its tick)
     }
 }
