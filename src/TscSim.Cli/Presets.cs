@@ -41,7 +41,7 @@ internal static class Presets
                 + $"honours STABLE: {(g.HonoursStableFlag ? "yes" : "no")}; reacts to notify_guest: {(g.ReactsToNotification ? $"yes, after {g.NotificationDelay}" : "no")}; "
                 + $"registers for Hyper-V re-enlightenment: {(g.RegistersReenlightenment ? $"yes, answers after {g.NotificationDelay}" : "no")}");
             output.WriteLine($"    tick: {g.Tick}"
-                + (g.HzChoices.IsEmpty ? "" : $"; hz: {string.Join(", ", g.HzChoices)} (default {g.Hz})"));
+                + (!g.HzChoices.IsEmpty ? $"; hz: {string.Join(", ", g.HzChoices)} (default {g.Hz})" : g.Hz > 0 ? $"; hz: {g.Hz} (fixed)" : ""));
             output.WriteLine($"    timekeeping: {(g.Timekeeping == TscSim.Core.Guest.TimekeepingKind.Tick2618X64 ? "tick-driven xtime (2.6.18 x86_64 vxtime)" : "clocksource accumulation")}");
             output.WriteLine($"    sources: {g.Source}");
         }

@@ -30,6 +30,16 @@ internal sealed class ClocksourceWatchdog(GuestKernel kernel, IGuestMachine mach
     private ulong _lastWd, _lastCs;         // watchdog and TSC counter cycles at the last check
     private ClocksourceKind _source;        // the watchdog clocksource those readings are of
 
+    /// <summary>
+    /// Whether the TSC is on the watchdog list: registered with CLOCK_SOURCE_MUST_VERIFY and not
+    /// yet unstable, and not exempted (modern kernels: tsc_disable_clocksource_watchdog with an
+    /// invariant TSC). Without it the watchdog's timer is not queued (clocksource_start_watchdog
+    /// returns on an empty list; clocksource_stop_watchdog deletes it).
+    /// </summary>
+    public bool Verifies =>
+        kernel.Profile.Watchdog != WatchdogKind.None && kernel.TscUnstable is null && sources.Has(ClocksourceKind.Tsc) && kernel.TscKhz != 0
+        && !(kernel.Profile.Watchdog == WatchdogKind.Modern && machine.InvariantTscExposed);
+
     /// <summary>Forgets the baseline: the next check only takes readings (clocksource_reset_watchdog).</summary>
     public void Restart() => _baseline = false;
 

@@ -36,7 +36,7 @@ internal sealed class Clocksources
     /// <summary>Registered and usable now: the TSC while stable and calibrated, kvm-clock when the machine offers it.</summary>
     public bool Available(ClocksourceKind kind) => kind switch
     {
-        ClocksourceKind.Tsc => Has(kind) && _kernel.TscUnstable is null && _kernel.TscKhz > 0,
+        ClocksourceKind.Tsc => Has(kind) && (_kernel.TscUnstable is null || _kernel.Profile.UnstableTscRating is not null) && _kernel.TscKhz > 0,
         ClocksourceKind.KvmClock => Has(kind) && _machine.HasKvmclock,
         _ => Has(kind),
     };

@@ -26,7 +26,7 @@ public sealed record ClocksourceSwitch(SimTime Time, ClocksourceKind? From, Cloc
 /// switch keeps time continuous. The guest clock starts at true time when timekeeping is
 /// initialised (as from a perfect RTC).</para>
 /// </remarks>
-public sealed class GuestKernel : IGuestKernel, IEventHandler
+public sealed partial class GuestKernel : IGuestKernel, IEventHandler
 {
     /// <summary>The periodic tick that accumulates time into the timekeeper's base.</summary>
     public static readonly Duration TickPeriod = Duration.FromMilliseconds(10);
@@ -38,6 +38,7 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
     private readonly EventKind _tick, _watchdogEvent, _notify, _verifyTsc;
     private SimTime? _verifyLastAt;   // verify_tsc_freq's last_jiffies (as the instant), null before its first run
     private ulong _verifyLastTsc;
+    private long _verifyLastJiffies;
     private readonly long[] _readMarkCycles;   // vCPU cycles at each vCPU's read begin
     private readonly long[] _readMarkExits;    // exits at each vCPU's read begin
     private readonly SimTime[] _readBegin;     // each vCPU's read begin
@@ -52,6 +53,17 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
     private readonly TickTimekeeping? _tick2618;   // the 2.6.18 x86_64 profile's timekeeping, else null
     private readonly bool[] _timerSetUp;            // 2.6.18 x86_64: the vCPU ran the timer setup before its workload
     private readonly int _cal2618, _tickSetup2618, _read2618;
+    private readonly bool _pit386;                  // 2.6.18 i386: PIT IRQ0 + local APIC ticks, update_wall_time per IRQ0
+    private readonly int _cal386, _irq0Body386;
+    private readonly long _latch386;
+    private long _jiffies386;                       // 2.6.18 i386: jiffies (one per IRQ0, do_timer)
+    private readonly bool _periodic;                // a periodic local APIC tick on every vCPU (FreeBSD, Solaris, Windows)
+    private readonly int _periodicSetup;
+    private long _verifyAtJiffies386;               // verify_tsc_freq_timer's expiry (jiffies)
+    private readonly NoHzTick? _noHz;               // linux-modern's tick, else null
+    private readonly int _noHzSetup;
+    private readonly long[] _idleSaved;             // per vCPU: rax, rcx, rdx, RFLAGS of the workload that entered idle
+    private readonly EventKind _ipi;
 
     /// <summary>Creates the kernel of <paramref name="machine"/> running <paramref name="program"/> (from <see cref="Assemble"/>).</summary>
     public GuestKernel(OsProfile profile, ClocksourceKind? clocksource, IGuestMachine machine, Simulator sim, GuestProgram program)
@@ -95,9 +107,35 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
         else
         {
             _timekeeping = new ClocksourceTimekeeping(_sources, machine, n, ClampsNegative, profile.UnsignedReadWraps);
+            if (profile.TickKind == TickKind.Pit2618)
+            {
+                _pit386 = true;
+                _tickSetup2618 = (int)program.Labels[KernelLibrary.TickSetup2618Label].Value;
+                _cal386 = (int)program.Labels[KernelLibrary.Calibrate386Label].Value;
+                _irq0Body386 = (int)program.Labels[KernelLibrary.Irq0Body386Label].Value;
+                _latch386 = (TickTimekeeping.ClockTickRate + profile.Hz / 2) / profile.Hz; // LATCH (include/linux/jiffies.h)
+            }
         }
         _calibration = new TscCalibration(machine);
         _watchdog = new ClocksourceWatchdog(this, machine, _sources, _vcpus[0].Shared, n);
+        _idleSaved = [];
+        if (profile.TickKind == TickKind.PeriodicLapic)
+        {
+            _periodic = true;
+            _periodicSetup = (int)program.Labels[KernelLibrary.PeriodicSetupLabel].Value;
+        }
+        if (profile.TickKind == TickKind.NoHzIdle)
+        {
+            _noHz = new NoHzTick(this, n, profile.Hz, at => _timekeeping.NowNs(at), at => _timekeeping.Tick(at), _watchdog);
+            _noHzSetup = (int)program.Labels[KernelLibrary.NoHzSetupLabel].Value;
+            _idleSaved = new long[5 * n];
+            _ipi = sim.RegisterKind($"guest.{machine.Name}.ipi", EventBand.Guest, this);
+            EnterIdleOnHlt(program);
+            foreach (var v in _vcpus)
+            {
+                v.AttachInterruptSource(IpiSource.Instance); // a halted CPU can always be woken by another's IPI
+            }
+        }
         foreach (var v in _vcpus)
         {
             v.Kernel = this;
@@ -147,6 +185,12 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
     /// <summary>The 2.6.18 x86_64 tick-driven timekeeping (jiffies, lost ticks, the HPET fallback), or null for other profiles.</summary>
     public TickTimekeeping? Tick2618 => _tick2618;
 
+    /// <summary>The rating of clocksource <paramref name="kind"/> now (the profile's, as changed since: kvm-clock 299, the 2.6.18 i386 TSC's 50).</summary>
+    public int RatingOf(ClocksourceKind kind) => _sources.Rating(kind);
+
+    /// <summary>The modern NO_HZ_IDLE tick, or null for other profiles.</summary>
+    internal NoHzTick? NoHz => _noHz;
+
     /// <summary>
     /// A delta "behind" cycle_last counts as no time: clocksource_delta's negative check and
     /// vread_tsc's clamp (modern profiles, and those honouring the STABLE bit); old kernels count
@@ -164,7 +208,7 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
     {
         string text = workload.EndsWith('\n') ? workload : workload + "\n";
         int userLines = text.Replace("\r\n", "\n", StringComparison.Ordinal).Count(c => c == '\n');
-        GuestProgram program = Assembler.Assemble(text + KernelLibrary.Source + "\n" + KernelLibrary.Tick2618Source + "\n", name, new UserCode(userLines, KernelLibrary.EntryPoints));
+        GuestProgram program = Assembler.Assemble(text + KernelLibrary.Source + "\n" + KernelLibrary.Tick2618Source + "\n" + KernelLibrary.NoHzSource + "\n" + KernelLibrary.I386Source + "\n" + KernelLibrary.PeriodicSource + "\n", name, new UserCode(userLines, KernelLibrary.EntryPoints));
         if (program.Labels[KernelLibrary.WorkloadEndLabel].Value == 0)
         {
             throw new AssemblyException(name, [new AssemblyError(1, 1, "the workload has no instruction; it needs at least one (e.g. 'hlt')")]);
@@ -226,23 +270,8 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
             case KernelLibrary.WarpResult:
                 _smp.Result(at);
                 return KernelCallResult.Continue;
-            case KernelLibrary.EnterWorkload when _tick2618 is not null && !_timerSetUp[v]:
-                // Before its workload each CPU arms its local APIC timer; the BSP also the 8259 and PIT channel 0.
-                _timerSetUp[v] = true;
-                vcpu.SetRegister(Registers.Rsi, ApicTimerCount(Profile.Hz));
-                vcpu.SetRegister(Registers.Rdx, v == 0 ? _tick2618.Latch : 0);
-                vcpu.Jump(_tickSetup2618);
-                return KernelCallResult.Continue;
-            case KernelLibrary.PitCalibrated2618:
-                long delta = vcpu.Register(Registers.Rax);
-                CalibrationDone(at, new CalibrationResult(delta / 50, "pit_calibrate_tsc (one 50 ms PIT window, 2.6.18 x86_64)", 1));
-                return KernelCallResult.Continue;
-            case KernelLibrary.TickBegin2618:
-                vcpu.SetRegister(Registers.Rbx, (_sources.Has(ClocksourceKind.Hpet) ? 1 : 0) | CpuidFlag);
-                return KernelCallResult.Continue;
-            case KernelLibrary.TimerTick when _tick2618 is not null:
-                _tick2618.Interrupt(at, unchecked((ulong)vcpu.Register(Registers.Rax)), unchecked((uint)vcpu.Register(Registers.R8)));
-                return KernelCallResult.Continue;
+            case KernelLibrary.EnterWorkload when !_timerSetUp[v] && TickService(vcpu, v, service, at):
+                return KernelCallResult.Continue; // the vCPU arms its tick first (GuestKernel.Ticks.cs)
             case KernelLibrary.EnterWorkload:
                 for (int r = 0; r < 16; r++)
                 {
@@ -253,6 +282,10 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
                 vcpu.Jump(WorkloadEntry);
                 return KernelCallResult.Continue;
             default:
+                if (TickService(vcpu, v, service, at))
+                {
+                    return KernelCallResult.Continue;
+                }
                 throw new InvalidOperationException($"{vcpu.Name}: unknown kernel service {service}");
         }
     }
@@ -308,6 +341,10 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
             vcpu.SetRegister(Registers.Rbx, CpuidFlag);
             vcpu.Jump(_cal2618); // time_init: pit_init, pit_calibrate_tsc
         }
+        else if (_pit386)
+        {
+            vcpu.Jump(_cal386); // tsc_init: calculate_cpu_khz
+        }
         else
         {
             vcpu.SetRegister(Registers.Rbx, 1);
@@ -336,6 +373,10 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
         {
             _sources.SetRating(ClocksourceKind.KvmClock, lowered);
         }
+        if (_pit386 && _machine.AmdCpu && _vcpus.Length > 1)
+        {
+            MarkTscUnstable(at, "unsynchronized_tsc (a non-Intel CPU and num_possible_cpus() > 1: init_tsc_clocksource)");
+        }
         ClocksourceKind cs = _tick2618 is not null ? GtodSource2618()
             : _sources.Best() ?? throw new InvalidOperationException($"{_machine.Name}: no usable clocksource");
         _timekeepingStarted = true;
@@ -343,15 +384,23 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
         string why = RequestedClocksource == cs ? "clocksource= option" : $"rating {_sources.Rating(cs)}";
         _switches.Add(new ClocksourceSwitch(at, null, cs, $"boot: {why}"));
         Message(at, $"clocksource: Switched to clocksource {OsProfiles.NameOf(cs)}");
-        if (_tick2618 is null)
+        if (_noHz is not null)
+        {
+            _noHz.Start(at, TscKhz); // the tick and the watchdog's timer run from timer interrupts
+        }
+        else if (_tick2618 is null && !_pit386 && !_periodic)
         {
             _sim.Schedule(at + TickPeriod, _tick);
         }
-        if (Profile.Watchdog != WatchdogKind.None)
+        if (Profile.Watchdog != WatchdogKind.None && _noHz is null)
         {
             _sim.Schedule(at + ClocksourceWatchdog.Interval, _watchdogEvent);
         }
-        if (Profile.VerifiesTscFrequency)
+        if (Profile.VerifiesTscFrequency && _pit386)
+        {
+            _verifyAtJiffies386 = _jiffies386 + Profile.Hz * 10; // init_tsc_clocksource: jiffies + msecs_to_jiffies(10000), run by the tick
+        }
+        else if (Profile.VerifiesTscFrequency)
         {
             _sim.Schedule(at + VerifyTscInterval, _verifyTsc); // init_tsc_clocksource: jiffies + msecs_to_jiffies(10000)
         }
@@ -397,6 +446,13 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
         }
         TscUnstable = reason;
         Message(at, $"tsc: Marking TSC unstable due to {reason}");
+        _noHz?.StopWatchdog(); // the TSC leaves the watchdog list
+        if (Profile.UnstableTscRating is int lowered && _sources.Has(ClocksourceKind.Tsc))
+        {
+            // 2.6.18 i386 mark_tsc_unstable only sets tsc_unstable; tsc_update_callback lowers the rating on the next tick.
+            _sources.SetRating(ClocksourceKind.Tsc, lowered);
+            return;
+        }
         if (_timekeepingStarted && _timekeeping.Clocksource == ClocksourceKind.Tsc && _sources.Best() is ClocksourceKind next)
         {
             SwitchTo(next, at, $"TSC unstable: {reason}");
@@ -408,7 +464,11 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
     /// <inheritdoc />
     void IEventHandler.OnEvent(Simulator sim, in SimEvent e)
     {
-        if (e.Kind == _tick)
+        if (_noHz is not null && e.Kind == _ipi)
+        {
+            _vcpus[e.Subject].RaiseInterrupt(KernelLibrary.RescheduleVector, Hardware.InterruptSource.Ipi, e.Time);
+        }
+        else if (e.Kind == _tick)
         {
             if (AnyVcpuRunning())
             {
@@ -441,6 +501,9 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
         }
     }
 
+    /// <summary>2.6.18 i386 jiffies (IRQ0 ticks since timekeeping started).</summary>
+    public long Jiffies386 => _jiffies386;
+
     /// <summary>TSC_FREQ_CHECK_INTERVAL (arch/i386/kernel/tsc.c, 2.6.18): 10 s.</summary>
     public static readonly Duration VerifyTscInterval = Duration.FromSeconds(10);
 
@@ -453,7 +516,7 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
     /// </summary>
     private void VerifyTscFreq(SimTime at)
     {
-        const long hz = 1000;
+        long hz = _pit386 ? Profile.Hz : 1000;
         if (TscUnstable is not null || !AnyVcpuRunning())
         {
             return;
@@ -461,7 +524,8 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
         ulong tsc = _machine.PeekTsc(0, at);
         if (_verifyLastAt is SimTime last && TscKhz > 0)
         {
-            long intervalJiffies = at.NanosecondsFloor * hz / 1_000_000_000 - last.NanosecondsFloor * hz / 1_000_000_000;
+            long intervalJiffies = _pit386 ? _jiffies386 - _verifyLastJiffies
+                : at.NanosecondsFloor * hz / 1_000_000_000 - last.NanosecondsFloor * hz / 1_000_000_000;
             long intervalTsc = (long)(unchecked(tsc - _verifyLastTsc) * (ulong)hz / ((ulong)TscKhz * 1000));
             if (intervalTsc < intervalJiffies * 3 / 4)
             {
@@ -472,6 +536,7 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
         }
         _verifyLastAt = at;
         _verifyLastTsc = tsc;
+        _verifyLastJiffies = _jiffies386;
     }
 
     /// <summary>
@@ -518,6 +583,7 @@ public sealed class GuestKernel : IGuestKernel, IEventHandler
         long old = TscKhz;
         TscKhz = khz;
         _timekeeping.TscRateChanged(at); // time so far at the old rate, then the new one
+        _noHz?.SetTscKhz(khz);             // lapic_update_tsc_freq: the TSC-deadline clockevent at the new rate
         _watchdog.Restart();
         Message(at, $"tsc: notification acknowledged; TSC rate {old} kHz -> {khz} kHz");
     }

@@ -528,4 +528,264 @@ public static class KernelLibrary
         """ + string.Concat(Enumerable.Repeat("\n        dq 0", 0xEF - 0x21)) + "\n" + """
                         dq __k_lapic_2618
         """;
+
+    // ---- issue 16: Linux modern (NO_HZ_IDLE, TSC-deadline local APIC timer, x2APIC): see NoHzTick
+
+    /// <summary>Kernel services of the modern tick (<c>kcall</c> operands).</summary>
+    public const int NoHzSetup = 16, NoHzInterrupt = 17, NoHzIdleEnter = 18, NoHzIdleExit = 19, NoHzIdleDone = 20, NoHzIpi = 21;
+
+    /// <summary>LOCAL_TIMER_VECTOR and RESCHEDULE_VECTOR (arch/x86/include/asm/irq_vectors.h, Linux 6.18).</summary>
+    public const int LocalTimerVectorModern = 0xEC, RescheduleVector = 0xFD;
+
+    /// <summary>Labels of the modern tick's code.</summary>
+    public const string NoHzSetupLabel = "__k_nohz_setup", NoHzIdleLabel = "__k_nohz_idle";
+
+    /// <summary>
+    /// The modern kernel's tick code, appended after <see cref="Tick2618Source"/>:
+    /// <c>__k_nohz_setup</c> (each CPU before its workload: IDT, LVT timer in TSC-deadline mode
+    /// with LOCAL_TIMER_VECTOR as lapic_timer_set_oneshot, the first tick, <c>sti</c>);
+    /// <c>__k_nohz_arm</c> (lapic_next_deadline: <c>rdtsc</c>, + the delta the kernel computed,
+    /// WRMSR IA32_TSC_DEADLINE); the timer interrupt (sysvec_apic_timer_interrupt: apic_eoi =
+    /// x2APIC WRMSR 0x80B first, then hrtimer_interrupt, which reprograms the deadline, and when
+    /// a timer was queued on an idle CPU the reschedule IPI: x2APIC ICR WRMSR 0x830); the
+    /// reschedule IPI handler (EOI); and <c>__k_nohz_idle</c>, which a workload's <c>hlt</c> enters
+    /// (the idle loop: tick_nohz_idle_stop_tick, <c>sti; hlt</c>, tick_nohz_idle_exit; every register
+    /// and flag of the workload is kept).
+    /// </summary>
+    public static readonly string NoHzSource = string.Create(CultureInfo.InvariantCulture, $"""
+        section .text
+        __k_nohz_setup: lidt [__k_idt_nohz - {8 * LocalTimerVectorModern}]
+                        mov rcx, {ApicRegisters.MsrLvtTimer} ; LVT timer: TSC-deadline, LOCAL_TIMER_VECTOR
+                        mov rax, {((int)ApicTimerMode.TscDeadline << ApicRegisters.LvtTimerModeShift) | LocalTimerVectorModern}
+                        xor rdx, rdx
+                        wrmsr
+                        kcall {NoHzSetup}       ; NoHzSetup: rax = TSC delta of the first tick, rbx = 0
+                        call __k_nohz_arm
+                        sti
+                        kcall {EnterWorkload}
+        __k_nohz_arm:   test rbx, 2             ; rbx bit 1: lapic_timer_shutdown (ONESHOT_STOPPED)
+                        jz __k_na_unmask
+                        push rax
+                        push rcx
+                        push rdx
+                        mov rcx, {ApicRegisters.MsrLvtTimer} ; LVT timer masked
+                        mov rax, {LocalApicTimer.LvtMasked | ((uint)ApicTimerMode.TscDeadline << ApicRegisters.LvtTimerModeShift) | LocalTimerVectorModern}
+                        xor rdx, rdx
+                        wrmsr
+                        mov rcx, {ApicRegisters.MsrInitialCount} ; TMICT = 0
+                        xor rax, rax
+                        wrmsr
+                        pop rdx
+                        pop rcx
+                        pop rax
+        __k_na_unmask:  test rbx, 1             ; rbx bit 0: lapic_timer_set_oneshot (back from ONESHOT_STOPPED)
+                        jz __k_na_prog
+                        push rax
+                        push rcx
+                        push rdx
+                        mov rcx, {ApicRegisters.MsrLvtTimer}
+                        mov rax, {((int)ApicTimerMode.TscDeadline << ApicRegisters.LvtTimerModeShift) | LocalTimerVectorModern}
+                        xor rdx, rdx
+                        wrmsr
+                        pop rdx
+                        pop rcx
+                        pop rax
+        __k_na_prog:    test rax, rax           ; lapic_next_deadline (rax = 0: nothing to program)
+                        jz __k_na_out
+                        push rcx
+                        push rdx
+                        mov rcx, rax
+                        rdtsc
+                        shl rdx, 32
+                        or rax, rdx
+                        add rax, rcx            ; tsc + clc * TSC_DIVISOR
+                        mov rdx, rax
+                        shr rdx, 32
+                        mov rcx, {ApicRegisters.MsrTscDeadline}
+                        wrmsr
+                        pop rdx
+                        pop rcx
+        __k_na_out:     ret
+        __k_nohz_irq:   push rax                ; sysvec_apic_timer_interrupt
+                        push rbx
+                        push rcx
+                        push rdx
+                        mov rcx, {ApicRegisters.MsrEoi} ; apic_eoi: x2APIC EOI
+                        xor rax, rax
+                        xor rdx, rdx
+                        wrmsr
+                        kcall {NoHzInterrupt}   ; NoHzInterrupt: rax = TSC delta, rbx = arm flags, rdx = CPU to wake + 1
+                        call __k_nohz_arm
+                        test rdx, rdx
+                        jz __k_ni_out
+                        dec rdx                 ; x2APIC ICR: destination in the high half
+                        mov rax, {RescheduleVector}
+                        mov rcx, {ApicRegisters.MsrIcr}
+                        wrmsr
+                        kcall {NoHzIpi}         ; NoHzIpi: the IPI reaches rdx's CPU
+        __k_ni_out:     pop rdx
+                        pop rcx
+                        pop rbx
+                        pop rax
+                        iretq
+        __k_nohz_resched: push rax              ; sysvec_reschedule_ipi: apic_eoi
+                        push rcx
+                        push rdx
+                        mov rcx, {ApicRegisters.MsrEoi}
+                        xor rax, rax
+                        xor rdx, rdx
+                        wrmsr
+                        pop rdx
+                        pop rcx
+                        pop rax
+                        iretq
+        __k_nohz_idle:  kcall {NoHzIdleEnter}   ; NoHzIdleEnter: keeps rax, rbx, rcx, rdx, RFLAGS; rax = TSC delta, rbx = arm flags
+                        call __k_nohz_arm
+                        sti
+                        hlt
+                        kcall {NoHzIdleExit}    ; NoHzIdleExit: rax = TSC delta, rbx = arm flags
+                        call __k_nohz_arm
+                        kcall {NoHzIdleDone}    ; NoHzIdleDone: rax, rbx, rcx, rdx, RFLAGS as the workload left them
+                        ret
+        __k_nohz_dead:  hlt                     ; the workload halted with IF = 0: the vCPU stops for good
+        section .shared
+        __k_idt_nohz:   dq __k_nohz_irq
+        """) + string.Concat(Enumerable.Repeat("\n        dq 0", RescheduleVector - LocalTimerVectorModern - 1)) + "\n        dq __k_nohz_resched\n";
+
+    // ---- issue 16: Linux 2.6.18 i386 (arch/i386/kernel/tsc.c, time.c; include/asm-i386/mach-default/mach_timer.h)
+
+    /// <summary>Kernel services of the 2.6.18 i386 code.</summary>
+    public const int Calibrated386 = 22;
+
+    /// <summary>Labels of the 2.6.18 i386 code.</summary>
+    public const string Calibrate386Label = "__k_cal386", Irq0Body386Label = "__k_irq0_386";
+
+    /// <summary>CALIBRATE_LATCH = (CLOCK_TICK_RATE × CALIBRATE_TIME_MSEC + 1000/2) / 1000 = (1,193,182 × 30 + 500) / 1000 = 35,795 (mach_timer.h).</summary>
+    public const int CalibrateLatch386 = (1_193_182 * 30 + 500) / 1000;
+
+    /// <summary>
+    /// The 2.6.18 i386 code, appended after <see cref="NoHzSource"/>: <c>calculate_cpu_khz</c>
+    /// (arch/i386/kernel/tsc.c) runs <c>mach_prepare_counter</c>, <c>rdtscll(start)</c>,
+    /// <c>mach_countup</c> (count loops of <c>inb_p(0x61)</c> — an <c>inb</c> and the slow-down
+    /// <c>outb</c> to port 0x80 — until OUT2 is set) and <c>rdtscll(end)</c> three times ("to ensure
+    /// the cache is warm"); only the last window counts (the kernel computes the rest). The IRQ0
+    /// body (timer_interrupt → do_timer → update_wall_time, which reads the clocksource once:
+    /// TSC, HPET counter or PM timer), entered from the 2.6.18 IRQ0 entry after its pushes, ends
+    /// with the 8259 EOI as the x86_64 one.
+    /// </summary>
+    public static readonly string I386Source = string.Create(CultureInfo.InvariantCulture, $"""
+        section .text
+        __k_cal386:     mov r13, 3              ; calculate_cpu_khz: for (i = 0; i < 3; i++)
+        __k_c386_run:   in eax, 0x61            ; mach_prepare_counter: (inb(0x61) & ~0x02) | 0x01
+                        and rax, -3
+                        or rax, 1
+                        out 0x61, eax
+                        mov rax, 0xB0           ; channel 2, mode 0, LSB/MSB
+                        out 0x43, eax
+                        mov rax, {CalibrateLatch386 & 0xFF}
+                        out 0x42, eax           ; outb_p: the write, then the slow-down outb to 0x80
+                        out 0x80, eax
+                        mov rax, {CalibrateLatch386 >> 8}
+                        out 0x42, eax
+                        out 0x80, eax
+                        rdtsc                   ; rdtscll(start)
+                        shl rdx, 32
+                        or rax, rdx
+                        mov r12, rax
+                        xor rcx, rcx            ; mach_countup
+        __k_c386_poll:  inc rcx
+                        in eax, 0x61            ; inb_p(0x61)
+                        out 0x80, eax
+                        test rax, 0x20
+                        jz __k_c386_poll
+                        rdtsc                   ; rdtscll(end)
+                        shl rdx, 32
+                        or rax, rdx
+                        dec r13
+                        jnz __k_c386_run
+                        sub rax, r12            ; rax = end - start, rcx = count
+                        kcall {Calibrated386}   ; Calibrated386: cpu_khz = (delta + 15) / 30, or 0 on error
+                        jmp __k_bsp_tk
+        __k_irq0_386:   cmp r8, {CsHpet}         ; update_wall_time: clocksource_read (r8 = the clocksource)
+                        je __k_i386_hpet
+                        cmp r8, {CsAcpiPm}
+                        je __k_i386_pm
+                        rdtsc
+                        jmp __k_i386_tick
+        __k_i386_hpet:  mov eax, dword [0x{HpetCounterAddress:X}]
+                        jmp __k_i386_tick
+        __k_i386_pm:    mov rdx, {GuestAddresses.PmTimerPort}
+                        in eax, dx
+        __k_i386_tick:  kcall {TimerTick}       ; TimerTick: do_timer
+                        mov rax, 0x20
+                        out 0x20, eax           ; 8259 EOI
+                        pop r8
+                        pop rdx
+                        pop rcx
+                        pop rbx
+                        pop rax
+                        iretq
+        """);
+
+    // ---- issue 16: a periodic local APIC tick (the FreeBSD, Solaris and Windows profiles)
+
+    /// <summary>Kernel service at each periodic tick, before the clock owner reads its time source: r8 = the clocksource to read, −1 for none.</summary>
+    public const int PeriodicBegin = 24;
+
+    /// <summary>The periodic tick's setup label.</summary>
+    public const string PeriodicSetupLabel = "__k_per_setup";
+
+    /// <summary>
+    /// A periodic tick, appended after <see cref="I386Source"/>: <c>__k_per_setup</c> (each CPU before
+    /// its workload: IDT, x2APIC timer divide ÷1, LVT periodic at <see cref="TimerVector"/>, initial
+    /// count rsi, <c>sti</c>); the handler reads the time source once on the clock-owning CPU (the
+    /// OS's hardclock / clock() / KeUpdateSystemTime updating its time from it), enters
+    /// <see cref="TimerTick"/> and writes the x2APIC EOI.
+    /// </summary>
+    public static readonly string PeriodicSource = string.Create(CultureInfo.InvariantCulture, $"""
+        section .text
+        __k_per_setup:  lidt [__k_idt_per - {8 * TimerVector}]
+                        mov rcx, {ApicRegisters.MsrDivide} ; divide configuration: ÷1
+                        mov rax, {ApicRegisters.DivideBy1}
+                        xor rdx, rdx
+                        wrmsr
+                        mov rcx, {ApicRegisters.MsrLvtTimer} ; LVT timer: periodic, vector TimerVector
+                        mov rax, {((int)ApicTimerMode.Periodic << ApicRegisters.LvtTimerModeShift) | TimerVector}
+                        wrmsr
+                        mov rcx, {ApicRegisters.MsrInitialCount} ; initial count: one tick
+                        mov rax, rsi
+                        wrmsr
+                        sti
+                        kcall {EnterWorkload}
+        __k_per_irq:    push rax
+                        push rcx
+                        push rdx
+                        push r8
+                        kcall {PeriodicBegin}   ; PeriodicBegin: r8 = clocksource to read, -1 none
+                        test r8, r8
+                        js __k_per_tick
+                        cmp r8, {CsHpet}
+                        je __k_per_hpet
+                        cmp r8, {CsAcpiPm}
+                        je __k_per_pm
+                        rdtsc
+                        jmp __k_per_tick
+        __k_per_hpet:   mov eax, dword [0x{HpetCounterAddress:X}]
+                        jmp __k_per_tick
+        __k_per_pm:     mov rdx, {GuestAddresses.PmTimerPort}
+                        in eax, dx
+        __k_per_tick:   kcall {TimerTick}       ; TimerTick
+                        mov rcx, {ApicRegisters.MsrEoi} ; x2APIC EOI
+                        xor rax, rax
+                        xor rdx, rdx
+                        wrmsr
+                        pop r8
+                        pop rdx
+                        pop rcx
+                        pop rax
+                        iretq
+        section .shared
+        __k_idt_per:    dq __k_per_irq
+        """);
 }
+

@@ -24,6 +24,8 @@ public enum CalibrationKind
     Pvclock,
     /// <summary>2.6.18 x86_64 pit_calibrate_tsc: one 50 ms window of PIT channel 2 (latch 59,659), (end − start) / 50 kHz, no check.</summary>
     PitOnce50Ms,
+    /// <summary>2.6.18 i386 calculate_cpu_khz: three 30 ms windows of PIT channel 2 (latch 35,795), the last counts, (Δ + 15) / 30 kHz.</summary>
+    Pit3x30Ms,
 }
 
 /// <summary>How the kernel keeps wall time.</summary>
@@ -36,6 +38,19 @@ public enum TimekeepingKind
     /// tick_nsec per timer interrupt, the TSC (or HPET) only interpolates since the last one.
     /// </summary>
     Tick2618X64,
+}
+
+/// <summary>Where the profile's timer interrupt comes from and what it does.</summary>
+public enum TickKind
+{
+    /// <summary>No timer interrupt: time is accumulated by a 10 ms kernel timer (the model before issue 16).</summary>
+    KernelTimer,
+    /// <summary>Linux 2.6.18 x86_64: PIT channel 0 (IRQ0 through the 8259) on vCPU 0 plus every vCPU's periodic local APIC timer (<see cref="TickTimekeeping"/>).</summary>
+    Pit2618,
+    /// <summary>Modern Linux: NO_HZ_IDLE, the periodic tick while busy, the local APIC timer in TSC-deadline mode (<see cref="NoHzTick"/>).</summary>
+    NoHzIdle,
+    /// <summary>A periodic local APIC timer at <see cref="OsProfile.Hz"/> on every vCPU, whose handler accumulates the clocksource (update_wall_time or the OS's equivalent).</summary>
+    PeriodicLapic,
 }
 
 /// <summary>Which clocksource watchdog the guest runs.</summary>
@@ -114,11 +129,20 @@ public sealed record OsProfile
     /// </summary>
     public bool VerifiesTscFrequency { get; init; }
 
+    /// <summary>
+    /// The TSC's rating once marked unstable, when it stays registered (2.6.18 i386
+    /// tsc_update_callback: 50), or null: an unstable TSC is no longer usable (modern kernels, 0).
+    /// </summary>
+    public int? UnstableTscRating { get; init; }
+
     /// <summary>How wall time is kept.</summary>
     public TimekeepingKind Timekeeping { get; init; } = TimekeepingKind.Clocksource;
 
     /// <summary>The timer-interrupt rate (the guest key <c>hz</c>; 0 = the profile takes no modelled tick).</summary>
     public int Hz { get; init; }
+
+    /// <summary>Where the timer interrupt comes from.</summary>
+    public TickKind TickKind { get; init; } = TickKind.KernelTimer;
 
     /// <summary>The tick rates the profile accepts for <see cref="Hz"/> (empty: <c>hz</c> cannot be set).</summary>
     public ImmutableArray<int> HzChoices { get; init; } = [];
@@ -137,8 +161,15 @@ public static class OsProfiles
     {
         Name = "linux-modern",
         Description = "Linux 5.x/6.x: kvm-clock (400; 299 with invariant TSC), STABLE honoured, modern watchdog, warp test; ignores notifications and Hyper-V re-enlightenment (no Linux path rescales a running tsc clocksource)",
-        Tick = "not modelled yet (time accumulates by a 10 ms kernel timer); the kernel would be tickless while idle (NO_HZ_IDLE) and tick "
-            + "at HZ (1000 or 250 by distribution: UNCONFIRMED) while busy, one TSC-deadline WRMSR 0x6E0 + EOI per tick",
+        Tick = "NO_HZ_IDLE at HZ 1000 (hz: 300, 250 or 100 selectable; the distribution's HZ is UNCONFIRMED: 1000 Ubuntu, 250 Debian/RHEL): "
+            + "while busy the tick hrtimer every TICK_NSEC, each a TSC-deadline interrupt, x2APIC EOI (WRMSR 0x80B), rdtsc + WRMSR 0x6E0 "
+            + "(kernel/time/tick-sched.c tick_nohz_handler, apic.c lapic_next_deadline); a workload's hlt is the idle loop: the tick stops "
+            + "and the next event is the next timer (the clocksource watchdog's 0.5 s timer_list, rotating over the CPUs, an IPI waking an "
+            + "idle one; capped at timekeeping_max_deferment on the last do_timer CPU); ASSUMPTIONS: no other kernel timer (RCU, vmstat, "
+            + "writeback) is modelled, PV-EOI is not used",
+        TickKind = TickKind.NoHzIdle,
+        Hz = 1000,
+        HzChoices = [1000, 300, 250, 100],
         Source = "arch/x86/kernel/kvmclock.c, tsc.c, tsc_sync.c, kernel/time/clocksource.c; arch/x86/hyperv/hv_init.c set_hv_tscchange_cb (only caller: KVM as a host)",
         Ratings = [(ClocksourceKind.KvmClock, 400), (ClocksourceKind.Tsc, 300), (ClocksourceKind.Hpet, 250), (ClocksourceKind.AcpiPm, 200)],
         KvmclockRatingWithInvariantTsc = 299,
@@ -176,6 +207,7 @@ public static class OsProfiles
         WarpTest = false,
         Watchdog = WatchdogKind.None,
         Timekeeping = TimekeepingKind.Tick2618X64,
+        TickKind = TickKind.Pit2618,
         Hz = 1000,
         HzChoices = [1000, 250, 100],
         Tick = "HZ 1000 (assumed distribution setting, RHEL5 x86_64: UNCONFIRMED; upstream Kconfig.hz default was 250; hz: 250 or 100 selectable): "
@@ -198,6 +230,10 @@ public static class OsProfiles
         Calibration = CalibrationKind.Pit,
         Watchdog = WatchdogKind.None,
         RegistersReenlightenment = true,
+        TickKind = TickKind.PeriodicLapic,
+        Hz = 64,
+        Tick = "64 Hz clock interrupt as windows-2008r2 (secondary sources: UNCONFIRMED); ASSUMPTION: a periodic local APIC timer on "
+            + "every CPU, the dynamic tick of Windows 8 and later (idle CPUs skipping ticks) not modelled; CPU 0 reads the TSC once per tick",
     };
 
     /// <summary>
@@ -207,16 +243,24 @@ public static class OsProfiles
     public static OsProfile Linux2618 { get; } = new()
     {
         Name = "linux-2.6.18-i386",
-        Description = "Linux 2.6.18 i386 (GENERIC_TIME): no kvm-clock, tsc (300) clocksource calibrated against the PIT, no watchdog, no warp test; "
+        Description = "Linux 2.6.18 i386 (GENERIC_TIME): no kvm-clock, tsc (300; 50 once unstable, tsc_update_callback) clocksource calibrated by "
+            + "calculate_cpu_khz (3 x 30 ms PIT windows, (delta + 15) / 30), no watchdog, no warp test; verify_tsc_freq every 10 s; "
             + "a TSC read behind cycle_last wraps ≈ 2^42 ns (73 min) forward",
         UnsignedReadWraps = true,
         VerifiesTscFrequency = true,
-        Tick = "not modelled (time accumulates by a 10 ms kernel timer, as update_wall_time accumulates whole cycle_intervals per tick); "
-            + "vanilla i386 details built: verify_tsc_freq every 10 s, the unclamped read_tsc's u64 wrap; not built: rating 50 when unstable, "
-            + "the 30 ms x 3 calibration",
-        Source = "clocksource framework of 2.6.18 (watchdog came in 2.6.21, tsc_sync.c in 2.6.20); assumptions in docs/model.md",
+        UnstableTscRating = 50,
+        TickKind = TickKind.Pit2618,
+        Hz = 1000,
+        HzChoices = [1000, 250, 100],
+        Tick = "HZ 1000 (assumed distribution setting: UNCONFIRMED; upstream default 250; hz: 250 or 100 selectable): PIT channel 0 mode 2 "
+            + "(LATCH), IRQ0 through the 8259 on vCPU 0: timer_interrupt → do_timer → update_wall_time reads the clocksource once "
+            + "(1 RDTSC, HPET or PM-timer read), 8259 EOI; every vCPU's local APIC timer periodic at HZ (xAPIC EOI); idle vCPUs halt "
+            + "until the next interrupt (arch/i386/kernel/time.c, kernel/timer.c)",
+        Source = "vanilla 2.6.18 arch/i386/kernel/tsc.c (calculate_cpu_khz, clocksource_tsc, tsc_update_callback, mark_tsc_unstable, "
+            + "verify_tsc_freq, unsynchronized_tsc), include/asm-i386/mach-default/mach_timer.h, kernel/timer.c (update_wall_time); "
+            + "no watchdog (2.6.21) and no tsc_sync.c in 2.6.18",
         Ratings = [(ClocksourceKind.Tsc, 300), (ClocksourceKind.Hpet, 250), (ClocksourceKind.AcpiPm, 200)],
-        Calibration = CalibrationKind.Pit,
+        Calibration = CalibrationKind.Pit3x30Ms,
         WarpTest = false,
         Watchdog = WatchdogKind.None,
     };
@@ -228,8 +272,12 @@ public static class OsProfiles
         Source = "sys/dev/acpica/acpi_timer.c (ACPI-fast 900, ACPI-safe 850), sys/amd64 tsc.c of 7.x/8.x (TSC -100 on SMP unless "
             + "kern.timecounter.smp_tsc); HPET 900 in 8.x UNCONFIRMED; see /work/research/linux-ticks.md §4.1",
         Ratings = [(ClocksourceKind.AcpiPm, 900), (ClocksourceKind.Hpet, 900), (ClocksourceKind.Tsc, -100)],
-        Tick = "not modelled (time accumulates by a 10 ms kernel timer); FreeBSD 8 would tick at kern.hz = 1000 (HZ default on x86, "
-            + "sys/kern/subr_param.c; 100 in a VM if 8.x already had HZ_VM: UNCONFIRMED) on each CPU's local APIC",
+        Tick = "kern.hz = 1000 (HZ default on x86, sys/kern/subr_param.c; 100 in a VM if 8.x already had HZ_VM: UNCONFIRMED, so 1000 "
+            + "is an ASSUMPTION): each CPU's local APIC timer periodic at hz (ASSUMPTION: the 8.x event-timer code and any stathz/profhz "
+            + "interrupts are not modelled), EOI per tick; CPU 0's hardclock → tc_windup reads the timecounter once per tick (ACPI-fast: a "
+            + "PM-timer PIO read; tc_tick = 1 at hz 1000: ASSUMPTION)",
+        TickKind = TickKind.PeriodicLapic,
+        Hz = 1000,
         Calibration = CalibrationKind.Pit,
         Watchdog = WatchdogKind.None,
     };
@@ -238,8 +286,12 @@ public static class OsProfiles
     {
         Name = "solaris-10",
         Description = "Solaris 10: gethrtime from the TSC calibrated against the PIT, no fallback, no watchdog",
-        Tick = "not modelled (time accumulates by a 10 ms kernel timer); Solaris 10 would tick at 100 Hz (1000 with hires_tick=1; "
-            + "Solaris Tunable Parameters Reference Manual 817-0404)",
+        Tick = "100 Hz (hz: 1000 = hires_tick=1; Solaris Tunable Parameters Reference Manual 817-0404): ASSUMPTION that every CPU's "
+            + "local APIC timer is periodic at hz (Solaris's cyclic subsystem programs it one-shot per cyclic; not modelled) and that "
+            + "clock() on CPU 0 reads the TSC (gethrtime) once per tick; EOI per tick",
+        TickKind = TickKind.PeriodicLapic,
+        Hz = 100,
+        HzChoices = [100, 1000],
         Source = "OpenSolaris i86pc tsc.c (tsc_gethrtime); assumptions in docs/model.md",
         Ratings = [(ClocksourceKind.Tsc, 300)],
         Calibration = CalibrationKind.Pit,
@@ -250,8 +302,11 @@ public static class OsProfiles
     {
         Name = "windows-2008r2",
         Description = "Windows Server 2008 R2 without enlightenments: QueryPerformanceCounter on the ACPI PM timer (3.579545 MHz)",
-        Tick = "not modelled (time accumulates by a 10 ms kernel timer); Windows 2008 R2 would take a 64 Hz clock interrupt (15.625 ms; "
-            + "timeBeginPeriod can raise it to 1 kHz; secondary sources: UNCONFIRMED)",
+        Tick = "64 Hz clock interrupt (15.625 ms; timeBeginPeriod can raise it to 1 kHz; secondary sources: UNCONFIRMED): ASSUMPTION "
+            + "that it is a periodic local APIC timer on every CPU (the platform clock source, RTC or HPET, is not modelled) and that "
+            + "the clock owner (CPU 0) reads the QPC source (PM timer) once per tick; EOI per tick",
+        TickKind = TickKind.PeriodicLapic,
+        Hz = 64,
         Source = "QPC frequency 3,579,545 Hz on multiprocessor systems without invariant TSC; assumptions in docs/model.md",
         Ratings = [(ClocksourceKind.AcpiPm, 200), (ClocksourceKind.Tsc, 100)],
         Calibration = CalibrationKind.Pit,

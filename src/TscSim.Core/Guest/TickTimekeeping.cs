@@ -246,6 +246,9 @@ public sealed class TickTimekeeping : ITimekeeping
         }
     }
 
+    /// <summary>xtime (the tick-driven kernel's timers count jiffies, not ns).</summary>
+    public long NowNs(SimTime at) => _xtimeNs;
+
     /// <inheritdoc />
     public void BeginRead(Vcpu vcpu, int v, int readFlags)
     {

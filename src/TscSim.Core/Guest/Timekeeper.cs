@@ -40,6 +40,9 @@ internal interface ITimekeeping
 
     /// <summary>The end of vCPU <paramref name="v"/>'s clock read: the guest nanoseconds it returns.</summary>
     long EndRead(Vcpu vcpu, int v);
+
+    /// <summary>ktime_get at <paramref name="at"/> as the kernel's own timers compute it (vCPU 0's counter, no side effect).</summary>
+    long NowNs(SimTime at);
 }
 
 /// <summary>
@@ -185,6 +188,20 @@ internal sealed class ClocksourceTimekeeping : ITimekeeping
         // The read completes with the timekeeper it started with (what the vDSO's seqcount
         // retry guarantees): a tick between begin and end must not mix old cycle_last with a new base.
         _readSnapshot[v] = _tk;
+    }
+
+    /// <inheritdoc />
+    public long NowNs(SimTime at)
+    {
+        unchecked
+        {
+            ulong delta = (_sources.ReadCounter(_tk.Clocksource, at) - _tk.CycleLast) & _tk.Mask;
+            if (_tk.Mask == ulong.MaxValue && (long)delta < 0)
+            {
+                return _tk.BaseNs;
+            }
+            return _tk.BaseNs + (long)(ulong)((((UInt128)delta * _tk.Mult) + _tk.Frac) >> _tk.Shift);
+        }
     }
 
     /// <summary>ReadEnd: rdx:rax = delta × mult (from guest code), rcx = delta; returns base + ((product + frac) >> shift).</summary>

@@ -17,7 +17,7 @@ public sealed partial class Vcpu
 {
     private readonly ulong[] _irr = new ulong[4];          // pending vectors, one bit each
     private readonly byte[] _irrSource = new byte[256];    // the source of each pending vector
-    private readonly long[] _delivered = new long[3];      // by InterruptSource
+    private readonly long[] _delivered = new long[4];      // by InterruptSource
     private int _pendingInterrupts;
     private long _idtr = -1;                               // IDT base from lidt; -1 = none
     private List<IInterruptSource>? _sources;

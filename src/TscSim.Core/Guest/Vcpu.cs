@@ -95,6 +95,9 @@ public sealed partial class Vcpu : IInterruptTarget
     /// <summary>Continues at instruction <paramref name="index"/> (for kernel services: entering the workload after boot).</summary>
     public void Jump(int index) => _state.Rip = index;
 
+    /// <summary>Sets RFLAGS (the kernel restores a workload's flags after its idle routine).</summary>
+    public void SetRflags(long rflags) => _state.SetRflags(rflags);
+
     /// <summary>Instructions retired.</summary>
     public long Instructions { get; private set; }
 

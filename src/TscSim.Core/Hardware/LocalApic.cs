@@ -12,6 +12,8 @@ public enum InterruptSource : byte
     Pit = 1,
     /// <summary>An HPET comparator (not modelled yet: reserved so the summary's keys are stable).</summary>
     Hpet = 2,
+    /// <summary>An inter-processor interrupt from another vCPU of the VM (Linux's reschedule IPI that wakes an idle CPU for a timer queued on it).</summary>
+    Ipi = 3,
 }
 
 /// <summary>Something that takes interrupts: a vCPU (implemented by <c>Guest.Vcpu</c>).</summary>
@@ -44,6 +46,9 @@ public static class ApicRegisters
     /// <summary>x2APIC EOI (write 0).</summary>
     public const uint MsrEoi = 0x80B;
 
+    /// <summary>x2APIC interrupt command register (one 64-bit write sends an IPI: vector in bits 7:0, destination in 63:32).</summary>
+    public const uint MsrIcr = 0x830;
+
     /// <summary>x2APIC LVT timer: vector bits 7:0, mask bit 16, mode bits 18:17 (00 one-shot, 01 periodic, 10 TSC-deadline).</summary>
     public const uint MsrLvtTimer = 0x832;
 
@@ -70,7 +75,7 @@ public static class ApicRegisters
 
     /// <summary>Whether <paramref name="msr"/> is one of the modelled APIC MSRs.</summary>
     public static bool IsApicMsr(uint msr) =>
-        msr is MsrTscDeadline or MsrEoi or MsrLvtTimer or MsrInitialCount or MsrCurrentCount or MsrDivide;
+        msr is MsrTscDeadline or MsrEoi or MsrIcr or MsrLvtTimer or MsrInitialCount or MsrCurrentCount or MsrDivide;
 
     /// <summary>Whether <paramref name="address"/> falls in the xAPIC page.</summary>
     public static bool IsXapic(long address) => unchecked((ulong)(address - XapicBase)) < 0x1000;

@@ -203,8 +203,9 @@ public static class ScenarioRun
                 ["lapic_timer"] = cpu.InterruptsDelivered(InterruptSource.LapicTimer),
                 ["pit"] = cpu.InterruptsDelivered(InterruptSource.Pit),
                 ["hpet"] = cpu.InterruptsDelivered(InterruptSource.Hpet),
+                ["ipi"] = cpu.InterruptsDelivered(InterruptSource.Ipi),
                 ["total"] = cpu.InterruptsDelivered(InterruptSource.LapicTimer) + cpu.InterruptsDelivered(InterruptSource.Pit)
-                    + cpu.InterruptsDelivered(InterruptSource.Hpet),
+                    + cpu.InterruptsDelivered(InterruptSource.Hpet) + cpu.InterruptsDelivered(InterruptSource.Ipi),
             };
             c["exit_cycles"] = cpu.ExitCycles;
             c["guest_cycles"] = cpu.GuestCycles;

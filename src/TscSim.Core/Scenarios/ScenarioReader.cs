@@ -489,7 +489,7 @@ internal sealed partial class ScenarioReader(List<ScenarioDiagnostic> diagnostic
             var choices = OsProfiles.Find(profile)!.HzChoices;
             if (choices.IsEmpty)
             {
-                Error(hNode.Position, $"{Join(path, "hz")}: the {profile} profile has no selectable tick rate; expected no hz key (hz is for linux-2.6.18-x86_64)");
+                Error(hNode.Position, $"{Join(path, "hz")}: the {profile} profile has no selectable tick rate; expected no hz key (its rate is fixed: see tscsim presets)");
                 hzOk = false;
             }
             else if (Integer(hNode, Join(path, "hz"), 1, 10_000, "a tick rate in Hz") is long h)

@@ -297,7 +297,7 @@ public sealed class HypervisorPlatform : IGuestPlatform
     {
         if (write)
         {
-            Lapic.Write(msr, ((ulong)(uint)s.Regs[Registers.Rdx] << 32) | (uint)s.Regs[Registers.Rax], at);
+            Lapic.Write(msr, unchecked(((ulong)(uint)s.Regs[Registers.Rdx] << 32) | (uint)s.Regs[Registers.Rax]), at); // EDX:EAX
         }
         else
         {

@@ -22,7 +22,7 @@ public sealed class OutputSafetyTests() : CliTestBase("out")
           - id: vm0
             host: h
             vcpus: 2
-            guest: linux-2.6.18-i386
+            guest: freebsd-8
             workload: |
               loop:
                 call clock_gettime

@@ -17,7 +17,7 @@ public sealed class RunCliTests() : CliTestBase("cli")
           - id: vm0
             host: h
             vcpus: 1
-            guest: linux-2.6.18-i386
+            guest: linux-modern
             workload: |
               loop:
                 call clock_gettime

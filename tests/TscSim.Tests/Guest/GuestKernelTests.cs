@@ -13,6 +13,15 @@ public class GuestKernelTests
     private static HypervisorConfig Policy(string name, TrappingOverride trapping = TrappingOverride.Auto, bool notify = false) =>
         HypervisorConfig.Find(name)! with { Trapping = trapping, NotifyGuest = notify };
 
+    /// <summary>A kernel with Linux's pit_hpet_ptimer_calibrate_cpu (PIT windows, HPET reference) and no modelled tick.</summary>
+    private static readonly OsProfile PitHpetCalibrated = OsProfiles.Linux2618 with
+    {
+        Calibration = CalibrationKind.Pit,
+        TickKind = TickKind.KernelTimer,
+        Hz = 0,
+        HzChoices = [],
+    };
+
     /// <summary>A Linux without kvm-clock (booted with no-kvmclock), so the TSC's fallback is the HPET.</summary>
     private static readonly OsProfile LinuxModernNoKvmclock = OsProfiles.LinuxModern with
     {
@@ -34,9 +43,10 @@ public class GuestKernelTests
     [InlineData(3_000, 3_000_000)]
     public void Pit_calibration_agrees_with_the_hpet_reference_and_takes_the_reference_value(long mhz, long khz)
     {
+        // (A profile with the modern pit_hpet_ptimer_calibrate_cpu and no tick: 2.6.18 i386 now has its own calculate_cpu_khz.)
         // The HPET reference measures Δtsc × 10^6 / Δns over ~10 ms; QEMU's HPET ticks every
         // 10 ns, so Δns is known to ±10 ns: the result is within 1 ppm (+ truncation) of the rate.
-        var rig = new KernelRig(OsProfiles.Linux2618, Policy("kvm-2011"), [KernelRig.Host("a", mhz)]);
+        var rig = new KernelRig(PitHpetCalibrated, Policy("kvm-2011"), [KernelRig.Host("a", mhz)]);
         rig.RunUntil(Ms(100));
         Assert.InRange(rig.Kernel.TscKhz, khz - khz / 1_000_000 - 1, khz + khz / 1_000_000 + 1);
         Assert.Equal("PIT calibration matches HPET", rig.Kernel.Calibration!.Method);
@@ -87,11 +97,16 @@ public class GuestKernelTests
         Assert.True(rig.Vm.Trapping);
         foreach (var (trueNs, ns) in rig.Reads())
         {
-            Assert.InRange(ns - trueNs, -100_000_000 - 1_000, 1_000); // the guest's TSC stood still for the 100 ms downtime
+            // The guest's TSC stood still for the 100 ms downtime; calculate_cpu_khz's own error (±1 kHz steps, the
+            // slow-down outb before rdtscll(start): some ppm) adds up to tens of µs over the 3 s.
+            Assert.InRange(ns - trueNs, -100_000_000 - 100_000, 100_000);
         }
         Assert.True(rig.SkewAt(2_900_000_000) < -99_000_000);
         // And every clock read after the migration exits (RDTSC is trapped).
-        Assert.All(rig.Log.ClockReads.Where(r => r.TimePs > 1_200_000_000_000), r => Assert.Equal(1, r.Exits));
+        // (A read that IRQ0 enters also counts the tick's exits: its RDTSC, the 8259 EOI, the local APIC EOI.)
+        var after = rig.Log.ClockReads.Where(r => r.TimePs > 1_200_000_000_000).ToList();
+        Assert.All(after, r => Assert.True(r.Exits >= 1));
+        Assert.True(after.Count(r => r.Exits == 1) >= after.Count * 95 / 100);
     }
 
     [Fact]
@@ -178,7 +193,9 @@ public class GuestKernelTests
         var after = rig.Log.ClockReads.Where(r => r.TimePs > sw.Time.Picoseconds).ToList();
         Assert.NotEmpty(after);
         long exitCycles = CpuPresets.AmdK8.ExitRoundTrip.Count + HypervisorConfig.Find("kvm-2011")!.HandlerCosts.UserspaceIo.Count;
-        Assert.All(after, r => Assert.Equal(1, r.Exits));
+        // (A read that the tick interrupt enters also counts the tick's exits: external interrupt, EOI, deadline.)
+        Assert.All(after, r => Assert.True(r.Exits == 1 || r.Exits == 4, $"{r.Exits} exits"));
+        Assert.True(after.Count(r => r.Exits == 1) >= after.Count * 95 / 100);
         Assert.All(after, r => Assert.True(r.Cycles > exitCycles, $"{r.Cycles} cycles"));
         Assert.True(rig.Vm.Platforms[0].Exits.Mmio >= after.Count);
     }
@@ -331,13 +348,15 @@ public class GuestKernelReviewTests
     [Fact]
     public void The_modern_watchdog_demotes_a_tsc_that_stepped_back()
     {
-        // A host TSC write at 1.2 s sends the TSC back ~2.4 G cycles: clocksource_delta makes the
-        // interval 0 ns of TSC against 500 ms of HPET, and the TSC is marked unstable.
+        // A host TSC write at 1.2 s sends the TSC back 200 M cycles (100 ms at 2 GHz): the watchdog's
+        // interval holds 100 ms less TSC than HPET, and the TSC is marked unstable. (A step back of the
+        // whole 1.2 s would stall the guest's TSC-deadline timer, its ticks and jiffies with it, until the
+        // TSC caught up with the deadline: linux-modern's timers run on the TSC.)
         var rig = new KernelRig(NoKvmclock, HypervisorConfig.Find("kvm-2011")! with { Trapping = TrappingOverride.Off },
             [KernelRig.Host("k8", 2_000, CpuPresets.AmdK8)], clocksource: ClocksourceKind.Tsc);
         foreach (var core in rig.Hosts[0].Cores)
         {
-            rig.Hosts[0].ScheduleTscWrite(SimTime.FromDuration(Ms(1_200)), core.Index, 1_000);
+            rig.Hosts[0].ScheduleTscWrite(SimTime.FromDuration(Ms(1_200)), core.Index, 2_200_000_000);
         }
         rig.RunUntil(Ms(2_500));
         Assert.NotNull(rig.Kernel.TscUnstable);
@@ -355,9 +374,9 @@ public class GuestKernelAllocationTests
         // (kcall services, the timekeeper, the observer) and must not allocate.
         var rig = new KernelRig(OsProfiles.Linux2618, HypervisorConfig.Find("kvm-2011")!, [KernelRig.Host("a", 2_000)],
             workload: "loop: call clock_gettime\nwork 2000cycles\njmp loop", observer: new CountingObserver());
-        rig.RunUntil(Duration.FromMilliseconds(50));
+        rig.RunUntil(Duration.FromMilliseconds(150)); // after calculate_cpu_khz's three 30 ms windows; PIT and local APIC ticks included
         long before = GC.GetAllocatedBytesForCurrentThread();
-        rig.RunUntil(Duration.FromMilliseconds(60));
+        rig.RunUntil(Duration.FromMilliseconds(160));
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         Assert.True(((CountingObserver)rig.Observer).Reads > 4_000);
         Assert.Equal(0, allocated);

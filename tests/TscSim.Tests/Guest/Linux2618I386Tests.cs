@@ -49,14 +49,66 @@ public class Linux2618I386Tests
         {
             Assert.Equal("verify_tsc_freq: TSC running slowly", rig.Kernel.TscUnstable);
             Assert.Contains(rig.Kernel.Log, m => m.Message == "TSC appears to be running slowly. Marking it as unstable");
+            // verify_tsc_freq runs from the timer wheel at jiffies 20,000 (IRQ0 every 999,847 ns after the PIT was armed
+            // just after timekeeping init); mark_tsc_unstable only sets the flag, and the next IRQ0's update_wall_time →
+            // tsc_update_callback lowers the TSC to 50 and reselects: the HPET (250) takes over one tick later.
             var sw = rig.Kernel.Switches[^1];
             Assert.Equal(ClocksourceKind.Hpet, sw.To);
-            Assert.Equal(boot + Duration.FromSeconds(20), sw.Time);
+            Assert.Equal(50, rig.Kernel.RatingOf(ClocksourceKind.Tsc));
+            Assert.InRange((sw.Time - boot).Picoseconds, 20_001L * 999_847_000, 20_001L * 999_847_000 + 5_000_000_000L);
         }
         else
         {
             Assert.Null(rig.Kernel.TscUnstable);
             Assert.Equal(ClocksourceKind.Tsc, rig.Kernel.Clocksource);
         }
+    }
+
+    [Fact]
+    public void Calculate_cpu_khz_takes_three_30ms_pit_windows_and_rounds_the_last_one()
+    {
+        // CALIBRATE_LATCH = (1,193,182 × 30 + 500) / 1000 = 35,795 PIT counts = 29.99961 ms: at 2 GHz
+        // Δ = 35,795 × 2×10^9 / 1,193,182 = 59,999,228.9 cycles, and (Δ + 15) / 30 = 1,999,974 kHz; the polling loop
+        // (inb_p = in 0x61 + out 0x80: two PIO exits a loop) can only add up to one loop's cycles, and outb_p's
+        // slow-down write to port 0x80 after the MSB (the PIT already counting) delays rdtscll(start) by one
+        // userspace PIO exit, which the kernel's measurement loses (≈ 570 cycles: 19 kHz here).
+        var policy = HypervisorConfig.Find("kvm-2011")! with { Trapping = TrappingOverride.Off };
+        var rig = new KernelRig(OsProfiles.Linux2618, policy, [KernelRig.Host("a", 2_000)]);
+        rig.RunUntil(Duration.FromMilliseconds(300));
+        Assert.Equal(35_795, KernelLibrary.CalibrateLatch386);
+        Assert.Equal(3, rig.Kernel.Calibration!.Attempts);
+        Assert.StartsWith("calculate_cpu_khz", rig.Kernel.Calibration.Method, StringComparison.Ordinal);
+        Assert.InRange(rig.Kernel.TscKhz, 1_999_974 - 30, 2_000_300);
+        // Three windows: boot takes at least 90 ms before timekeeping starts.
+        Assert.True(rig.Kernel.Switches[0].Time.Picoseconds >= 3 * 29_999_000_000L);
+        Assert.Equal(ClocksourceKind.Tsc, rig.Kernel.Clocksource);
+        Assert.Equal(300, rig.Kernel.RatingOf(ClocksourceKind.Tsc));
+    }
+
+    [Fact]
+    public void An_amd_smp_guest_registers_the_tsc_at_rating_50_and_boots_on_the_hpet()
+    {
+        // i386 unsynchronized_tsc(): non-Intel and num_possible_cpus() > 1 → init_tsc_clocksource marks it unstable
+        // and registers it at 50; select_clocksource takes the HPET (250).
+        var policy = HypervisorConfig.Find("kvm-2011")! with { Trapping = TrappingOverride.Off };
+        var rig = new KernelRig(OsProfiles.Linux2618, policy, [KernelRig.Host("a", 2_000, CpuPresets.AmdZen2)], vcpus: 2);
+        rig.RunUntil(Duration.FromMilliseconds(300));
+        Assert.Equal(50, rig.Kernel.RatingOf(ClocksourceKind.Tsc));
+        Assert.Equal(ClocksourceKind.Hpet, rig.Kernel.Clocksource);
+        Assert.Equal(ClocksourceKind.Hpet, rig.Kernel.Switches[0].To);
+    }
+
+    [Fact]
+    public void Each_pit_tick_advances_jiffies_and_accumulates_the_clocksource()
+    {
+        // IRQ0 every LATCH = 1193 PIT counts = 999,847 ns (KVM's PIT); update_wall_time reads the TSC once per tick.
+        var policy = HypervisorConfig.Find("kvm-2011")! with { Trapping = TrappingOverride.On };
+        var rig = new KernelRig(OsProfiles.Linux2618, policy, [KernelRig.Host("a", 2_000)], workload: "loop: work 100000cycles\njmp loop\n");
+        rig.RunUntil(Duration.FromMilliseconds(500));
+        long j0 = rig.Kernel.Jiffies386, r0 = rig.Vm.Platforms[0].Exits.Rdtsc;
+        rig.RunUntil(Duration.FromMilliseconds(1_500));
+        long ticks = rig.Kernel.Jiffies386 - j0;
+        Assert.InRange(ticks, 1_000, 1_001); // 10^9 / 999,847 = 1000.15
+        Assert.Equal(ticks, rig.Vm.Platforms[0].Exits.Rdtsc - r0); // one trapped RDTSC per tick, nothing else reads the TSC
     }
 }

@@ -69,7 +69,8 @@ public class GuestOptionTests
 
     [Theory]
     [InlineData("{ profile: linux-2.6.18, hz: 300 }", "300 is not a tick rate of linux-2.6.18; expected one of 1000, 250, 100")]
-    [InlineData("{ profile: linux-modern, hz: 1000 }", "the linux-modern profile has no selectable tick rate")]
+    [InlineData("{ profile: linux-modern, hz: 500 }", "500 is not a tick rate of linux-modern; expected one of 1000, 300, 250, 100")]
+    [InlineData("{ profile: windows-2016, hz: 1000 }", "the windows-2016 profile has no selectable tick rate")]
     [InlineData("{ profile: linux-2.6.18-x86_64, hz: fast }", "expected a tick rate in Hz from 1 to 10000")]
     public void A_bad_hz_is_an_error_at_its_position(string guest, string message)
     {
