@@ -17,21 +17,110 @@ internal static class Bench
     /// <summary>Queue sizes of the hold model, as in the issue's reference figures.</summary>
     public static readonly int[] HoldSizes = [1_000, 100_000];
 
-    /// <summary>One hold-model measurement: the median of <paramref name="rounds"/> timed rounds.</summary>
-    public static double HoldEventsPerSecond(int pending, long eventsPerRound, int rounds)
+    /// <summary>Where the C++ reference is looked for below a repository root (built by its build.sh).</summary>
+    public const string CxxReferencePath = "tests/TscSim.Benchmarks/reference/hold";
+
+    /// <summary>The environment variable that names the C++ reference binary explicitly.</summary>
+    public const string CxxReferenceVariable = "TSCSIM_CXX_HOLD";
+
+    /// <summary>One hold-model figure: the C# engine's rate and, when the reference ran, the bare C++ loop's.</summary>
+    public readonly record struct HoldFigure(double EventsPerSecond, double? CxxEventsPerSecond)
+    {
+        /// <summary>C# rate / C++ rate, both medians of rounds interleaved in the same run.</summary>
+        public double? Ratio => CxxEventsPerSecond is double cxx && cxx > 0 ? EventsPerSecond / cxx : null;
+    }
+
+    /// <summary>
+    /// The C++ reference binary: <c>$TSCSIM_CXX_HOLD</c> if set, else <see cref="CxxReferencePath"/>
+    /// under the current folder or one of its parents, else under the tscsim binary's folder or
+    /// one of its parents (a build in the repository's bin/ folder finds the repository's copy).
+    /// Null when none exists (run tests/TscSim.Benchmarks/reference/build.sh to build it).
+    /// </summary>
+    public static string? FindCxxReference()
+    {
+        string? explicitPath = Environment.GetEnvironmentVariable(CxxReferenceVariable);
+        if (!string.IsNullOrEmpty(explicitPath))
+        {
+            return File.Exists(explicitPath) ? Path.GetFullPath(explicitPath) : null;
+        }
+        foreach (string start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+        {
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+            {
+                string candidate = Path.Combine(dir.FullName, CxxReferencePath);
+                if (File.Exists(candidate))
+                {
+                    return candidate;
+                }
+            }
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// One hold-model measurement: the median of <paramref name="rounds"/> timed rounds of the C#
+    /// engine and, when <paramref name="cxx"/> is given, of as many rounds of the C++ reference,
+    /// interleaved (C#, C++, C#, C++, …) so both see the same machine load.
+    /// </summary>
+    public static HoldFigure HoldEventsPerSecond(int pending, long eventsPerRound, int rounds, string? cxx = null)
     {
         var model = new HoldModel(pending, seed: 1);
         model.Run(Math.Max(eventsPerRound / 2, 4L * pending)); // warm-up: JIT tiers, caches, steady-state queue shape
         var rates = new double[rounds];
+        var cxxRates = new double[rounds];
+        bool cxxOk = cxx is not null;
         for (int r = 0; r < rounds; r++)
         {
             long before = Stopwatch.GetTimestamp();
             model.Run(eventsPerRound);
             double seconds = Stopwatch.GetElapsedTime(before).TotalSeconds;
             rates[r] = eventsPerRound / Math.Max(seconds, 1e-9);
+            if (cxxOk)
+            {
+                double? rate = CxxRound(cxx!, pending, eventsPerRound);
+                cxxOk = rate is not null;
+                cxxRates[r] = rate ?? 0;
+            }
         }
         Array.Sort(rates);
-        return rates[rounds / 2];
+        Array.Sort(cxxRates);
+        return new HoldFigure(rates[rounds / 2], cxxOk ? cxxRates[rounds / 2] : null);
+    }
+
+    /// <summary>One timed round of the C++ reference (its own warm-up first); null if it failed.</summary>
+    private static double? CxxRound(string binary, int pending, long events)
+    {
+        var start = new ProcessStartInfo(binary)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(pending.ToString(CultureInfo.InvariantCulture));
+        start.ArgumentList.Add(events.ToString(CultureInfo.InvariantCulture));
+        start.ArgumentList.Add("1");
+        try
+        {
+            using var process = Process.Start(start);
+            if (process is null)
+            {
+                return null;
+            }
+            string text = process.StandardOutput.ReadToEnd();
+            process.StandardError.ReadToEnd();
+            process.WaitForExit();
+            string[] fields = text.Trim().Split(' ');
+            if (process.ExitCode != 0 || fields.Length != 3
+                || !double.TryParse(fields[2], NumberStyles.Float, CultureInfo.InvariantCulture, out double seconds))
+            {
+                return null;
+            }
+            return events / Math.Max(seconds, 1e-9);
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return null;
+        }
     }
 
     /// <summary>
@@ -74,11 +163,24 @@ internal static class Bench
 
     public static int Run(TextWriter output, bool json, long? eventsOverride, int rounds)
     {
+        string? cxx = FindCxxReference();
         var hold = new SortedDictionary<string, double>(StringComparer.Ordinal);
+        var versus = new SortedDictionary<string, SortedDictionary<string, double>>(StringComparer.Ordinal);
         foreach (int n in HoldSizes)
         {
             long events = eventsOverride ?? (n <= 1_000 ? 5_000_000 : 2_000_000);
-            hold[n.ToString(CultureInfo.InvariantCulture)] = Math.Round(HoldEventsPerSecond(n, events, rounds));
+            HoldFigure figure = HoldEventsPerSecond(n, events, rounds, cxx);
+            string key = n.ToString(CultureInfo.InvariantCulture);
+            hold[key] = Math.Round(figure.EventsPerSecond);
+            if (figure.Ratio is double r)
+            {
+                versus[key] = new SortedDictionary<string, double>(StringComparer.Ordinal)
+                {
+                    ["csharp_events_per_s"] = Math.Round(figure.EventsPerSecond),
+                    ["cxx_events_per_s"] = Math.Round(figure.CxxEventsPerSecond!.Value),
+                    ["ratio"] = Math.Round(r, 3),
+                };
+            }
         }
         // 2 GHz guest: 100 ms of simulated ALU loop is 200 M instructions; scaled down with --events.
         Duration simulated = eventsOverride is long e
@@ -94,6 +196,7 @@ internal static class Bench
             var doc = new SortedDictionary<string, object>(StringComparer.Ordinal)
             {
                 ["engine_hold_events_per_s"] = hold,
+                ["engine_vs_cxx"] = versus.Count == HoldSizes.Length ? versus : null!,
                 ["interpreter_instructions_per_s"] = instructions,
                 ["interpreter_rdtsc_per_s"] = rdtsc,
                 ["simulated_to_wall_ratio"] = ratio,
@@ -105,7 +208,17 @@ internal static class Bench
             output.WriteLine("engine, hold model (each event schedules one at now + U[0, 2 us)):");
             foreach (var (n, rate) in hold)
             {
-                output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  N = {n,7} pending: {rate / 1e6,8:F2} M events/s"));
+                string line = string.Create(CultureInfo.InvariantCulture, $"  N = {n,7} pending: {rate / 1e6,8:F2} M events/s");
+                if (versus.TryGetValue(n, out var v))
+                {
+                    line += string.Create(CultureInfo.InvariantCulture,
+                        $"   C++ std::priority_queue: {v["cxx_events_per_s"] / 1e6,6:F2} M/s   ratio {v["ratio"],5:F2}x");
+                }
+                output.WriteLine(line);
+            }
+            if (versus.Count == 0)
+            {
+                output.WriteLine($"  (no C++ reference: build it with tests/TscSim.Benchmarks/reference/build.sh, or set {CxxReferenceVariable})");
             }
             output.WriteLine("interpreter, one vCPU on bare metal (intel-skylake, 2 GHz):");
             output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  register ALU/branch loop: {instructions / 1e6,8:F2} M instructions/s"));

@@ -312,3 +312,66 @@ public class SimulatorTests
         Assert.InRange(now.Picoseconds, 80_000_000L, 120_000_000L);
     }
 }
+
+public class SimulatorRenumberingTests
+{
+    /// <summary>
+    /// A churning workload: every event schedules 0 to 2 events at now + {1, 2, 3} ps in any band
+    /// (many same-instant ties) and sometimes cancels a pending one, chosen by a fixed LCG.
+    /// </summary>
+    private static List<(long Time, string Kind, int Subject, long Payload)> Churn(int initialCapacity, ulong? sequenceCap)
+    {
+        var sim = new Simulator(seed: 1, initialCapacity: initialCapacity);
+        if (sequenceCap is ulong cap)
+        {
+            sim.CapSequencesForTesting(cap);
+        }
+        var rec = new Recorder();
+        var kinds = Enum.GetValues<EventBand>().Select(b => sim.RegisterKind("k" + b, b, rec)).ToArray();
+        ulong lcg = 12345;
+        int next = 0;
+        var handles = new List<EventHandle>();
+        int Draw(int n)
+        {
+            lcg = unchecked((lcg * 6364136223846793005UL) + 1442695040888963407UL);
+            return (int)((lcg >> 33) % (ulong)n);
+        }
+        void Spawn(Simulator s, int count)
+        {
+            for (int i = 0; i < count; i++)
+            {
+                handles.Add(s.ScheduleAfter(Duration.FromPicoseconds(1 + Draw(3)), kinds[Draw(kinds.Length)], next++));
+            }
+        }
+        rec.Then = (s, _) =>
+        {
+            if (next < 20_000)
+            {
+                Spawn(s, Draw(3));
+            }
+            if (handles.Count > 0 && Draw(4) == 0)
+            {
+                s.Cancel(handles[Draw(handles.Count)]);
+            }
+        };
+        Spawn(sim, 300);
+        sim.RunToCompletion();
+        return rec.Log;
+    }
+
+    [Fact]
+    public void Renumbering_when_the_slot_table_grows_or_sequences_run_out_keeps_the_execution_order()
+    {
+        var reference = Churn(initialCapacity: 1 << 16, sequenceCap: null); // never renumbers
+        Assert.True(reference.Count > 10_000);
+        Assert.Equal(reference, Churn(initialCapacity: 1, sequenceCap: null)); // renumbers at every doubling
+        Assert.Equal(reference, Churn(initialCapacity: 1 << 16, sequenceCap: 600)); // renumbers every few hundred events
+        // And the reference itself is in (time, band, scheduling order) order.
+        for (int i = 1; i < reference.Count; i++)
+        {
+            var (a, b) = (reference[i - 1], reference[i]);
+            var (bandA, bandB) = (Enum.Parse<EventBand>(a.Kind[1..]), Enum.Parse<EventBand>(b.Kind[1..]));
+            Assert.True(a.Time < b.Time || (a.Time == b.Time && (bandA < bandB || (bandA == bandB && a.Subject < b.Subject))));
+        }
+    }
+}
