@@ -49,6 +49,9 @@ public sealed partial class Vm : IEventHandler
         var vcpus = new List<Vcpu>();
         var platforms = new List<HypervisorPlatform>();
         SimTime now = _sim.Now;
+        // One sharing domain per VM (GuestExecutor): its vCPUs' sequenced instructions keep their
+        // order among themselves, not against other VMs', whose memory and state they cannot see.
+        int domain = executor.NewDomain();
         for (int v = 0; v < config.Vcpus; v++)
         {
             int core = pin is null ? v % host.Cores.Length : pin[v];
@@ -57,6 +60,7 @@ public sealed partial class Vm : IEventHandler
             {
                 TscAux = (uint)v,
             };
+            executor.SetDomain(vcpu, domain);
             vcpu.SetRegister(Registers.Rdi, v);
             platform.Vcpu = vcpu;
             vcpus.Add(vcpu);
