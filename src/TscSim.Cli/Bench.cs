@@ -161,7 +161,100 @@ internal static class Bench
         return ratios[rounds / 2];
     }
 
-    public static int Run(TextWriter output, bool json, long? eventsOverride, int rounds)
+    /// <summary>Where the datacenter scenario is looked for below a repository root.</summary>
+    public const string DatacenterPath = "scenarios/datacenter.yaml";
+
+    /// <summary>The datacenter scenario's figures: one run, timed at the edge.</summary>
+    public sealed record DatacenterFigure(string File, double WallSeconds, double PeakWorkingSetMb, long Events, double SimulatedSeconds, bool Passed);
+
+    /// <summary>
+    /// Runs <paramref name="file"/> (default: <see cref="DatacenterPath"/> under the current
+    /// folder or a parent, or under the tscsim binary's folder or a parent) once, in process,
+    /// without writing results. Peak memory is the process's peak working set after the run
+    /// (the hold and interpreter figures before it use a few MB).
+    /// </summary>
+    public static DatacenterFigure? RunDatacenter(string? file)
+    {
+        file ??= FindUp(DatacenterPath);
+        if (file is null || !File.Exists(file))
+        {
+            return null;
+        }
+        var model = new TscSim.Core.Runs.ScenarioModel(TscSim.Core.Scenarios.ScenarioLoader.Load(file));
+        long start = Stopwatch.GetTimestamp();
+        var result = TscSim.Core.Runs.ScenarioRun.Execute(model);
+        double wall = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        using var self = Process.GetCurrentProcess();
+        self.Refresh();
+        return new DatacenterFigure(Path.GetFullPath(file), wall, self.PeakWorkingSet64 / 1e6, model.Sim.ExecutedEvents,
+            model.Sim.Now.Picoseconds / 1e12, result.Passed);
+    }
+
+    private static string? FindUp(string relative)
+    {
+        foreach (string start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+        {
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+            {
+                string candidate = Path.Combine(dir.FullName, relative);
+                if (File.Exists(candidate))
+                {
+                    return candidate;
+                }
+            }
+        }
+        return null;
+    }
+
+    /// <summary>One point of the scale series: its shape and wall seconds per simulated vCPU-second.</summary>
+    public sealed record ScalePoint(int Hosts, int VmsPerHost, double WallSeconds, long Events, double WallPerVcpuSecond);
+
+    /// <summary>
+    /// The scale series' scenario: <paramref name="hosts"/> hosts (intel-skylake, 2.0, 2.1, 2.2,
+    /// 2.3 GHz in turn, so their timers do not tick in step) with <paramref name="vmsPerHost"/>
+    /// VMs each of 2 vCPUs (linux-modern, kvm-clock, a clock read every 10 µs of guest time as in
+    /// the reference scenario), one core per vCPU, kvm-modern, <paramref name="simulated"/> long.
+    /// </summary>
+    public static string ScaleScenario(int hosts, int vmsPerHost, Duration simulated)
+    {
+        var text = new System.Text.StringBuilder();
+        text.Append(CultureInfo.InvariantCulture, $"name: scale\nduration: {simulated.Picoseconds}ps\nhosts:\n");
+        for (int h = 0; h < hosts; h++)
+        {
+            text.Append(CultureInfo.InvariantCulture,
+                $"  - {{ id: h{h}, cpu: intel-skylake, frequency: {2000 + (100 * (h % 4))}MHz, cores_per_socket: {Math.Max(2, 2 * vmsPerHost)} }}\n");
+        }
+        text.Append("hypervisor:\n  policy: kvm-modern\nvms:\n");
+        for (int h = 0; h < hosts; h++)
+        {
+            for (int v = 0; v < vmsPerHost; v++)
+            {
+                text.Append(CultureInfo.InvariantCulture,
+                    $"  - {{ id: h{h}v{v}, host: h{h}, vcpus: 2, guest: linux-modern, workload: \"loop:\\n  call clock_gettime\\n  work 20000cycles\\n  jmp loop\\n\" }}\n");
+            }
+        }
+        return text.ToString();
+    }
+
+    /// <summary>Wall seconds per simulated vCPU-second of <see cref="ScaleScenario"/> (one run, after a warm-up run of one VM).</summary>
+    public static ScalePoint MeasureScale(int hosts, int vmsPerHost, Duration simulated)
+    {
+        var model = new TscSim.Core.Runs.ScenarioModel(
+            TscSim.Core.Scenarios.ScenarioLoader.LoadText(ScaleScenario(hosts, vmsPerHost, simulated), "bench-scale.yaml"));
+        long start = Stopwatch.GetTimestamp();
+        TscSim.Core.Runs.ScenarioRun.Execute(model);
+        double wall = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        double vcpuSeconds = hosts * vmsPerHost * 2 * (simulated.Picoseconds / 1e12);
+        return new ScalePoint(hosts, vmsPerHost, wall, model.Sim.ExecutedEvents, wall / vcpuSeconds);
+    }
+
+    /// <summary>VMs per host (on one host) and hosts (one VM each) of the scale series.</summary>
+    public static readonly int[] ScaleVmsPerHost = [1, 4, 16, 64];
+
+    /// <inheritdoc cref="ScaleVmsPerHost"/>
+    public static readonly int[] ScaleHosts = [1, 2, 4, 8, 16];
+
+    public static int Run(TextWriter output, bool json, long? eventsOverride, int rounds, bool scale = false, bool datacenter = false, string? datacenterFile = null)
     {
         string? cxx = FindCxxReference();
         var hold = new SortedDictionary<string, double>(StringComparer.Ordinal);
@@ -191,6 +284,23 @@ internal static class Bench
         Duration reference = eventsOverride is long e2 ? Duration.FromPicoseconds(Math.Max(1_000_000_000, e2 * 20_000)) : Duration.FromSeconds(2);
         double ratio = Math.Round(SimulatedToWallRatio(reference, rounds), 3);
 
+        List<ScalePoint>? series = null;
+        if (scale)
+        {
+            Duration span = eventsOverride is long e3 ? Duration.FromPicoseconds(Math.Max(1_000_000_000, e3 * 5_000)) : Duration.FromMilliseconds(100);
+            MeasureScale(1, 1, span); // warm-up: JIT tiers of the guest and hypervisor paths
+            series = [];
+            foreach (int v in ScaleVmsPerHost)
+            {
+                series.Add(MeasureScale(1, v, span));
+            }
+            foreach (int h in ScaleHosts.Where(h => h > 1))
+            {
+                series.Add(MeasureScale(h, 1, span));
+            }
+        }
+        DatacenterFigure? dc = datacenter || datacenterFile is not null ? RunDatacenter(datacenterFile) : null;
+
         if (json)
         {
             var doc = new SortedDictionary<string, object>(StringComparer.Ordinal)
@@ -201,6 +311,32 @@ internal static class Bench
                 ["interpreter_rdtsc_per_s"] = rdtsc,
                 ["simulated_to_wall_ratio"] = ratio,
             };
+            if (series is not null)
+            {
+                double single = series[0].WallPerVcpuSecond;
+                doc["scale"] = series.Select(p => new SortedDictionary<string, object>(StringComparer.Ordinal)
+                {
+                    ["hosts"] = p.Hosts,
+                    ["vms_per_host"] = p.VmsPerHost,
+                    ["vcpus"] = p.Hosts * p.VmsPerHost * 2,
+                    ["events"] = p.Events,
+                    ["wall_s"] = Math.Round(p.WallSeconds, 3),
+                    ["wall_s_per_vcpu_s"] = Math.Round(p.WallPerVcpuSecond, 3),
+                    ["vs_single_vm"] = Math.Round(p.WallPerVcpuSecond / single, 3),
+                }).ToList();
+            }
+            if (datacenter || datacenterFile is not null)
+            {
+                doc["datacenter"] = dc is null ? null! : new SortedDictionary<string, object>(StringComparer.Ordinal)
+                {
+                    ["file"] = dc.File,
+                    ["wall_s"] = Math.Round(dc.WallSeconds, 2),
+                    ["peak_working_set_mb"] = Math.Round(dc.PeakWorkingSetMb),
+                    ["events"] = dc.Events,
+                    ["simulated_s"] = dc.SimulatedSeconds,
+                    ["expectations_passed"] = dc.Passed,
+                };
+            }
             output.WriteLine(JsonSerializer.Serialize(doc));
         }
         else
@@ -225,6 +361,22 @@ internal static class Bench
             output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  rdtsc loop (not exiting): {rdtsc / 1e6,8:F2} M rdtsc/s"));
             output.WriteLine("reference scenario (1 VM, 4 vCPUs, kvm-clock, a clock read every 10 us of guest time):");
             output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  simulated/wall: {ratio,8:F2} simulated s per wall s"));
+            if (series is not null)
+            {
+                output.WriteLine("scale (2-vCPU linux-modern VMs, kvm-modern; wall s per simulated vCPU-second, boot included):");
+                foreach (ScalePoint p in series)
+                {
+                    output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"  {p.Hosts,2} host(s) x {p.VmsPerHost,2} VM(s): {p.WallPerVcpuSecond,8:F3}  ({p.WallPerVcpuSecond / series[0].WallPerVcpuSecond:F2}x one VM, {p.Events:N0} events)"));
+                }
+            }
+            if (datacenter || datacenterFile is not null)
+            {
+                output.WriteLine(dc is null
+                    ? $"datacenter: {datacenterFile ?? DatacenterPath} not found"
+                    : string.Create(CultureInfo.InvariantCulture,
+                        $"datacenter ({dc.File}): {dc.WallSeconds:F1} s wall for {dc.SimulatedSeconds:G} s simulated, peak working set {dc.PeakWorkingSetMb:F0} MB, {dc.Events:N0} events"));
+            }
         }
         return ExitCodes.Success;
     }

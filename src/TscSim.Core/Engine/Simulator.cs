@@ -56,9 +56,10 @@ public sealed class Simulator
         public int Kind;
         public int Generation;
         public SlotState State;
+        public bool ScopeDropped; // a cancelled event already removed from its scope's heap
     }
 
-    private sealed record KindInfo(string Name, EventBand Band, IEventHandler Handler, ulong FingerprintWord);
+    private sealed record KindInfo(string Name, EventBand Band, IEventHandler Handler, ulong FingerprintWord, int Scope);
 
     /// <summary>Pinned backing store in 8-byte words; the heap starts <see cref="_heapBase"/> words in.</summary>
     private long[] _heapArray;
@@ -74,6 +75,9 @@ public sealed class Simulator
     private int _slotsUsed;
 
     private KindInfo[] _kinds = new KindInfo[8];
+    private int _ambientScope;
+    private int _scopeCount = 1; // scope 0: events of kinds registered outside any scope
+    private ScopeQueue[]? _scopes; // per scope, its pending events; null until a scoped kind exists
     private int _kindCount = 1; // id 0 is "no kind"
     private readonly Dictionary<string, int> _kindIds = new(StringComparer.Ordinal);
 
@@ -155,7 +159,20 @@ public sealed class Simulator
             Array.Resize(ref _kinds, _kinds.Length * 2);
         }
         int id = _kindCount++;
-        _kinds[id] = new KindInfo(name, band, handler, Fingerprint.BandAndKindWord(band, name));
+        _kinds[id] = new KindInfo(name, band, handler, Fingerprint.BandAndKindWord(band, name), _ambientScope);
+        if (_ambientScope != 0 && _scopes is null)
+        {
+            EnableScopes();
+        }
+        else if (_scopes is not null && _ambientScope >= _scopes.Length)
+        {
+            int old = _scopes.Length;
+            Array.Resize(ref _scopes, Math.Max(_scopeCount, old * 2));
+            for (int i = old; i < _scopes.Length; i++)
+            {
+                _scopes[i] = new ScopeQueue();
+            }
+        }
         _kindIds.Add(name, id);
         return new EventKind(id);
     }
@@ -200,6 +217,7 @@ public sealed class Simulator
         s.Subject = subject;
         s.Kind = kindId;
         s.State = SlotState.Pending;
+        s.ScopeDropped = false;
         _scheduled++;
 
         var entry = new HeapEntry
@@ -207,6 +225,10 @@ public sealed class Simulator
             Time = timePs,
             Order = ((ulong)_kinds[kindId].Band << BandShift) | (_nextSequence++ << _slotBits) | (uint)slot,
         };
+        if (_scopes is not null)
+        {
+            _scopes[_kinds[kindId].Scope].Push(entry);
+        }
         if (_rootVacant)
         {
             _rootVacant = false;
@@ -265,6 +287,194 @@ public sealed class Simulator
             ResolveVacantRoot();
             DropCancelledTop();
             return _count > 0 ? SimTime.FromPicoseconds(Heap.Time) : null;
+        }
+    }
+
+    /// <summary>
+    /// A new event scope: a part of the model (a VM, a host) whose events can only affect
+    /// itself. Kinds registered while it is entered (<see cref="EnterScope"/>) belong to it.
+    /// Scopes change nothing in the order events run; they only let
+    /// <see cref="NextEventTimeIn"/> ignore events that cannot concern the caller.
+    /// </summary>
+    public int NewScope() => _scopeCount++;
+
+    /// <summary>
+    /// Until the returned value is disposed, kinds registered with this simulator belong to
+    /// <paramref name="scope"/> (0: no scope; the default).
+    /// </summary>
+    public ScopeEntry EnterScope(int scope)
+    {
+        if ((uint)scope >= (uint)_scopeCount)
+        {
+            throw new ArgumentOutOfRangeException(nameof(scope), scope, "Not a scope of this simulator.");
+        }
+        int previous = _ambientScope;
+        _ambientScope = scope;
+        return new ScopeEntry(this, previous);
+    }
+
+    /// <summary>Restores the scope in effect before <see cref="EnterScope"/>.</summary>
+    public readonly struct ScopeEntry : IDisposable
+    {
+        private readonly Simulator _sim;
+        private readonly int _previous;
+
+        internal ScopeEntry(Simulator sim, int previous) => (_sim, _previous) = (sim, previous);
+
+        public void Dispose() => _sim._ambientScope = _previous;
+    }
+
+    /// <summary>
+    /// The time of the next event of no scope or of scope <paramref name="a"/> or
+    /// <paramref name="b"/> (null when none is pending): the events that can concern a part of
+    /// the model living in those scopes (a vCPU: its VM and its host). Scope 0 as
+    /// <paramref name="a"/> means "every event" (<see cref="NextEventTime"/>).
+    /// </summary>
+    public SimTime? NextEventTimeIn(int a, int b)
+    {
+        if (_scopes is null || a == 0)
+        {
+            return NextEventTime;
+        }
+        long t = Math.Min(ScopeTop(0), Math.Min(ScopeTop(a), b == 0 ? long.MaxValue : ScopeTop(b)));
+        return t == long.MaxValue ? null : SimTime.FromPicoseconds(t);
+    }
+
+    /// <summary>The earliest pending event time of one scope, dropping cancelled events from its top.</summary>
+    private long ScopeTop(int scope)
+    {
+        if ((uint)scope >= (uint)_scopes!.Length)
+        {
+            return long.MaxValue;
+        }
+        ScopeQueue q = _scopes[scope];
+        while (q.Count > 0)
+        {
+            ref Slot s = ref _slots[SlotOf(q.Top)];
+            if (s.State != SlotState.Cancelled)
+            {
+                return q.Top.Time;
+            }
+            s.ScopeDropped = true;
+            q.Pop();
+        }
+        return long.MaxValue;
+    }
+
+    /// <summary>Removes an event leaving the queue (run or dropped) from its scope's heap, where it is the top.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void LeaveScope(ref Slot s)
+    {
+        if (_scopes is not null && !s.ScopeDropped)
+        {
+            _scopes[_kinds[s.Kind].Scope].Pop();
+        }
+    }
+
+    /// <summary>Starts keeping per-scope heaps: every pending event so far is of no scope.</summary>
+    private void EnableScopes()
+    {
+        _scopes = new ScopeQueue[Math.Max(_scopeCount, 4)];
+        for (int i = 0; i < _scopes.Length; i++)
+        {
+            _scopes[i] = new ScopeQueue();
+        }
+        RebuildScopes();
+    }
+
+    /// <summary>Refills every scope's heap from the main heap (after compaction or renumbering).</summary>
+    private void RebuildScopes()
+    {
+        if (_scopes is null)
+        {
+            return;
+        }
+        if (_scopes.Length < _scopeCount)
+        {
+            int old = _scopes.Length;
+            Array.Resize(ref _scopes, _scopeCount);
+            for (int i = old; i < _scopes.Length; i++)
+            {
+                _scopes[i] = new ScopeQueue();
+            }
+        }
+        foreach (ScopeQueue q in _scopes)
+        {
+            q.Clear();
+        }
+        Span<HeapEntry> heap = HeapSpan;
+        for (int i = _rootVacant ? 1 : 0; i < heap.Length; i++)
+        {
+            ref Slot s = ref _slots[SlotOf(heap[i])];
+            if (s.State == SlotState.Cancelled)
+            {
+                s.ScopeDropped = true;
+                continue;
+            }
+            s.ScopeDropped = false;
+            _scopes[_kinds[s.Kind].Scope].Push(heap[i]);
+        }
+    }
+
+    /// <summary>One scope's pending events: a binary min-heap in the main heap's order.</summary>
+    private sealed class ScopeQueue
+    {
+        private HeapEntry[] _items = new HeapEntry[16];
+
+        public int Count { get; private set; }
+
+        public ref HeapEntry Top => ref _items[0];
+
+        public void Clear() => Count = 0;
+
+        public void Push(HeapEntry entry)
+        {
+            if (Count == _items.Length)
+            {
+                Array.Resize(ref _items, _items.Length * 2);
+            }
+            int i = Count++;
+            while (i > 0)
+            {
+                int parent = (i - 1) >> 1;
+                if (!Less(entry, _items[parent]))
+                {
+                    break;
+                }
+                _items[i] = _items[parent];
+                i = parent;
+            }
+            _items[i] = entry;
+        }
+
+        public void Pop()
+        {
+            int last = --Count;
+            if (last == 0)
+            {
+                return;
+            }
+            HeapEntry entry = _items[last];
+            int i = 0;
+            while (true)
+            {
+                int child = (2 * i) + 1;
+                if (child >= last)
+                {
+                    break;
+                }
+                if (child + 1 < last && Less(_items[child + 1], _items[child]))
+                {
+                    child++;
+                }
+                if (!Less(_items[child], entry))
+                {
+                    break;
+                }
+                _items[i] = _items[child];
+                i = child;
+            }
+            _items[i] = entry;
         }
     }
 
@@ -333,6 +543,7 @@ public sealed class Simulator
                 if (s.State == SlotState.Cancelled)
                 {
                     _cancelledInHeap--;
+                    LeaveScope(ref s);
                     FreeSlot(slot);
                     RemoveRoot();
                     continue;
@@ -345,6 +556,10 @@ public sealed class Simulator
 
                 var ev = new SimEvent(SimTime.FromPicoseconds(time), new EventKind(s.Kind), s.Subject, s.Payload);
                 KindInfo kind = _kinds[s.Kind];
+                if (_scopes is not null)
+                {
+                    LeaveScope(ref s);
+                }
                 FreeSlot(slot);
                 _rootVacant = true;
                 _now = time;
@@ -470,6 +685,7 @@ public sealed class Simulator
         while (_count > 0 && _slots[SlotOf(Heap)].State == SlotState.Cancelled)
         {
             _cancelledInHeap--;
+            LeaveScope(ref _slots[SlotOf(Heap)]);
             FreeSlot(SlotOf(Heap));
             RemoveRoot();
         }
@@ -506,6 +722,7 @@ public sealed class Simulator
         {
             SiftDown(i, Unsafe.Add(ref heap, i));
         }
+        RebuildScopes();
     }
 
     /// <summary>
@@ -530,6 +747,7 @@ public sealed class Simulator
         }
         _nextSequence = (ulong)heap.Length; // a sorted array is a heap: nothing to sift
         _sequenceLimit = Math.Max(_sequenceLimit, _nextSequence + 1);
+        RebuildScopes();
     }
 
     private void SetSlotBits(int slotBits)

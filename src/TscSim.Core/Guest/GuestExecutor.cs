@@ -34,6 +34,7 @@ public sealed class GuestExecutor : IEventHandler
     private long[] _resumeAt = new long[4];
     private long[] _resumeSeq = new long[4];
     private int[] _domainOf = new int[4];
+    private int[] _engineScopeOf = new int[4];
     private readonly List<List<int>> _domains = [[]];
 
     // Indexed binary min-heap of the vCPUs with a pending resume, by (_resumeAt, _resumeSeq).
@@ -69,12 +70,14 @@ public sealed class GuestExecutor : IEventHandler
             Array.Resize(ref _resumeAt, id * 2);
             Array.Resize(ref _resumeSeq, id * 2);
             Array.Resize(ref _domainOf, id * 2);
+            Array.Resize(ref _engineScopeOf, id * 2);
             Array.Resize(ref _heap, id * 2);
             Array.Resize(ref _heapIndex, id * 2);
         }
         _resumeAt[id] = long.MaxValue;
         _heapIndex[id] = -1;
         _domainOf[id] = 0;
+        _engineScopeOf[id] = 0;
         _domains[0].Add(id);
         return id;
     }
@@ -82,9 +85,13 @@ public sealed class GuestExecutor : IEventHandler
     /// <summary>
     /// Puts <paramref name="vcpu"/> in sharing domain <paramref name="domain"/> (0 or more; see
     /// the remarks on the class). Call it before the vCPU first runs; one VM's vCPUs share one.
+    /// <paramref name="engineScope"/> is the engine scope of its VM's events
+    /// (<see cref="Simulator.NewScope"/>): its slices stop only for events of no scope, of that
+    /// scope and of its host's scope (0: for every event).
     /// </summary>
-    public void SetDomain(Vcpu vcpu, int domain)
+    public void SetDomain(Vcpu vcpu, int domain, int engineScope = 0)
     {
+        _engineScopeOf[vcpu.Id] = engineScope;
         ArgumentOutOfRangeException.ThrowIfNegative(domain);
         int id = vcpu.Id;
         _domains[_domainOf[id]].Remove(id);
@@ -148,6 +155,13 @@ public sealed class GuestExecutor : IEventHandler
             Reprogram();
         }
     }
+
+    /// <summary>
+    /// The next engine event that can concern <paramref name="vcpu"/>: of no scope, of its VM's
+    /// scope or of the scope of the host it is on now (every event for a vCPU of scope 0).
+    /// </summary>
+    internal SimTime? NextEventFor(Vcpu vcpu) =>
+        Simulator.NextEventTimeIn(_engineScopeOf[vcpu.Id], vcpu.Core.Host.Scope);
 
     /// <summary>
     /// The earliest pending resume of any vCPU but <paramref name="vcpu"/> in its sharing domain
