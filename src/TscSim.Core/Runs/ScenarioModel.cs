@@ -39,13 +39,22 @@ public sealed class ScenarioModel : IEventHandler
         Observer = new RunObserver(scenario.Measurement.ReadsCsvMaxRows, scenario.Measurement.ReadsCsvInterval, Sim);
 
         // Workloads first: every error of every VM at once, at its place in the scenario file.
+        // VMs with the same workload text share one assembled program (read-only: each vCPU
+        // copies its data sections), so a run of many VMs keeps one copy of the kernel library's
+        // code in the caches instead of one per VM.
         var programs = new Dictionary<string, GuestProgram>();
+        var byText = new Dictionary<string, GuestProgram>(StringComparer.Ordinal);
         var diagnostics = new List<ScenarioDiagnostic>();
         foreach (var vm in scenario.Vms)
         {
             try
             {
-                programs[vm.Id] = GuestKernel.Assemble(vm.Workload, $"{vm.Id} workload");
+                if (!byText.TryGetValue(vm.Workload, out GuestProgram? program))
+                {
+                    program = GuestKernel.Assemble(vm.Workload, $"{vm.Id} workload");
+                    byText.Add(vm.Workload, program);
+                }
+                programs[vm.Id] = program;
             }
             catch (AssemblyException ex)
             {

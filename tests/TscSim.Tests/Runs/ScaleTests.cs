@@ -67,4 +67,13 @@ public class ScaleTests
         Assert.Equal(3 * alone, three);
         Assert.Equal(vm0Alone.ToJsonString(), vm0WithOthers.ToJsonString());
     }
+
+    [Fact]
+    public void Vms_with_the_same_workload_share_one_assembled_program()
+    {
+        var model = new ScenarioModel(ScenarioLoader.LoadText(Text(3), "scale.yaml"));
+        var programs = model.Vms.Select(v => v.Vm.Vcpus[0].Program).ToList();
+        Assert.Same(programs[0], programs[1]);
+        Assert.Same(programs[0], programs[2]);
+    }
 }
