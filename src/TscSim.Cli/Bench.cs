@@ -17,21 +17,110 @@ internal static class Bench
     /// <summary>Queue sizes of the hold model, as in the issue's reference figures.</summary>
     public static readonly int[] HoldSizes = [1_000, 100_000];
 
-    /// <summary>One hold-model measurement: the median of <paramref name="rounds"/> timed rounds.</summary>
-    public static double HoldEventsPerSecond(int pending, long eventsPerRound, int rounds)
+    /// <summary>Where the C++ reference is looked for below a repository root (built by its build.sh).</summary>
+    public const string CxxReferencePath = "tests/TscSim.Benchmarks/reference/hold";
+
+    /// <summary>The environment variable that names the C++ reference binary explicitly.</summary>
+    public const string CxxReferenceVariable = "TSCSIM_CXX_HOLD";
+
+    /// <summary>One hold-model figure: the C# engine's rate and, when the reference ran, the bare C++ loop's.</summary>
+    public readonly record struct HoldFigure(double EventsPerSecond, double? CxxEventsPerSecond)
+    {
+        /// <summary>C# rate / C++ rate, both medians of rounds interleaved in the same run.</summary>
+        public double? Ratio => CxxEventsPerSecond is double cxx && cxx > 0 ? EventsPerSecond / cxx : null;
+    }
+
+    /// <summary>
+    /// The C++ reference binary: <c>$TSCSIM_CXX_HOLD</c> if set, else <see cref="CxxReferencePath"/>
+    /// under the current folder or one of its parents, else under the tscsim binary's folder or
+    /// one of its parents (a build in the repository's bin/ folder finds the repository's copy).
+    /// Null when none exists (run tests/TscSim.Benchmarks/reference/build.sh to build it).
+    /// </summary>
+    public static string? FindCxxReference()
+    {
+        string? explicitPath = Environment.GetEnvironmentVariable(CxxReferenceVariable);
+        if (!string.IsNullOrEmpty(explicitPath))
+        {
+            return File.Exists(explicitPath) ? Path.GetFullPath(explicitPath) : null;
+        }
+        foreach (string start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+        {
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+            {
+                string candidate = Path.Combine(dir.FullName, CxxReferencePath);
+                if (File.Exists(candidate))
+                {
+                    return candidate;
+                }
+            }
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// One hold-model measurement: the median of <paramref name="rounds"/> timed rounds of the C#
+    /// engine and, when <paramref name="cxx"/> is given, of as many rounds of the C++ reference,
+    /// interleaved (C#, C++, C#, C++, …) so both see the same machine load.
+    /// </summary>
+    public static HoldFigure HoldEventsPerSecond(int pending, long eventsPerRound, int rounds, string? cxx = null)
     {
         var model = new HoldModel(pending, seed: 1);
         model.Run(Math.Max(eventsPerRound / 2, 4L * pending)); // warm-up: JIT tiers, caches, steady-state queue shape
         var rates = new double[rounds];
+        var cxxRates = new double[rounds];
+        bool cxxOk = cxx is not null;
         for (int r = 0; r < rounds; r++)
         {
             long before = Stopwatch.GetTimestamp();
             model.Run(eventsPerRound);
             double seconds = Stopwatch.GetElapsedTime(before).TotalSeconds;
             rates[r] = eventsPerRound / Math.Max(seconds, 1e-9);
+            if (cxxOk)
+            {
+                double? rate = CxxRound(cxx!, pending, eventsPerRound);
+                cxxOk = rate is not null;
+                cxxRates[r] = rate ?? 0;
+            }
         }
         Array.Sort(rates);
-        return rates[rounds / 2];
+        Array.Sort(cxxRates);
+        return new HoldFigure(rates[rounds / 2], cxxOk ? cxxRates[rounds / 2] : null);
+    }
+
+    /// <summary>One timed round of the C++ reference (its own warm-up first); null if it failed.</summary>
+    private static double? CxxRound(string binary, int pending, long events)
+    {
+        var start = new ProcessStartInfo(binary)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(pending.ToString(CultureInfo.InvariantCulture));
+        start.ArgumentList.Add(events.ToString(CultureInfo.InvariantCulture));
+        start.ArgumentList.Add("1");
+        try
+        {
+            using var process = Process.Start(start);
+            if (process is null)
+            {
+                return null;
+            }
+            string text = process.StandardOutput.ReadToEnd();
+            process.StandardError.ReadToEnd();
+            process.WaitForExit();
+            string[] fields = text.Trim().Split(' ');
+            if (process.ExitCode != 0 || fields.Length != 3
+                || !double.TryParse(fields[2], NumberStyles.Float, CultureInfo.InvariantCulture, out double seconds))
+            {
+                return null;
+            }
+            return events / Math.Max(seconds, 1e-9);
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return null;
+        }
     }
 
     /// <summary>
@@ -72,13 +161,119 @@ internal static class Bench
         return ratios[rounds / 2];
     }
 
-    public static int Run(TextWriter output, bool json, long? eventsOverride, int rounds)
+    /// <summary>Where the datacenter scenario is looked for below a repository root.</summary>
+    public const string DatacenterPath = "scenarios/datacenter.yaml";
+
+    /// <summary>The datacenter scenario's figures: one run, timed at the edge.</summary>
+    public sealed record DatacenterFigure(string File, double WallSeconds, double PeakWorkingSetMb, long Events, double SimulatedSeconds, bool Passed);
+
+    /// <summary>
+    /// Runs <paramref name="file"/> (default: <see cref="DatacenterPath"/> under the current
+    /// folder or a parent, or under the tscsim binary's folder or a parent) once, in process,
+    /// without writing results. Peak memory is the process's peak working set after the run
+    /// (the hold and interpreter figures before it use a few MB).
+    /// </summary>
+    public static DatacenterFigure? RunDatacenter(string? file)
     {
+        file ??= FindUp(DatacenterPath);
+        if (file is null || !File.Exists(file))
+        {
+            return null;
+        }
+        var model = new TscSim.Core.Runs.ScenarioModel(TscSim.Core.Scenarios.ScenarioLoader.Load(file));
+        long start = Stopwatch.GetTimestamp();
+        var result = TscSim.Core.Runs.ScenarioRun.Execute(model);
+        double wall = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        using var self = Process.GetCurrentProcess();
+        self.Refresh();
+        return new DatacenterFigure(Path.GetFullPath(file), wall, self.PeakWorkingSet64 / 1e6, model.Sim.ExecutedEvents,
+            model.Sim.Now.Picoseconds / 1e12, result.Passed);
+    }
+
+    private static string? FindUp(string relative)
+    {
+        foreach (string start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+        {
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+            {
+                string candidate = Path.Combine(dir.FullName, relative);
+                if (File.Exists(candidate))
+                {
+                    return candidate;
+                }
+            }
+        }
+        return null;
+    }
+
+    /// <summary>One point of the scale series: its shape and wall seconds per simulated vCPU-second.</summary>
+    public sealed record ScalePoint(int Hosts, int VmsPerHost, double WallSeconds, long Events, double WallPerVcpuSecond);
+
+    /// <summary>
+    /// The scale series' scenario: <paramref name="hosts"/> hosts (intel-skylake, 2.0, 2.1, 2.2,
+    /// 2.3 GHz in turn, so their timers do not tick in step) with <paramref name="vmsPerHost"/>
+    /// VMs each of 2 vCPUs (linux-modern, kvm-clock, a clock read every 10 µs of guest time as in
+    /// the reference scenario), one core per vCPU, kvm-modern, <paramref name="simulated"/> long.
+    /// </summary>
+    public static string ScaleScenario(int hosts, int vmsPerHost, Duration simulated)
+    {
+        var text = new System.Text.StringBuilder();
+        text.Append(CultureInfo.InvariantCulture, $"name: scale\nduration: {simulated.Picoseconds}ps\nhosts:\n");
+        for (int h = 0; h < hosts; h++)
+        {
+            text.Append(CultureInfo.InvariantCulture,
+                $"  - {{ id: h{h}, cpu: intel-skylake, frequency: {2000 + (100 * (h % 4))}MHz, cores_per_socket: {Math.Max(2, 2 * vmsPerHost)} }}\n");
+        }
+        text.Append("hypervisor:\n  policy: kvm-modern\nvms:\n");
+        for (int h = 0; h < hosts; h++)
+        {
+            for (int v = 0; v < vmsPerHost; v++)
+            {
+                text.Append(CultureInfo.InvariantCulture,
+                    $"  - {{ id: h{h}v{v}, host: h{h}, vcpus: 2, guest: linux-modern, workload: \"loop:\\n  call clock_gettime\\n  work 20000cycles\\n  jmp loop\\n\" }}\n");
+            }
+        }
+        return text.ToString();
+    }
+
+    /// <summary>Wall seconds per simulated vCPU-second of <see cref="ScaleScenario"/> (one run, after a warm-up run of one VM).</summary>
+    public static ScalePoint MeasureScale(int hosts, int vmsPerHost, Duration simulated)
+    {
+        var model = new TscSim.Core.Runs.ScenarioModel(
+            TscSim.Core.Scenarios.ScenarioLoader.LoadText(ScaleScenario(hosts, vmsPerHost, simulated), "bench-scale.yaml"));
+        long start = Stopwatch.GetTimestamp();
+        TscSim.Core.Runs.ScenarioRun.Execute(model);
+        double wall = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        double vcpuSeconds = hosts * vmsPerHost * 2 * (simulated.Picoseconds / 1e12);
+        return new ScalePoint(hosts, vmsPerHost, wall, model.Sim.ExecutedEvents, wall / vcpuSeconds);
+    }
+
+    /// <summary>VMs per host (on one host) and hosts (one VM each) of the scale series.</summary>
+    public static readonly int[] ScaleVmsPerHost = [1, 4, 16, 64];
+
+    /// <inheritdoc cref="ScaleVmsPerHost"/>
+    public static readonly int[] ScaleHosts = [1, 2, 4, 8, 16];
+
+    public static int Run(TextWriter output, bool json, long? eventsOverride, int rounds, bool scale = false, bool datacenter = false, string? datacenterFile = null)
+    {
+        string? cxx = FindCxxReference();
         var hold = new SortedDictionary<string, double>(StringComparer.Ordinal);
+        var versus = new SortedDictionary<string, SortedDictionary<string, double>>(StringComparer.Ordinal);
         foreach (int n in HoldSizes)
         {
             long events = eventsOverride ?? (n <= 1_000 ? 5_000_000 : 2_000_000);
-            hold[n.ToString(CultureInfo.InvariantCulture)] = Math.Round(HoldEventsPerSecond(n, events, rounds));
+            HoldFigure figure = HoldEventsPerSecond(n, events, rounds, cxx);
+            string key = n.ToString(CultureInfo.InvariantCulture);
+            hold[key] = Math.Round(figure.EventsPerSecond);
+            if (figure.Ratio is double r)
+            {
+                versus[key] = new SortedDictionary<string, double>(StringComparer.Ordinal)
+                {
+                    ["csharp_events_per_s"] = Math.Round(figure.EventsPerSecond),
+                    ["cxx_events_per_s"] = Math.Round(figure.CxxEventsPerSecond!.Value),
+                    ["ratio"] = Math.Round(r, 3),
+                };
+            }
         }
         // 2 GHz guest: 100 ms of simulated ALU loop is 200 M instructions; scaled down with --events.
         Duration simulated = eventsOverride is long e
@@ -89,15 +284,61 @@ internal static class Bench
         Duration reference = eventsOverride is long e2 ? Duration.FromPicoseconds(Math.Max(1_000_000_000, e2 * 20_000)) : Duration.FromSeconds(2);
         double ratio = Math.Round(SimulatedToWallRatio(reference, rounds), 3);
 
+        List<ScalePoint>? series = null;
+        if (scale)
+        {
+            Duration span = eventsOverride is long e3 ? Duration.FromPicoseconds(Math.Max(1_000_000_000, e3 * 5_000)) : Duration.FromMilliseconds(100);
+            MeasureScale(1, 1, span); // warm-up: JIT tiers of the guest and hypervisor paths
+            // The single-VM reference is short (a fraction of a second): the median of three runs.
+            ScalePoint[] singles = [MeasureScale(1, 1, span), MeasureScale(1, 1, span), MeasureScale(1, 1, span)];
+            series = [singles.OrderBy(p => p.WallSeconds).ElementAt(1)];
+            foreach (int v in ScaleVmsPerHost.Where(v => v > 1))
+            {
+                series.Add(MeasureScale(1, v, span));
+            }
+            foreach (int h in ScaleHosts.Where(h => h > 1))
+            {
+                series.Add(MeasureScale(h, 1, span));
+            }
+        }
+        DatacenterFigure? dc = datacenter || datacenterFile is not null ? RunDatacenter(datacenterFile) : null;
+
         if (json)
         {
             var doc = new SortedDictionary<string, object>(StringComparer.Ordinal)
             {
                 ["engine_hold_events_per_s"] = hold,
+                ["engine_vs_cxx"] = versus.Count == HoldSizes.Length ? versus : null!,
                 ["interpreter_instructions_per_s"] = instructions,
                 ["interpreter_rdtsc_per_s"] = rdtsc,
                 ["simulated_to_wall_ratio"] = ratio,
             };
+            if (series is not null)
+            {
+                double single = series[0].WallPerVcpuSecond;
+                doc["scale"] = series.Select(p => new SortedDictionary<string, object>(StringComparer.Ordinal)
+                {
+                    ["hosts"] = p.Hosts,
+                    ["vms_per_host"] = p.VmsPerHost,
+                    ["vcpus"] = p.Hosts * p.VmsPerHost * 2,
+                    ["events"] = p.Events,
+                    ["wall_s"] = Math.Round(p.WallSeconds, 3),
+                    ["wall_s_per_vcpu_s"] = Math.Round(p.WallPerVcpuSecond, 3),
+                    ["vs_single_vm"] = Math.Round(p.WallPerVcpuSecond / single, 3),
+                }).ToList();
+            }
+            if (datacenter || datacenterFile is not null)
+            {
+                doc["datacenter"] = dc is null ? null! : new SortedDictionary<string, object>(StringComparer.Ordinal)
+                {
+                    ["file"] = dc.File,
+                    ["wall_s"] = Math.Round(dc.WallSeconds, 2),
+                    ["peak_working_set_mb"] = Math.Round(dc.PeakWorkingSetMb),
+                    ["events"] = dc.Events,
+                    ["simulated_s"] = dc.SimulatedSeconds,
+                    ["expectations_passed"] = dc.Passed,
+                };
+            }
             output.WriteLine(JsonSerializer.Serialize(doc));
         }
         else
@@ -105,13 +346,39 @@ internal static class Bench
             output.WriteLine("engine, hold model (each event schedules one at now + U[0, 2 us)):");
             foreach (var (n, rate) in hold)
             {
-                output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  N = {n,7} pending: {rate / 1e6,8:F2} M events/s"));
+                string line = string.Create(CultureInfo.InvariantCulture, $"  N = {n,7} pending: {rate / 1e6,8:F2} M events/s");
+                if (versus.TryGetValue(n, out var v))
+                {
+                    line += string.Create(CultureInfo.InvariantCulture,
+                        $"   C++ std::priority_queue: {v["cxx_events_per_s"] / 1e6,6:F2} M/s   ratio {v["ratio"],5:F2}x");
+                }
+                output.WriteLine(line);
+            }
+            if (versus.Count == 0)
+            {
+                output.WriteLine($"  (no C++ reference: build it with tests/TscSim.Benchmarks/reference/build.sh, or set {CxxReferenceVariable})");
             }
             output.WriteLine("interpreter, one vCPU on bare metal (intel-skylake, 2 GHz):");
             output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  register ALU/branch loop: {instructions / 1e6,8:F2} M instructions/s"));
             output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  rdtsc loop (not exiting): {rdtsc / 1e6,8:F2} M rdtsc/s"));
             output.WriteLine("reference scenario (1 VM, 4 vCPUs, kvm-clock, a clock read every 10 us of guest time):");
             output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  simulated/wall: {ratio,8:F2} simulated s per wall s"));
+            if (series is not null)
+            {
+                output.WriteLine("scale (2-vCPU linux-modern VMs, kvm-modern; wall s per simulated vCPU-second, boot included):");
+                foreach (ScalePoint p in series)
+                {
+                    output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"  {p.Hosts,2} host(s) x {p.VmsPerHost,2} VM(s): {p.WallPerVcpuSecond,8:F3}  ({p.WallPerVcpuSecond / series[0].WallPerVcpuSecond:F2}x one VM, {p.Events:N0} events)"));
+                }
+            }
+            if (datacenter || datacenterFile is not null)
+            {
+                output.WriteLine(dc is null
+                    ? $"datacenter: {datacenterFile ?? DatacenterPath} not found"
+                    : string.Create(CultureInfo.InvariantCulture,
+                        $"datacenter ({dc.File}): {dc.WallSeconds:F1} s wall for {dc.SimulatedSeconds:G} s simulated, peak working set {dc.PeakWorkingSetMb:F0} MB, {dc.Events:N0} events"));
+            }
         }
         return ExitCodes.Success;
     }

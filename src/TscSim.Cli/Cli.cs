@@ -193,9 +193,15 @@ public static class TscSimCli
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of text." };
         var events = new Option<long?>("--events") { Description = "Work per timed round: engine events (default 5,000,000 at N=1,000 and 2,000,000 at N=100,000), and as many guest cycles (default 100 ms of a 2 GHz guest).", CustomParser = r => ParseWhole(r, "--events") };
         var rounds = new Option<int>("--rounds") { Description = "Timed rounds per figure; the median is reported.", DefaultValueFactory = _ => 3, CustomParser = r => ParseWhole(r, "--rounds") is { } n ? (int)Math.Clamp(n, int.MinValue, int.MaxValue) : 0 };
+        var scaleOption = new Option<bool>("--scale") { Description = "Also measure wall time per simulated vCPU-second for 1, 4, 16, 64 VMs on one host and 1 to 16 hosts (about a minute)." };
+        var datacenterOption = new Option<bool>("--datacenter") { Description = $"Also run {Bench.DatacenterPath} (100 hosts, 800 VMs, 10 s simulated; one to two minutes) and report its wall time and peak memory." };
+        var datacenterFile = new Option<FileInfo?>("--datacenter-file") { Description = "Run this scenario instead of the shipped datacenter (implies --datacenter)." };
         bench.Add(json);
         bench.Add(events);
         bench.Add(rounds);
+        bench.Add(scaleOption);
+        bench.Add(datacenterOption);
+        bench.Add(datacenterFile);
         bench.SetAction(parse =>
         {
             long? n = parse.GetValue(events);
@@ -206,7 +212,25 @@ public static class TscSimCli
                 err.WriteLine("tscsim bench: --events and --rounds must be positive.");
                 return ExitCodes.BadInput;
             }
-            return Bench.Run(parse.InvocationConfiguration.Output, parse.GetValue(json), n, r);
+            string? dcFile = parse.GetValue(datacenterFile)?.ToString();
+            if (dcFile is not null && !File.Exists(dcFile))
+            {
+                err.WriteLine($"tscsim bench: --datacenter-file: no such file: {dcFile}");
+                return ExitCodes.BadInput;
+            }
+            try
+            {
+                return Bench.Run(parse.InvocationConfiguration.Output, parse.GetValue(json), n, r,
+                    parse.GetValue(scaleOption), parse.GetValue(datacenterOption), dcFile);
+            }
+            catch (TscSim.Core.Scenarios.ScenarioException ex)
+            {
+                foreach (var d in ex.Diagnostics)
+                {
+                    err.WriteLine(d.ToString());
+                }
+                return ExitCodes.BadInput;
+            }
         });
         root.Add(bench);
         return root;

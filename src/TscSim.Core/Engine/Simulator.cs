@@ -10,10 +10,19 @@ namespace TscSim.Core.Engine;
 /// random streams. Single-threaded: parallelism is across runs, never inside one.
 /// </summary>
 /// <remarks>
-/// <para>The queue is a 4-ary min-heap of 24-byte struct entries (time, order key, slot);
-/// per-event data lives in a slot table recycled through a free list, so scheduling, running
-/// and cancelling allocate nothing once the arrays have grown to the run's high-water mark.
-/// The order key packs the band (top 8 bits) above a 56-bit insertion sequence.</para>
+/// <para>The queue is a 4-ary min-heap of 16-byte struct entries (time, order key); per-event
+/// data lives in a slot table recycled through a free list, so scheduling, running and
+/// cancelling allocate nothing once the arrays have grown to the run's high-water mark. The
+/// order key packs the band (top 3 bits) above the insertion sequence above the slot index
+/// (low <c>_slotBits</c> bits): comparing keys compares (band, sequence), since sequences are
+/// unique, and the slot rides along without a second array on the sift path. The heap lives
+/// in a pinned array placed so that every group of four siblings fills one 64-byte cache line,
+/// so a level of a sift touches one line.</para>
+/// <para>When the slot table outgrows its bits, or the sequence runs out of the bits left, the
+/// pending entries are renumbered: sorted by (time, band, sequence), each gets its rank as its
+/// new sequence. Ranks keep the relative order of every pair of pending events and every later
+/// event gets a larger sequence, so the execution order is exactly that of an unbounded
+/// sequence; and a sorted array is a heap.</para>
 /// <para>While an event runs, its heap root is left vacant: the first event its handler
 /// schedules fills the root and sifts down once, instead of a pop followed by a push (the
 /// hold pattern of a simulation in steady state). Cancelled events stay in the heap, marked in
@@ -23,14 +32,14 @@ namespace TscSim.Core.Engine;
 public sealed class Simulator
 {
     private const int Arity = 4;
-    private const int SequenceBits = 56;
-    private const ulong MaxSequence = (1UL << SequenceBits) - 1;
+    private const int BandShift = 61;
+    private const ulong BelowBandMask = (1UL << BandShift) - 1;
+    private const int CacheLine = 64;
 
     private struct HeapEntry
     {
         public long Time;
         public ulong Order;
-        public int Slot;
     }
 
     private enum SlotState : byte
@@ -47,11 +56,15 @@ public sealed class Simulator
         public int Kind;
         public int Generation;
         public SlotState State;
+        public bool ScopeDropped; // a cancelled event already removed from its scope's heap
     }
 
-    private sealed record KindInfo(string Name, EventBand Band, IEventHandler Handler, ulong FingerprintWord);
+    private sealed record KindInfo(string Name, EventBand Band, IEventHandler Handler, ulong FingerprintWord, int Scope);
 
-    private HeapEntry[] _heap;
+    /// <summary>Pinned backing store in 8-byte words; the heap starts <see cref="_heapBase"/> words in.</summary>
+    private long[] _heapArray;
+    private int _heapBase;
+    private int _capacity;
     private int _count;
     private bool _rootVacant;
     private int _cancelledInHeap;
@@ -62,10 +75,18 @@ public sealed class Simulator
     private int _slotsUsed;
 
     private KindInfo[] _kinds = new KindInfo[8];
+    private int _ambientScope;
+    private int _scopeCount = 1; // scope 0: events of kinds registered outside any scope
+    private ScopeQueue[]? _scopes; // per scope, its pending events; null until a scoped kind exists
     private int _kindCount = 1; // id 0 is "no kind"
     private readonly Dictionary<string, int> _kindIds = new(StringComparer.Ordinal);
 
+    private int _slotBits;
+    private ulong _slotMask;
     private ulong _nextSequence;
+    private ulong _sequenceLimit;
+    private ulong _sequenceCap = ulong.MaxValue;
+    private long _scheduled;
     private long _now;
     private long _executed;
     private ulong _fingerprint = Fingerprint.Initial;
@@ -79,9 +100,11 @@ public sealed class Simulator
     public Simulator(ulong seed = 1, int initialCapacity = 1024)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(initialCapacity, 1);
-        _heap = new HeapEntry[initialCapacity];
+        _heapArray = AllocateHeap(initialCapacity, out _heapBase);
+        _capacity = initialCapacity;
         _slots = new Slot[initialCapacity];
         _freeSlots = new int[initialCapacity];
+        SetSlotBits(BitsFor(initialCapacity));
         Random = new RandomStreams(seed);
     }
 
@@ -110,7 +133,7 @@ public sealed class Simulator
     /// cached <see cref="NextEventTime"/> knows the cache may be stale (cancelling only makes
     /// the next event later, which a cache may safely ignore).
     /// </summary>
-    public long ScheduledCount => (long)_nextSequence;
+    public long ScheduledCount => _scheduled;
 
     /// <summary>Events scheduled and not yet run or cancelled.</summary>
     public int PendingEvents => _count - (_rootVacant ? 1 : 0) - _cancelledInHeap;
@@ -136,7 +159,20 @@ public sealed class Simulator
             Array.Resize(ref _kinds, _kinds.Length * 2);
         }
         int id = _kindCount++;
-        _kinds[id] = new KindInfo(name, band, handler, Fingerprint.BandAndKindWord(band, name));
+        _kinds[id] = new KindInfo(name, band, handler, Fingerprint.BandAndKindWord(band, name), _ambientScope);
+        if (_ambientScope != 0 && _scopes is null)
+        {
+            EnableScopes();
+        }
+        else if (_scopes is not null && _ambientScope >= _scopes.Length)
+        {
+            int old = _scopes.Length;
+            Array.Resize(ref _scopes, Math.Max(_scopeCount, old * 2));
+            for (int i = old; i < _scopes.Length; i++)
+            {
+                _scopes[i] = new ScopeQueue();
+            }
+        }
         _kindIds.Add(name, id);
         return new EventKind(id);
     }
@@ -171,24 +207,28 @@ public sealed class Simulator
         {
             ThrowUnknownKind();
         }
-        if (_nextSequence > MaxSequence)
-        {
-            ThrowSequenceExhausted();
-        }
-
         int slot = AllocateSlot();
+        if (_nextSequence >= _sequenceLimit)
+        {
+            Renumber(_slotBits);
+        }
         ref Slot s = ref _slots[slot];
         s.Payload = payload;
         s.Subject = subject;
         s.Kind = kindId;
         s.State = SlotState.Pending;
+        s.ScopeDropped = false;
+        _scheduled++;
 
         var entry = new HeapEntry
         {
             Time = timePs,
-            Order = ((ulong)_kinds[kindId].Band << SequenceBits) | _nextSequence++,
-            Slot = slot,
+            Order = ((ulong)_kinds[kindId].Band << BandShift) | (_nextSequence++ << _slotBits) | (uint)slot,
         };
+        if (_scopes is not null)
+        {
+            _scopes[_kinds[kindId].Scope].Push(entry);
+        }
         if (_rootVacant)
         {
             _rootVacant = false;
@@ -196,9 +236,9 @@ public sealed class Simulator
         }
         else
         {
-            if (_count == _heap.Length)
+            if (_count == _capacity)
             {
-                Array.Resize(ref _heap, _heap.Length * 2);
+                GrowHeap();
             }
             SiftUp(_count++, entry);
         }
@@ -246,7 +286,195 @@ public sealed class Simulator
         {
             ResolveVacantRoot();
             DropCancelledTop();
-            return _count > 0 ? SimTime.FromPicoseconds(_heap[0].Time) : null;
+            return _count > 0 ? SimTime.FromPicoseconds(Heap.Time) : null;
+        }
+    }
+
+    /// <summary>
+    /// A new event scope: a part of the model (a VM, a host) whose events can only affect
+    /// itself. Kinds registered while it is entered (<see cref="EnterScope"/>) belong to it.
+    /// Scopes change nothing in the order events run; they only let
+    /// <see cref="NextEventTimeIn"/> ignore events that cannot concern the caller.
+    /// </summary>
+    public int NewScope() => _scopeCount++;
+
+    /// <summary>
+    /// Until the returned value is disposed, kinds registered with this simulator belong to
+    /// <paramref name="scope"/> (0: no scope; the default).
+    /// </summary>
+    public ScopeEntry EnterScope(int scope)
+    {
+        if ((uint)scope >= (uint)_scopeCount)
+        {
+            throw new ArgumentOutOfRangeException(nameof(scope), scope, "Not a scope of this simulator.");
+        }
+        int previous = _ambientScope;
+        _ambientScope = scope;
+        return new ScopeEntry(this, previous);
+    }
+
+    /// <summary>Restores the scope in effect before <see cref="EnterScope"/>.</summary>
+    public readonly struct ScopeEntry : IDisposable
+    {
+        private readonly Simulator _sim;
+        private readonly int _previous;
+
+        internal ScopeEntry(Simulator sim, int previous) => (_sim, _previous) = (sim, previous);
+
+        public void Dispose() => _sim._ambientScope = _previous;
+    }
+
+    /// <summary>
+    /// The time of the next event of no scope or of scope <paramref name="a"/> or
+    /// <paramref name="b"/> (null when none is pending): the events that can concern a part of
+    /// the model living in those scopes (a vCPU: its VM and its host). Scope 0 as
+    /// <paramref name="a"/> means "every event" (<see cref="NextEventTime"/>).
+    /// </summary>
+    public SimTime? NextEventTimeIn(int a, int b)
+    {
+        if (_scopes is null || a == 0)
+        {
+            return NextEventTime;
+        }
+        long t = Math.Min(ScopeTop(0), Math.Min(ScopeTop(a), b == 0 ? long.MaxValue : ScopeTop(b)));
+        return t == long.MaxValue ? null : SimTime.FromPicoseconds(t);
+    }
+
+    /// <summary>The earliest pending event time of one scope, dropping cancelled events from its top.</summary>
+    private long ScopeTop(int scope)
+    {
+        if ((uint)scope >= (uint)_scopes!.Length)
+        {
+            return long.MaxValue;
+        }
+        ScopeQueue q = _scopes[scope];
+        while (q.Count > 0)
+        {
+            ref Slot s = ref _slots[SlotOf(q.Top)];
+            if (s.State != SlotState.Cancelled)
+            {
+                return q.Top.Time;
+            }
+            s.ScopeDropped = true;
+            q.Pop();
+        }
+        return long.MaxValue;
+    }
+
+    /// <summary>Removes an event leaving the queue (run or dropped) from its scope's heap, where it is the top.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void LeaveScope(ref Slot s)
+    {
+        if (_scopes is not null && !s.ScopeDropped)
+        {
+            _scopes[_kinds[s.Kind].Scope].Pop();
+        }
+    }
+
+    /// <summary>Starts keeping per-scope heaps: every pending event so far is of no scope.</summary>
+    private void EnableScopes()
+    {
+        _scopes = new ScopeQueue[Math.Max(_scopeCount, 4)];
+        for (int i = 0; i < _scopes.Length; i++)
+        {
+            _scopes[i] = new ScopeQueue();
+        }
+        RebuildScopes();
+    }
+
+    /// <summary>Refills every scope's heap from the main heap (after compaction or renumbering).</summary>
+    private void RebuildScopes()
+    {
+        if (_scopes is null)
+        {
+            return;
+        }
+        if (_scopes.Length < _scopeCount)
+        {
+            int old = _scopes.Length;
+            Array.Resize(ref _scopes, _scopeCount);
+            for (int i = old; i < _scopes.Length; i++)
+            {
+                _scopes[i] = new ScopeQueue();
+            }
+        }
+        foreach (ScopeQueue q in _scopes)
+        {
+            q.Clear();
+        }
+        Span<HeapEntry> heap = HeapSpan;
+        for (int i = _rootVacant ? 1 : 0; i < heap.Length; i++)
+        {
+            ref Slot s = ref _slots[SlotOf(heap[i])];
+            if (s.State == SlotState.Cancelled)
+            {
+                s.ScopeDropped = true;
+                continue;
+            }
+            s.ScopeDropped = false;
+            _scopes[_kinds[s.Kind].Scope].Push(heap[i]);
+        }
+    }
+
+    /// <summary>One scope's pending events: a binary min-heap in the main heap's order.</summary>
+    private sealed class ScopeQueue
+    {
+        private HeapEntry[] _items = new HeapEntry[16];
+
+        public int Count { get; private set; }
+
+        public ref HeapEntry Top => ref _items[0];
+
+        public void Clear() => Count = 0;
+
+        public void Push(HeapEntry entry)
+        {
+            if (Count == _items.Length)
+            {
+                Array.Resize(ref _items, _items.Length * 2);
+            }
+            int i = Count++;
+            while (i > 0)
+            {
+                int parent = (i - 1) >> 1;
+                if (!Less(entry, _items[parent]))
+                {
+                    break;
+                }
+                _items[i] = _items[parent];
+                i = parent;
+            }
+            _items[i] = entry;
+        }
+
+        public void Pop()
+        {
+            int last = --Count;
+            if (last == 0)
+            {
+                return;
+            }
+            HeapEntry entry = _items[last];
+            int i = 0;
+            while (true)
+            {
+                int child = (2 * i) + 1;
+                if (child >= last)
+                {
+                    break;
+                }
+                if (child + 1 < last && Less(_items[child + 1], _items[child]))
+                {
+                    child++;
+                }
+                if (!Less(_items[child], entry))
+                {
+                    break;
+                }
+                _items[i] = _items[child];
+                i = child;
+            }
+            _items[i] = entry;
         }
     }
 
@@ -304,17 +532,18 @@ public sealed class Simulator
                 {
                     return RunOutcome.Stopped;
                 }
-                ref HeapEntry top = ref _heap[0];
+                ref HeapEntry top = ref Heap;
                 long time = top.Time;
                 if (time > limit)
                 {
                     return RunOutcome.ReachedTime;
                 }
-                int slot = top.Slot;
+                int slot = (int)(top.Order & _slotMask);
                 ref Slot s = ref _slots[slot];
                 if (s.State == SlotState.Cancelled)
                 {
                     _cancelledInHeap--;
+                    LeaveScope(ref s);
                     FreeSlot(slot);
                     RemoveRoot();
                     continue;
@@ -327,6 +556,10 @@ public sealed class Simulator
 
                 var ev = new SimEvent(SimTime.FromPicoseconds(time), new EventKind(s.Kind), s.Subject, s.Payload);
                 KindInfo kind = _kinds[s.Kind];
+                if (_scopes is not null)
+                {
+                    LeaveScope(ref s);
+                }
                 FreeSlot(slot);
                 _rootVacant = true;
                 _now = time;
@@ -347,10 +580,15 @@ public sealed class Simulator
         }
     }
 
-    /// <summary>Heap order: time, then the order key (band, then insertion sequence). Branch-free.</summary>
+    /// <summary>
+    /// Heap order: time, then the order key (band, then insertion sequence), as one 128-bit
+    /// unsigned comparison done in two 64-bit ones without a branch: (t1, o1) &lt; (t2, o2) iff
+    /// t1 &lt; t2 + (o1 &lt; o2 ? 1 : 0), since times are not negative (t2 + 1 cannot overflow
+    /// as an unsigned number).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool Less(in HeapEntry a, in HeapEntry b) =>
-        (a.Time < b.Time) | ((a.Time == b.Time) & (a.Order < b.Order));
+        (ulong)a.Time < (ulong)b.Time + (a.Order < b.Order ? 1UL : 0UL);
 
     /// <summary>Removes the root left vacant by the running event if no new event filled it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -368,7 +606,7 @@ public sealed class Simulator
         int last = --_count;
         if (last > 0)
         {
-            SiftDown(0, _heap[last]);
+            SiftDown(0, Unsafe.Add(ref Heap, last));
         }
     }
 
@@ -376,19 +614,20 @@ public sealed class Simulator
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void SiftUp(int index, HeapEntry entry, int top = 0)
     {
-        ref HeapEntry heap = ref MemoryMarshal.GetArrayDataReference(_heap);
-        while (index > top)
+        ref HeapEntry heap = ref Heap;
+        nint i = index;
+        while (i > top)
         {
-            int parent = (index - 1) >> 2;
+            nint parent = (i - 1) >> 2;
             ref HeapEntry p = ref Unsafe.Add(ref heap, parent);
             if (!Less(entry, p))
             {
                 break;
             }
-            Unsafe.Add(ref heap, index) = p;
-            index = parent;
+            Unsafe.Add(ref heap, i) = p;
+            i = parent;
         }
-        Unsafe.Add(ref heap, index) = entry;
+        Unsafe.Add(ref heap, i) = entry;
     }
 
     /// <summary>
@@ -398,36 +637,39 @@ public sealed class Simulator
     /// An entry that belongs deep (a popped last element, a hold-model event) saves a comparison
     /// and an unpredictable branch at every level.
     /// </summary>
-    /// <remarks>Bounds: every index used is below <c>_count</c> ≤ <c>_heap.Length</c>, checked by the loop conditions.</remarks>
+    /// <remarks>Bounds: every index used is below <c>_count</c> ≤ <c>_capacity</c>, checked by the loop conditions.</remarks>
     private void SiftDown(int index, HeapEntry entry)
     {
-        ref HeapEntry heap = ref MemoryMarshal.GetArrayDataReference(_heap);
-        int count = _count;
-        int start = index;
+        ref HeapEntry heap = ref Heap;
+        nint count = _count;
+        nint i = index;
         while (true)
         {
-            int first = (index << 2) + 1;
+            nint first = (i << 2) + 1;
             if (first + Arity <= count)
             {
-                // All four children exist: a tournament of three comparisons.
-                int a = first + (Less(Unsafe.Add(ref heap, first + 1), Unsafe.Add(ref heap, first)) ? 1 : 0);
-                int b = first + 2 + (Less(Unsafe.Add(ref heap, first + 3), Unsafe.Add(ref heap, first + 2)) ? 1 : 0);
-                int best = Less(Unsafe.Add(ref heap, b), Unsafe.Add(ref heap, a)) ? b : a;
-                Unsafe.Add(ref heap, index) = Unsafe.Add(ref heap, best);
-                index = best;
+                // All four children exist (one cache line): a tournament of three comparisons,
+                // branch-free, since the winners are data-dependent and a mispredicted branch per
+                // level costs more than the arithmetic select.
+                ref HeapEntry c = ref Unsafe.Add(ref heap, first);
+                nint a = Less(Unsafe.Add(ref c, 1), c) ? 1 : 0;
+                nint b = 2 + (Less(Unsafe.Add(ref c, 3), Unsafe.Add(ref c, 2)) ? 1 : 0);
+                nint best = a ^ ((a ^ b) & -(nint)(Less(Unsafe.Add(ref c, b), Unsafe.Add(ref c, a)) ? 1 : 0));
+                Unsafe.Add(ref heap, i) = Unsafe.Add(ref c, best);
+                i = first + best;
             }
             else if (first < count)
             {
-                int best = first;
-                for (int c = first + 1; c < count; c++)
+                nint best = first;
+                for (nint c = first + 1; c < count; c++)
                 {
                     if (Less(Unsafe.Add(ref heap, c), Unsafe.Add(ref heap, best)))
                     {
                         best = c;
                     }
                 }
-                Unsafe.Add(ref heap, index) = Unsafe.Add(ref heap, best);
-                index = best;
+                Unsafe.Add(ref heap, i) = Unsafe.Add(ref heap, best);
+                i = best;
                 break;
             }
             else
@@ -435,41 +677,138 @@ public sealed class Simulator
                 break;
             }
         }
-        SiftUp(index, entry, start);
+        SiftUp((int)i, entry, index);
     }
 
     private void DropCancelledTop()
     {
-        while (_count > 0 && _slots[_heap[0].Slot].State == SlotState.Cancelled)
+        while (_count > 0 && _slots[SlotOf(Heap)].State == SlotState.Cancelled)
         {
             _cancelledInHeap--;
-            FreeSlot(_heap[0].Slot);
+            LeaveScope(ref _slots[SlotOf(Heap)]);
+            FreeSlot(SlotOf(Heap));
             RemoveRoot();
         }
     }
 
-    /// <summary>Drops every cancelled entry and rebuilds the heap in place (Floyd's method, O(n)).</summary>
-    private void Compact()
+    /// <summary>Drops every cancelled entry (the root must not be vacant) and returns the live count.</summary>
+    private int DropCancelled()
     {
+        Span<HeapEntry> heap = HeapSpan;
         int kept = 0;
-        for (int i = 0; i < _count; i++)
+        for (int i = 0; i < heap.Length; i++)
         {
-            int slot = _heap[i].Slot;
+            int slot = SlotOf(heap[i]);
             if (_slots[slot].State == SlotState.Cancelled)
             {
                 FreeSlot(slot);
             }
             else
             {
-                _heap[kept++] = _heap[i];
+                heap[kept++] = heap[i];
             }
         }
         _count = kept;
         _cancelledInHeap = 0;
+        return kept;
+    }
+
+    /// <summary>Drops every cancelled entry and rebuilds the heap in place (Floyd's method, O(n)).</summary>
+    private void Compact()
+    {
+        DropCancelled();
+        ref HeapEntry heap = ref Heap;
         for (int i = (_count - 2) >> 2; i >= 0; i--)
         {
-            SiftDown(i, _heap[i]);
+            SiftDown(i, Unsafe.Add(ref heap, i));
         }
+        RebuildScopes();
+    }
+
+    /// <summary>
+    /// Gives the pending entries fresh sequences 0, 1, … in execution order, packed with
+    /// <paramref name="slotBits"/> slot bits (see the remarks on the class). O(n log n), and rare:
+    /// when the slot table doubles past its bits, or after 2^(61 − slot bits) schedules.
+    /// </summary>
+    private void Renumber(int slotBits)
+    {
+        ResolveVacantRoot();
+        DropCancelled();
+        Span<HeapEntry> heap = HeapSpan;
+        heap.Sort(static (a, b) => a.Time != b.Time ? a.Time.CompareTo(b.Time) : a.Order.CompareTo(b.Order));
+        ulong oldMask = _slotMask;
+        SetSlotBits(slotBits);
+        for (int i = 0; i < heap.Length; i++)
+        {
+            ulong order = heap[i].Order;
+            ulong band = order >> BandShift;
+            ulong slot = order & oldMask;
+            heap[i].Order = (band << BandShift) | ((ulong)i << _slotBits) | slot;
+        }
+        _nextSequence = (ulong)heap.Length; // a sorted array is a heap: nothing to sift
+        _sequenceLimit = Math.Max(_sequenceLimit, _nextSequence + 1);
+        RebuildScopes();
+    }
+
+    private void SetSlotBits(int slotBits)
+    {
+        _slotBits = slotBits;
+        _slotMask = (1UL << slotBits) - 1;
+        _sequenceLimit = Math.Min(1UL << (BandShift - slotBits), _sequenceCap);
+    }
+
+    /// <summary>
+    /// Tests only: renumber whenever <paramref name="cap"/> sequences have been handed out (at
+    /// least the pending count + 1), so that renumbering happens often enough to be tested.
+    /// </summary>
+    internal void CapSequencesForTesting(ulong cap)
+    {
+        _sequenceCap = cap;
+        SetSlotBits(_slotBits);
+    }
+
+    /// <summary>Bits that hold every index below <paramref name="capacity"/> (at least 1).</summary>
+    private static int BitsFor(int capacity) => Math.Max(1, 32 - System.Numerics.BitOperations.LeadingZeroCount((uint)(capacity - 1)));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int SlotOf(in HeapEntry entry) => (int)(entry.Order & _slotMask);
+
+    /// <summary>The heap's root (element 0); element i is <c>Unsafe.Add(ref Heap, i)</c>, i &lt; <c>_capacity</c>.</summary>
+    private ref HeapEntry Heap
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => ref Unsafe.As<long, HeapEntry>(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_heapArray), _heapBase));
+    }
+
+    private Span<HeapEntry> HeapSpan => MemoryMarshal.Cast<long, HeapEntry>(_heapArray.AsSpan(_heapBase, WordsPerEntry * _count));
+
+    private const int WordsPerEntry = 2;
+
+    /// <summary>
+    /// Pinned storage for <paramref name="capacity"/> entries, and the offset in 8-byte words at
+    /// which the heap starts so that element 1 (the root's first child, and so every sibling
+    /// group 4k+1…4k+4) starts a 64-byte cache line. Pinned (the pinned object heap) so the
+    /// alignment holds for the array's life; words, not entries, because the runtime only
+    /// guarantees 8-byte alignment of array data.
+    /// </summary>
+    private static long[] AllocateHeap(int capacity, out int baseWord)
+    {
+        const int WordsPerLine = CacheLine / sizeof(long);
+        long[] array = GC.AllocateArray<long>(checked((capacity * WordsPerEntry) + WordsPerLine), pinned: true);
+        long address = Marshal.UnsafeAddrOfPinnedArrayElement(array, 0).ToInt64();
+        int misalignment = (int)((address + (WordsPerEntry * sizeof(long))) % CacheLine) / sizeof(long);
+        baseWord = (WordsPerLine - misalignment) % WordsPerLine;
+        return array;
+    }
+
+    private void GrowHeap()
+    {
+        int capacity = checked(_capacity * 2);
+        long[] array = AllocateHeap(capacity, out int baseIndex);
+        HeapSpan.CopyTo(MemoryMarshal.Cast<long, HeapEntry>(array.AsSpan(baseIndex)));
+        _heapArray = array;
+        _heapBase = baseIndex;
+        _capacity = capacity;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -483,6 +822,10 @@ public sealed class Simulator
         {
             Array.Resize(ref _slots, _slots.Length * 2);
             Array.Resize(ref _freeSlots, _slots.Length);
+            if (BitsFor(_slots.Length) > _slotBits)
+            {
+                Renumber(BitsFor(_slots.Length));
+            }
         }
         int slot = _slotsUsed++;
         _slots[slot].Generation = 1;
@@ -514,8 +857,4 @@ public sealed class Simulator
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void ThrowUnknownKind() =>
         throw new ArgumentException("The event kind is not registered with this simulator.");
-
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void ThrowSequenceExhausted() =>
-        throw new InvalidOperationException("More than 2^56 events scheduled in one run.");
 }

@@ -12,8 +12,20 @@ namespace TscSim.Core.Guest;
 /// Without this, two vCPUs in private loops would leapfrog one instruction at a time.
 /// </summary>
 /// <remarks>
-/// Ties between vCPUs resuming at the same picosecond go by the order their resumes were
-/// scheduled (a sequence number), exactly as the engine orders same-band events.
+/// <para>Ties between vCPUs resuming at the same picosecond go by the order their resumes were
+/// scheduled (a sequence number), exactly as the engine orders same-band events. The pending
+/// resumes are kept in an indexed binary heap, so scheduling, cancelling and finding the
+/// earliest cost O(log V) in the number of vCPUs, not O(V).</para>
+/// <para>vCPUs are grouped into <em>sharing domains</em> (<see cref="SetDomain"/>): the vCPUs
+/// that can observe each other's sequenced instructions, i.e. that share guest memory and a
+/// guest platform: one VM. A sequenced instruction waits only for the pending resumes of its
+/// own domain. vCPUs of different VMs share no guest memory, no pvclock area, no emulated
+/// device and no TSC-matching state, so their relative order cannot change what either reads;
+/// without domains, every clock read of every vCPU would wait for the resumes of every other
+/// VM's vCPUs, and the number of slices would grow with the square of the number of VMs.
+/// Everything shared across VMs (a host's frequency, C-states, the host scheduler, live
+/// migration) changes through engine events, which bound every slice anyway. By default every
+/// vCPU is in domain 0 (one domain: the order of any two sequenced instructions is kept).</para>
 /// </remarks>
 public sealed class GuestExecutor : IEventHandler
 {
@@ -21,6 +33,14 @@ public sealed class GuestExecutor : IEventHandler
     private readonly EventKind _resume;
     private long[] _resumeAt = new long[4];
     private long[] _resumeSeq = new long[4];
+    private int[] _domainOf = new int[4];
+    private int[] _engineScopeOf = new int[4];
+    private readonly List<List<int>> _domains = [[]];
+
+    // Indexed binary min-heap of the vCPUs with a pending resume, by (_resumeAt, _resumeSeq).
+    private int[] _heap = new int[4];
+    private int[] _heapIndex = new int[4]; // position in _heap, or -1
+    private int _heapCount;
     private long _nextSeq;
     private EventHandle _scheduled;
     private int _scheduledVcpu = -1;
@@ -49,9 +69,48 @@ public sealed class GuestExecutor : IEventHandler
         {
             Array.Resize(ref _resumeAt, id * 2);
             Array.Resize(ref _resumeSeq, id * 2);
+            Array.Resize(ref _domainOf, id * 2);
+            Array.Resize(ref _engineScopeOf, id * 2);
+            Array.Resize(ref _heap, id * 2);
+            Array.Resize(ref _heapIndex, id * 2);
         }
         _resumeAt[id] = long.MaxValue;
+        _heapIndex[id] = -1;
+        _domainOf[id] = 0;
+        _engineScopeOf[id] = 0;
+        _domains[0].Add(id);
         return id;
+    }
+
+    /// <summary>
+    /// Puts <paramref name="vcpu"/> in sharing domain <paramref name="domain"/> (0 or more; see
+    /// the remarks on the class). Call it before the vCPU first runs; one VM's vCPUs share one.
+    /// <paramref name="engineScope"/> is the engine scope of its VM's events
+    /// (<see cref="Simulator.NewScope"/>): its slices stop only for events of no scope, of that
+    /// scope and of its host's scope (0: for every event).
+    /// </summary>
+    public void SetDomain(Vcpu vcpu, int domain, int engineScope = 0)
+    {
+        _engineScopeOf[vcpu.Id] = engineScope;
+        ArgumentOutOfRangeException.ThrowIfNegative(domain);
+        int id = vcpu.Id;
+        _domains[_domainOf[id]].Remove(id);
+        while (_domains.Count <= domain)
+        {
+            _domains.Add([]);
+        }
+        List<int> members = _domains[domain];
+        int at = members.BinarySearch(id);
+        members.Insert(at < 0 ? ~at : at, id);
+        _domainOf[id] = domain;
+        Version++;
+    }
+
+    /// <summary>A domain number no vCPU uses yet.</summary>
+    public int NewDomain()
+    {
+        _domains.Add([]);
+        return _domains.Count - 1;
     }
 
     /// <summary>Whether <paramref name="vcpu"/> has a pending resume.</summary>
@@ -63,8 +122,21 @@ public sealed class GuestExecutor : IEventHandler
         {
             throw new ArgumentOutOfRangeException(nameof(atPs), $"{vcpu.Name} cannot resume before now.");
         }
-        _resumeAt[vcpu.Id] = atPs;
-        _resumeSeq[vcpu.Id] = _nextSeq++;
+        int id = vcpu.Id;
+        _resumeAt[id] = atPs;
+        _resumeSeq[id] = _nextSeq++;
+        if (_heapIndex[id] < 0)
+        {
+            int at = _heapCount++;
+            _heap[at] = id;
+            _heapIndex[id] = at;
+            SiftUp(at);
+        }
+        else
+        {
+            // The new key may be earlier or later than the old one.
+            SiftDown(SiftUp(_heapIndex[id]));
+        }
         Version++;
         if (!_dispatching)
         {
@@ -76,6 +148,7 @@ public sealed class GuestExecutor : IEventHandler
     internal void CancelResume(Vcpu vcpu)
     {
         _resumeAt[vcpu.Id] = long.MaxValue;
+        RemoveFromHeap(vcpu.Id);
         Version++;
         if (!_dispatching)
         {
@@ -83,14 +156,26 @@ public sealed class GuestExecutor : IEventHandler
         }
     }
 
-    /// <summary>The earliest pending resume of any vCPU but <paramref name="vcpu"/> (ps), or long.MaxValue.</summary>
+    /// <summary>
+    /// The next engine event that can concern <paramref name="vcpu"/>: of no scope, of its VM's
+    /// scope or of the scope of the host it is on now (every event for a vCPU of scope 0).
+    /// </summary>
+    internal SimTime? NextEventFor(Vcpu vcpu) =>
+        Simulator.NextEventTimeIn(_engineScopeOf[vcpu.Id], vcpu.Core.Host.Scope);
+
+    /// <summary>
+    /// The earliest pending resume of any vCPU but <paramref name="vcpu"/> in its sharing domain
+    /// (ps), or long.MaxValue.
+    /// </summary>
     internal long EarliestOtherResume(Vcpu vcpu)
     {
         long best = long.MaxValue;
-        int count = _vcpus.Count;
-        for (int i = 0; i < count; i++)
+        int self = vcpu.Id;
+        List<int> members = _domains[_domainOf[self]];
+        for (int k = 0; k < members.Count; k++)
         {
-            if (i != vcpu.Id && _resumeAt[i] < best)
+            int i = members[k];
+            if (i != self && _resumeAt[i] < best)
             {
                 best = _resumeAt[i];
             }
@@ -101,20 +186,7 @@ public sealed class GuestExecutor : IEventHandler
     /// <summary>Keeps exactly the earliest (time, sequence) resume in the engine's queue.</summary>
     private void Reprogram()
     {
-        int best = -1;
-        int count = _vcpus.Count;
-        for (int i = 0; i < count; i++)
-        {
-            long t = _resumeAt[i];
-            if (t == long.MaxValue)
-            {
-                continue;
-            }
-            if (best < 0 || t < _resumeAt[best] || (t == _resumeAt[best] && _resumeSeq[i] < _resumeSeq[best]))
-            {
-                best = i;
-            }
-        }
+        int best = _heapCount > 0 ? _heap[0] : -1;
         if (best == _scheduledVcpu && best >= 0 && _resumeAt[best] == _scheduledAt && Simulator.IsPending(_scheduled))
         {
             return;
@@ -136,6 +208,7 @@ public sealed class GuestExecutor : IEventHandler
         _scheduled = default;
         _scheduledVcpu = -1;
         _resumeAt[v] = long.MaxValue;
+        RemoveFromHeap(v);
         _dispatching = true;
         try
         {
@@ -145,6 +218,73 @@ public sealed class GuestExecutor : IEventHandler
         {
             _dispatching = false;
             Reprogram();
+        }
+    }
+
+    private bool Earlier(int a, int b) =>
+        _resumeAt[a] < _resumeAt[b] || (_resumeAt[a] == _resumeAt[b] && _resumeSeq[a] < _resumeSeq[b]);
+
+    private void Place(int at, int id)
+    {
+        _heap[at] = id;
+        _heapIndex[id] = at;
+    }
+
+    private int SiftUp(int at)
+    {
+        int id = _heap[at];
+        while (at > 0)
+        {
+            int parent = (at - 1) >> 1;
+            if (!Earlier(id, _heap[parent]))
+            {
+                break;
+            }
+            Place(at, _heap[parent]);
+            at = parent;
+        }
+        Place(at, id);
+        return at;
+    }
+
+    private void SiftDown(int at)
+    {
+        int id = _heap[at];
+        while (true)
+        {
+            int child = (2 * at) + 1;
+            if (child >= _heapCount)
+            {
+                break;
+            }
+            if (child + 1 < _heapCount && Earlier(_heap[child + 1], _heap[child]))
+            {
+                child++;
+            }
+            if (!Earlier(_heap[child], id))
+            {
+                break;
+            }
+            Place(at, _heap[child]);
+            at = child;
+        }
+        Place(at, id);
+    }
+
+    private void RemoveFromHeap(int id)
+    {
+        int at = _heapIndex[id];
+        if (at < 0)
+        {
+            return;
+        }
+        _heapIndex[id] = -1;
+        int last = --_heapCount;
+        if (at != last)
+        {
+            _heap[at] = _heap[last];
+            _heapIndex[_heap[at]] = at;
+            SiftDown(SiftUp(at));
         }
     }
 }

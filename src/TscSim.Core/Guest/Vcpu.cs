@@ -267,9 +267,10 @@ public sealed partial class Vcpu : IInterruptTarget
     }
 
     /// <summary>
-    /// The two horizons: private instructions run until the engine's next event (a frequency
-    /// change, a hypervisor action, the run's end: anything that could change how this vCPU
-    /// executes); sequenced instructions also wait for other vCPUs' pending resumes, since those
+    /// The two horizons: private instructions run until the engine's next event that can concern
+    /// this vCPU (a frequency change on its host, an action on its VM, a hypervisor-wide step,
+    /// the run's end: anything that could change how it executes; not another VM's or host's
+    /// events, <see cref="GuestExecutor.NextEventFor"/>); sequenced instructions also wait for other vCPUs' pending resumes, since those
     /// may touch what they read.
     /// </summary>
     private void RefreshHorizon(ref Slice sl, Simulator sim)
@@ -277,7 +278,7 @@ public sealed partial class Vcpu : IInterruptTarget
         // Nothing may run past the run's limit: an instant after it belongs to the next Run call.
         long limit = sim.RunLimit.Picoseconds;
         long afterLimit = limit == long.MaxValue ? long.MaxValue : limit + 1;
-        long engine = Math.Min(sim.NextEventTime?.Picoseconds ?? long.MaxValue, afterLimit);
+        long engine = Math.Min(_executor.NextEventFor(this)?.Picoseconds ?? long.MaxValue, afterLimit);
         sl.Budget = sl.Clock.CyclesUntil(engine);
         sl.Horizon = Math.Min(engine, _executor.EarliestOtherResume(this));
         sl.SeenScheduled = sim.ScheduledCount;

@@ -21,6 +21,13 @@ namespace TscSim.Core.Hardware;
 public sealed class Host : IEventHandler
 {
     private readonly Simulator _sim;
+
+    /// <summary>
+    /// The engine scope of this host's own events (frequency and C-state changes, TSC writes,
+    /// crystal steps, its scheduler's ticks): only vCPUs on this host need to stop for them
+    /// (<see cref="Simulator.NextEventTimeIn"/>).
+    /// </summary>
+    public int Scope { get; }
     private readonly EventKind _cpufreq;
     private readonly EventKind _cstate;
     private readonly EventKind _tscWrite;
@@ -85,11 +92,15 @@ public sealed class Host : IEventHandler
         Pit = new Pit(pit);
         Monotonic = new HostMonotonicClock(mono);
 
-        _cpufreq = sim.RegisterKind(prefix + "cpufreq", EventBand.Hardware, this);
-        _cstate = sim.RegisterKind(prefix + "cstate", EventBand.Hardware, this);
-        _tscWrite = sim.RegisterKind(prefix + "tsc-write", EventBand.Hardware, this);
-        _tscAdjustWrite = sim.RegisterKind(prefix + "tsc-adjust-write", EventBand.Hardware, this);
-        _crystalStep = sim.RegisterKind(prefix + "crystal-step", EventBand.Hardware, this);
+        Scope = sim.NewScope();
+        using (sim.EnterScope(Scope))
+        {
+            _cpufreq = sim.RegisterKind(prefix + "cpufreq", EventBand.Hardware, this);
+            _cstate = sim.RegisterKind(prefix + "cstate", EventBand.Hardware, this);
+            _tscWrite = sim.RegisterKind(prefix + "tsc-write", EventBand.Hardware, this);
+            _tscAdjustWrite = sim.RegisterKind(prefix + "tsc-adjust-write", EventBand.Hardware, this);
+            _crystalStep = sim.RegisterKind(prefix + "crystal-step", EventBand.Hardware, this);
+        }
 
         if (config.Walk is not null)
         {

@@ -39,13 +39,22 @@ public sealed class ScenarioModel : IEventHandler
         Observer = new RunObserver(scenario.Measurement.ReadsCsvMaxRows, scenario.Measurement.ReadsCsvInterval, Sim);
 
         // Workloads first: every error of every VM at once, at its place in the scenario file.
+        // VMs with the same workload text share one assembled program (read-only: each vCPU
+        // copies its data sections), so a run of many VMs keeps one copy of the kernel library's
+        // code in the caches instead of one per VM.
         var programs = new Dictionary<string, GuestProgram>();
+        var byText = new Dictionary<string, GuestProgram>(StringComparer.Ordinal);
         var diagnostics = new List<ScenarioDiagnostic>();
         foreach (var vm in scenario.Vms)
         {
             try
             {
-                programs[vm.Id] = GuestKernel.Assemble(vm.Workload, $"{vm.Id} workload");
+                if (!byText.TryGetValue(vm.Workload, out GuestProgram? program))
+                {
+                    program = GuestKernel.Assemble(vm.Workload, $"{vm.Id} workload");
+                    byText.Add(vm.Workload, program);
+                }
+                programs[vm.Id] = program;
             }
             catch (AssemblyException ex)
             {
@@ -82,7 +91,7 @@ public sealed class ScenarioModel : IEventHandler
                 // The VMM or KVM refuses the VM (e.g. QEMU: a tsc_khz the host cannot serve): at the VM's line.
                 throw new ScenarioException([ScenarioDiagnostic.At(spec.Position, ex.Message)]) { Refused = true };
             }
-            var kernel = new GuestKernel(spec.Guest.ToProfile(), null, new VmGuestMachine(vm), Sim, programs[spec.Id]);
+            var kernel = vm.InScope(() => new GuestKernel(spec.Guest.ToProfile(), null, new VmGuestMachine(vm), Sim, programs[spec.Id]));
             Vms.Add((spec, vm, kernel));
             Observer.AddVm(spec.Id, vm.Vcpus);
             if (spec.Start == Duration.Zero)

@@ -32,7 +32,10 @@ public sealed class HostScheduler : IEventHandler
         Host = host;
         Slice = slice;
         _cores = Enumerable.Range(0, host.Cores.Length).ToList();
-        _tick = _sim.RegisterKind($"host.{host.Config.Id}.sched-tick", EventBand.Hypervisor, this);
+        using (_sim.EnterScope(host.Scope))
+        {
+            _tick = _sim.RegisterKind($"host.{host.Config.Id}.sched-tick", EventBand.Hypervisor, this);
+        }
     }
 
     public Host Host { get; }

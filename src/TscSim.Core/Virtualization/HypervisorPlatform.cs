@@ -265,8 +265,8 @@ public sealed class HypervisorPlatform : IGuestPlatform
     // ---- interrupts and the local APIC (issue 16)
 
     /// <summary>The vCPU's local APIC timer, emulated by KVM on the host's clock (created on first use).</summary>
-    public LocalApicTimer Lapic => Vcpu.Lapic ??= new LocalApicTimer(Vcpu, new KvmApicTimerClock(_vm, this), Vcpu.Core.Host.Simulator,
-        $"{Vcpu.Name}.lapic-timer", EventBand.Hypervisor, OnLapicExpiry);
+    public LocalApicTimer Lapic => Vcpu.Lapic ??= _vm.InScope(() => new LocalApicTimer(Vcpu, new KvmApicTimerClock(_vm, this),
+        Vcpu.Core.Host.Simulator, $"{Vcpu.Name}.lapic-timer", EventBand.Hypervisor, OnLapicExpiry));
 
     /// <summary>
     /// x2APIC MSR access. With APIC virtualization (APICv/AVIC) EOI writes and register reads

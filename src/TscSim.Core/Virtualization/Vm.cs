@@ -32,6 +32,7 @@ public sealed partial class Vm : IEventHandler
         HostMarkedUnstable = hostUnstable;
         Policy = policy;
         _sim = executor.Simulator;
+        Scope = _sim.NewScope();
         ArriveOn(host);
         long khz = config.TscKhz ?? HostKhz;
         if (khz <= 0)
@@ -49,6 +50,9 @@ public sealed partial class Vm : IEventHandler
         var vcpus = new List<Vcpu>();
         var platforms = new List<HypervisorPlatform>();
         SimTime now = _sim.Now;
+        // One sharing domain per VM (GuestExecutor): its vCPUs' sequenced instructions keep their
+        // order among themselves, not against other VMs', whose memory and state they cannot see.
+        int domain = executor.NewDomain();
         for (int v = 0; v < config.Vcpus; v++)
         {
             int core = pin is null ? v % host.Cores.Length : pin[v];
@@ -57,6 +61,7 @@ public sealed partial class Vm : IEventHandler
             {
                 TscAux = (uint)v,
             };
+            executor.SetDomain(vcpu, domain, Scope);
             vcpu.SetRegister(Registers.Rdi, v);
             platform.Vcpu = vcpu;
             vcpus.Add(vcpu);
@@ -80,8 +85,11 @@ public sealed partial class Vm : IEventHandler
         // from one reading and copies it to the APs (XenTscInit).
         WriteTscMatched(now, 0);
 
-        _policyEvent = _sim.RegisterKind($"vm.{config.Id}.policy", EventBand.Hypervisor, this);
-        Kvmclock = new Kvmclock(this, _sim, now) { BackwardsTscObserved = hostUnstable is not null };
+        using (_sim.EnterScope(Scope))
+        {
+            _policyEvent = _sim.RegisterKind($"vm.{config.Id}.policy", EventBand.Hypervisor, this);
+            Kvmclock = new Kvmclock(this, _sim, now) { BackwardsTscObserved = hostUnstable is not null };
+        }
         Apply(now, TscPolicy.Evaluate(this), creation: true);
     }
 
@@ -92,7 +100,24 @@ public sealed partial class Vm : IEventHandler
     private VirtualTimers? _timers;
 
     /// <summary>The VM's PIT channel 0 tick (issue 16).</summary>
-    internal VirtualTimers Timers => _timers ??= new VirtualTimers(this);
+    internal VirtualTimers Timers => _timers ??= InScope(() => new VirtualTimers(this));
+
+    /// <summary>
+    /// The engine scope of this VM's own events (its devices, pvclock updates, policy steps, its
+    /// guest kernel's timers): only its own vCPUs need to stop for them
+    /// (<see cref="Simulator.NextEventTimeIn"/>). Whatever a VM's events change, no other VM
+    /// reads: each has its own guest memory, devices, pvclock area and TSC-matching state.
+    /// </summary>
+    public int Scope { get; }
+
+    /// <summary>Builds a component of this VM with its event kinds in the VM's scope.</summary>
+    internal T InScope<T>(Func<T> create)
+    {
+        using (_sim.EnterScope(Scope))
+        {
+            return create();
+        }
+    }
 
     /// <summary>The VM's kvmclock (master clock and pvclock publication).</summary>
     public Kvmclock Kvmclock { get; }

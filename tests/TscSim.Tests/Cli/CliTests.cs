@@ -86,4 +86,44 @@ public class CliTests
         Assert.Contains("M events/s", output, StringComparison.Ordinal);
         Assert.Contains("M rdtsc/s", output, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Bench_runs_the_cxx_reference_beside_the_engine_and_reports_the_ratio()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return; // the stand-in reference below is a shell script
+        }
+        // A stand-in for reference/hold that claims 20,000 events in 0.004 s: 5 M events/s.
+        string dir = Path.Combine(Path.GetTempPath(), $"tscsim-cxx-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(dir);
+        try
+        {
+            string fake = Path.Combine(dir, "hold");
+            File.WriteAllText(fake, "#!/bin/sh\necho \"$1 $2 0.004\"\n");
+            File.SetUnixFileMode(fake, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            var figure = Bench.HoldEventsPerSecond(1_000, 20_000, rounds: 3, cxx: fake);
+            Assert.Equal(5_000_000, figure.CxxEventsPerSecond);
+            Assert.Equal(figure.EventsPerSecond / 5_000_000, figure.Ratio!.Value, 9);
+
+            // A reference that fails gives no C++ figure (and no ratio) rather than a wrong one.
+            File.WriteAllText(fake, "#!/bin/sh\nexit 3\n");
+            var failed = Bench.HoldEventsPerSecond(1_000, 20_000, rounds: 1, cxx: fake);
+            Assert.Null(failed.CxxEventsPerSecond);
+            Assert.Null(failed.Ratio);
+            Assert.True(failed.EventsPerSecond > 0);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
+    public void Bench_datacenter_file_must_exist()
+    {
+        var (code, _, err) = Run("bench", "--datacenter-file", "/nonexistent/dc.yaml", "--events", "1000", "--rounds", "1");
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Contains("no such file", err, StringComparison.Ordinal);
+    }
 }

@@ -312,3 +312,180 @@ public class SimulatorTests
         Assert.InRange(now.Picoseconds, 80_000_000L, 120_000_000L);
     }
 }
+
+public class SimulatorRenumberingTests
+{
+    /// <summary>
+    /// A churning workload: every event schedules 0 to 2 events at now + {1, 2, 3} ps in any band
+    /// (many same-instant ties) and sometimes cancels a pending one, chosen by a fixed LCG.
+    /// </summary>
+    private static List<(long Time, string Kind, int Subject, long Payload)> Churn(int initialCapacity, ulong? sequenceCap)
+    {
+        var sim = new Simulator(seed: 1, initialCapacity: initialCapacity);
+        if (sequenceCap is ulong cap)
+        {
+            sim.CapSequencesForTesting(cap);
+        }
+        var rec = new Recorder();
+        var kinds = Enum.GetValues<EventBand>().Select(b => sim.RegisterKind("k" + b, b, rec)).ToArray();
+        ulong lcg = 12345;
+        int next = 0;
+        var handles = new List<EventHandle>();
+        int Draw(int n)
+        {
+            lcg = unchecked((lcg * 6364136223846793005UL) + 1442695040888963407UL);
+            return (int)((lcg >> 33) % (ulong)n);
+        }
+        void Spawn(Simulator s, int count)
+        {
+            for (int i = 0; i < count; i++)
+            {
+                handles.Add(s.ScheduleAfter(Duration.FromPicoseconds(1 + Draw(3)), kinds[Draw(kinds.Length)], next++));
+            }
+        }
+        rec.Then = (s, _) =>
+        {
+            if (next < 20_000)
+            {
+                Spawn(s, Draw(3));
+            }
+            if (handles.Count > 0 && Draw(4) == 0)
+            {
+                s.Cancel(handles[Draw(handles.Count)]);
+            }
+        };
+        Spawn(sim, 300);
+        sim.RunToCompletion();
+        return rec.Log;
+    }
+
+    [Fact]
+    public void Renumbering_when_the_slot_table_grows_or_sequences_run_out_keeps_the_execution_order()
+    {
+        var reference = Churn(initialCapacity: 1 << 16, sequenceCap: null); // never renumbers
+        Assert.True(reference.Count > 10_000);
+        Assert.Equal(reference, Churn(initialCapacity: 1, sequenceCap: null)); // renumbers at every doubling
+        Assert.Equal(reference, Churn(initialCapacity: 1 << 16, sequenceCap: 600)); // renumbers every few hundred events
+        // And the reference itself is in (time, band, scheduling order) order.
+        for (int i = 1; i < reference.Count; i++)
+        {
+            var (a, b) = (reference[i - 1], reference[i]);
+            var (bandA, bandB) = (Enum.Parse<EventBand>(a.Kind[1..]), Enum.Parse<EventBand>(b.Kind[1..]));
+            Assert.True(a.Time < b.Time || (a.Time == b.Time && (bandA < bandB || (bandA == bandB && a.Subject < b.Subject))));
+        }
+    }
+}
+
+public class SimulatorScopeTests
+{
+    private static SimTime Ps(long ps) => SimTime.FromPicoseconds(ps);
+
+    [Fact]
+    public void Next_event_in_scopes_sees_unscoped_events_and_its_own_scopes_only()
+    {
+        var sim = new Simulator(initialCapacity: 2);
+        var rec = new Recorder();
+        var global = sim.RegisterKind("global", EventBand.Hypervisor, rec);
+        int vmA = sim.NewScope(), vmB = sim.NewScope(), host = sim.NewScope();
+        EventKind a, b, h;
+        using (sim.EnterScope(vmA))
+        {
+            a = sim.RegisterKind("a", EventBand.Guest, rec);
+        }
+        using (sim.EnterScope(vmB))
+        {
+            b = sim.RegisterKind("b", EventBand.Guest, rec);
+        }
+        using (sim.EnterScope(host))
+        {
+            h = sim.RegisterKind("h", EventBand.Hardware, rec);
+        }
+        sim.Schedule(Ps(100), b);
+        var cancelled = sim.Schedule(Ps(150), a);
+        sim.Schedule(Ps(300), a);
+        sim.Schedule(Ps(400), h);
+        sim.Schedule(Ps(500), global);
+
+        Assert.Equal(Ps(100), sim.NextEventTime);
+        Assert.Equal(Ps(100), sim.NextEventTimeIn(0, host)); // scope 0: every event
+        Assert.Equal(Ps(150), sim.NextEventTimeIn(vmA, host));
+        Assert.True(sim.Cancel(cancelled));
+        Assert.Equal(Ps(300), sim.NextEventTimeIn(vmA, host));
+        Assert.Equal(Ps(100), sim.NextEventTimeIn(vmB, 0));
+        sim.Run(Ps(350));
+        Assert.Equal(Ps(400), sim.NextEventTimeIn(vmA, host));
+        Assert.Equal(Ps(500), sim.NextEventTimeIn(vmB, 0)); // the host's event is not vmB's
+        sim.Run(Ps(450));
+        Assert.Equal(Ps(500), sim.NextEventTimeIn(vmA, host));
+        sim.RunToCompletion();
+        Assert.Null(sim.NextEventTimeIn(vmA, host));
+        Assert.Equal(["b", "a", "h", "global"], rec.Log.Select(e => e.Kind));
+    }
+
+    [Fact]
+    public void Scopes_survive_growth_and_renumbering_and_change_no_order()
+    {
+        // The same churn with and without scoped kinds runs the same events in the same order,
+        // and each scope's next time always matches a brute-force search of the pending events.
+        static (List<(long, string, int, long)> Log, bool Consistent) Churn(bool scoped)
+        {
+            var sim = new Simulator(initialCapacity: 1);
+            sim.CapSequencesForTesting(500);
+            var rec = new Recorder();
+            int[] scopes = [0, sim.NewScope(), sim.NewScope()];
+            var kinds = new EventKind[3];
+            for (int k = 0; k < 3; k++)
+            {
+                using (sim.EnterScope(scoped ? scopes[k] : 0))
+                {
+                    kinds[k] = sim.RegisterKind("k" + k, EventBand.Guest, rec);
+                }
+            }
+            var pending = new List<(EventHandle Handle, long Time, int Kind)>();
+            ulong lcg = 99;
+            int Draw(int n)
+            {
+                lcg = unchecked((lcg * 6364136223846793005UL) + 1442695040888963407UL);
+                return (int)((lcg >> 33) % (ulong)n);
+            }
+            bool consistent = true;
+            rec.Then = (s, e) =>
+            {
+                pending.RemoveAll(p => !s.IsPending(p.Handle));
+                for (int i = 1 + Draw(3); i > 0 && rec.Log.Count < 3_000; i--)
+                {
+                    int kind = Draw(3);
+                    long t = s.Now.Picoseconds + 1 + Draw(50);
+                    pending.Add((s.Schedule(Ps(t), kinds[kind], kind), t, kind));
+                }
+                for (int i = Draw(2); i > 0 && pending.Count > 0; i--)
+                {
+                    int victim = Draw(pending.Count);
+                    s.Cancel(pending[victim].Handle);
+                    pending.RemoveAt(victim);
+                }
+                if (scoped)
+                {
+                    for (int k = 1; k < 3; k++)
+                    {
+                        long expected = pending.Where(p => p.Kind == 0 || p.Kind == k).Select(p => p.Time).DefaultIfEmpty(long.MaxValue).Min();
+                        long actual = s.NextEventTimeIn(scopes[k], 0)?.Picoseconds ?? long.MaxValue;
+                        consistent &= expected == actual;
+                    }
+                }
+            };
+            for (int i = 0; i < 200; i++)
+            {
+                int kind = i % 3;
+                pending.Add((sim.Schedule(Ps(1 + (i % 7)), kinds[kind], kind), 1 + (i % 7), kind));
+            }
+            sim.RunToCompletion();
+            return (rec.Log, consistent);
+        }
+        var plain = Churn(scoped: false);
+        var scoped = Churn(scoped: true);
+        Assert.True(plain.Log.Count > 2_000, $"only {plain.Log.Count} events");
+        Assert.Equal(plain.Log, scoped.Log);
+        Assert.True(scoped.Consistent, "a scope's next time differed from a brute-force search");
+    }
+}
