@@ -518,4 +518,34 @@ public sealed class Simulator
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void ThrowSequenceExhausted() =>
         throw new InvalidOperationException("More than 2^56 events scheduled in one run.");
+
+    // ---- Inline execution (added for the guest executor's cross-vCPU lookahead; see GuestExecutor)
+
+    private long _inlineExecuted;
+
+    /// <summary>True once a handler has called <see cref="Stop"/> in the current run.</summary>
+    public bool StopRequested => _stopRequested;
+
+    /// <summary>Events executed inline (<see cref="ExecuteInline"/>), not through the queue; not in <see cref="ExecutedEvents"/>.</summary>
+    public long InlineEvents => _inlineExecuted;
+
+    /// <summary>
+    /// From inside a running handler: executes an event of <paramref name="kind"/> at
+    /// <paramref name="at"/> on <paramref name="subject"/> without the queue, as the loop would
+    /// have run it next: the clock moves to <paramref name="at"/> and the event is folded into
+    /// the fingerprint exactly as a queued one. The caller runs the event's effect itself and
+    /// guarantees it is the next event in (time, band, sequence) order: before every pending
+    /// event (<see cref="NextEventTime"/>), within <see cref="RunLimit"/>, and no stop requested.
+    /// </summary>
+    public void ExecuteInline(SimTime at, EventKind kind, int subject)
+    {
+        long t = at.Picoseconds;
+        if (!_running || t < _now || t > _limit || _stopRequested)
+        {
+            throw new InvalidOperationException($"An inline event at {at} must be inside a running handler, not before now ({Now}), within the run limit, with no stop requested.");
+        }
+        _now = t;
+        _inlineExecuted++;
+        _fingerprint = Fingerprint.FoldEvent(_fingerprint, t, Info(kind).FingerprintWord, subject);
+    }
 }

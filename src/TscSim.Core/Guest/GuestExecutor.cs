@@ -98,8 +98,24 @@ public sealed class GuestExecutor : IEventHandler
         return best;
     }
 
-    /// <summary>Keeps exactly the earliest (time, sequence) resume in the engine's queue.</summary>
-    private void Reprogram()
+    /// <summary>
+    /// The earliest (time, sequence) pending resume, if the engine would run it next: strictly
+    /// before its earliest queued event (a tie goes through the queue, where band and sequence
+    /// order it), no later than the run's limit, and no stop requested.
+    /// </summary>
+    private bool NextInline(Simulator sim, out int next, out long at)
+    {
+        next = Earliest();
+        at = next >= 0 ? _resumeAt[next] : long.MaxValue;
+        if (next < 0 || sim.StopRequested || at > sim.RunLimit.Picoseconds)
+        {
+            return false;
+        }
+        return at < (sim.NextEventTime?.Picoseconds ?? long.MaxValue);
+    }
+
+    /// <summary>The vCPU with the earliest (time, sequence) pending resume, or -1.</summary>
+    private int Earliest()
     {
         int best = -1;
         int count = _vcpus.Count;
@@ -115,6 +131,13 @@ public sealed class GuestExecutor : IEventHandler
                 best = i;
             }
         }
+        return best;
+    }
+
+    /// <summary>Keeps exactly the earliest (time, sequence) resume in the engine's queue.</summary>
+    private void Reprogram()
+    {
+        int best = Earliest();
         if (best == _scheduledVcpu && best >= 0 && _resumeAt[best] == _scheduledAt && Simulator.IsPending(_scheduled))
         {
             return;
@@ -140,6 +163,19 @@ public sealed class GuestExecutor : IEventHandler
         try
         {
             _vcpus[v].RunSlice(e.Time);
+            // Conservative lookahead across vCPUs: while the next event of the whole run is
+            // another vCPU's resume (strictly before every queued event, within the run's limit),
+            // run it here instead of a queue round trip. The engine folds it into the
+            // fingerprint as the event it would have run (same time, kind, subject, order), and
+            // the slice sees the same engine state and horizons, so results and fingerprints are
+            // those of the queued path: spinning vCPUs that leapfrog on shared memory cost no
+            // queue operations, only their instructions.
+            while (NextInline(sim, out int next, out long at))
+            {
+                _resumeAt[next] = long.MaxValue;
+                sim.ExecuteInline(SimTime.FromPicoseconds(at), _resume, next);
+                _vcpus[next].RunSlice(SimTime.FromPicoseconds(at));
+            }
         }
         finally
         {
