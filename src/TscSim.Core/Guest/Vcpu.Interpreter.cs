@@ -286,6 +286,32 @@ public sealed partial class Vcpu
                     // instant (sequencing) is the instruction's bit, copied by the assembler from its
                     // table row. The eager cases above are the None and IfSharedMemory rows;
                     // InstructionTableConformanceTests holds the table and these cases in step.
+                    case Opcode.Rdtsc when _bareMetal:
+                        {
+                            // Bare metal's RDTSC (NativePlatform.Execute's case, inline): the core's
+                            // TSC at the issue instant, never an exit, no event scheduled, so no
+                            // platform call, no result struct and no horizon refresh.
+                            long t = sl.Clock.TimeAt(sl.K);
+                            if (t >= sl.Horizon && t != sl.NowPs)
+                            {
+                                sl.YieldAt = t;
+                                return Step.Yield;
+                            }
+                            ulong v = Core.ReadTsc(SimTime.FromPicosecondsTrusted(t)).Raw;
+                            regs = (long)(uint)v;
+                            Unsafe.Add(ref regs, Registers.Rdx) = (long)(v >> 32);
+                            long c = costs[(int)i.Cost];
+                            sl.K += c;
+                            sl.Guest += c;
+                            _observer?.OnTscRead(this, SimTime.FromPicosecondsTrusted(t), new TscValue(v), false, c);
+                            sl.Retired++;
+                            s.Rip++;
+                            if (BudgetSpent(ref sl))
+                            {
+                                return Step.Yield;
+                            }
+                            continue;
+                        }
                     case Opcode.Rdtsc:
                     case Opcode.Rdtscp:
                     case Opcode.Rdpid:

@@ -33,6 +33,7 @@ public sealed partial class Vcpu : IInterruptTarget
     private readonly GuestExecutor _executor;
     private readonly GuestMemory _memory;
     private CpuState _state;
+    private readonly bool _bareMetal;  // on NativePlatform: RDTSC runs inline (Vcpu.Interpreter.cs)
     private long _carry;              // sub-picosecond phase at the end of the last slice
     private Frequency _carryFrequency; // the frequency that phase is measured in
 
@@ -51,6 +52,7 @@ public sealed partial class Vcpu : IInterruptTarget
             throw new ArgumentException("The shared memory is smaller than the program's shared section.", nameof(shared));
         }
         _memory = new GuestMemory(program.PrivateData.ToArray(), Shared, platform);
+        _bareMetal = platform is NativePlatform;
         _state.Rip = program.Entry;
         _state.Regs[Registers.Rsp] = GuestAddressMap.StackTop;
         Id = executor.Register(this);
