@@ -21,6 +21,7 @@ internal struct SliceClock
     private long _f;
     private long _a;   // ⌊10^15 / f⌋: whole ps per cycle
     private long _b;   // 10^15 mod f
+    private ulong _inv; // ⌊(2^64 − 1) / f⌋: division by f as a multiply (DivideByFrequency)
     private long _k;   // cycles at the last evaluation
     private long _q;   // ⌊k × 10^15 / f⌋
     private long _r;   // k × 10^15 mod f
@@ -30,16 +31,38 @@ internal struct SliceClock
     /// Starts a slice at <paramref name="t0"/> on a core clocked at <paramref name="frequency"/>,
     /// <paramref name="carry"/>/f of a picosecond past <paramref name="t0"/> (0 ≤ carry &lt; f).
     /// </summary>
-    public void Start(SimTime t0, Frequency frequency, long carry = 0)
+    public void Start(SimTime t0, Frequency frequency, long carry = 0) => Start(t0, new Scale(frequency), carry);
+
+    /// <summary>
+    /// A frequency's constants for the clock (three divisions), computed once and reused by every
+    /// slice at that frequency (<see cref="Start(SimTime, in Scale, long)"/>).
+    /// </summary>
+    internal readonly struct Scale
     {
-        if (frequency <= Frequency.Zero || frequency.Millihertz >= 1L << 44)
+        public readonly long F, A, B;
+        public readonly ulong Inv;
+
+        public Scale(Frequency frequency)
         {
-            throw new ArgumentOutOfRangeException(nameof(frequency), frequency, "A core frequency must be positive and below 17.5 THz.");
+            if (frequency <= Frequency.Zero || frequency.Millihertz >= 1L << 44)
+            {
+                throw new ArgumentOutOfRangeException(nameof(frequency), frequency, "A core frequency must be positive and below 17.5 GHz (2^44 mHz).");
+            }
+            F = frequency.Millihertz;
+            A = Unit / F;
+            B = Unit % F;
+            Inv = ulong.MaxValue / (ulong)F;
         }
+    }
+
+    /// <summary>Starts a slice with a frequency's precomputed <paramref name="scale"/>.</summary>
+    public void Start(SimTime t0, in Scale scale, long carry = 0)
+    {
         _t0 = t0.Picoseconds;
-        _f = frequency.Millihertz;
-        _a = Unit / _f;
-        _b = Unit % _f;
+        _f = scale.F;
+        _a = scale.A;
+        _b = scale.B;
+        _inv = scale.Inv;
         if (carry < 0 || carry >= _f)
         {
             throw new ArgumentOutOfRangeException(nameof(carry), carry, "The carry must be below the frequency.");
@@ -72,9 +95,10 @@ internal struct SliceClock
                     return Reseed(k);
                 }
                 long x = dk * _b;
+                long q = DivideByFrequency(x, out long r);
                 _stepK = dk;
-                _stepQ = dk * _a + x / _f;
-                _stepR = x % _f;
+                _stepQ = dk * _a + q;
+                _stepR = r;
             }
             _q += _stepQ;
             _r += _stepR;
@@ -85,6 +109,28 @@ internal struct SliceClock
             }
             _k = k;
             return _t0 + _q;
+        }
+    }
+
+    /// <summary>
+    /// ⌊x / f⌋ and x mod f for 0 ≤ x &lt; 2^63, exactly, without a division: with
+    /// inv = ⌊(2^64 − 1) / f⌋, q̂ = ⌊x × inv / 2^64⌋ is q or q − 1 (x/f − q̂ &lt; 1 + x/2^64 &lt; 2),
+    /// and one compare corrects it.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private readonly long DivideByFrequency(long x, out long remainder)
+    {
+        unchecked
+        {
+            ulong q = Math.BigMul((ulong)x, _inv, out _);
+            long r = x - (long)q * _f;
+            if (r >= _f)
+            {
+                q++;
+                r -= _f;
+            }
+            remainder = r;
+            return (long)q;
         }
     }
 

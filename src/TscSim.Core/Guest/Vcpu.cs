@@ -36,6 +36,7 @@ public sealed partial class Vcpu : IInterruptTarget
     private readonly bool _bareMetal;  // on NativePlatform: RDTSC runs inline (Vcpu.Interpreter.cs)
     private long _carry;              // sub-picosecond phase at the end of the last slice
     private Frequency _carryFrequency; // the frequency that phase is measured in
+    private SliceClock.Scale _scale;   // the slice clock's constants for the last frequency (F = 0: none yet)
 
     public Vcpu(GuestExecutor executor, string name, GuestProgram program, PhysicalCpu core, IGuestPlatform platform,
         SharedMemory? shared = null, IExecutionObserver? observer = null)
@@ -230,7 +231,11 @@ public sealed partial class Vcpu : IInterruptTarget
         Simulator sim = _executor.Simulator;
         var sl = new Slice { NowPs = now.Picoseconds };
         Frequency f = Core.Frequency;
-        sl.Clock.Start(now, f, f == _carryFrequency ? _carry : 0);
+        if (f.Millihertz != _scale.F)
+        {
+            _scale = new SliceClock.Scale(f);
+        }
+        sl.Clock.Start(now, in _scale, f == _carryFrequency ? _carry : 0);
         Step step = Step.Continue;
         if (_deferredExits != 0)
         {
