@@ -140,6 +140,93 @@ public sealed partial class Vcpu
                     case Opcode.Nop:
                         rip++; break;
                     case Opcode.Cli: s.InterruptFlag = false; rip++; break;
+                    // --- private memory and the stack: the common case of the memory instructions,
+                    // here; anything else (shared memory, MMIO, a fault) goes to ExecuteOne, which
+                    // runs the whole instruction (nothing here has changed state before the goto).
+                    case Opcode.MovRM:
+                    case Opcode.MovDM:
+                    case Opcode.MovzxRB:
+                    case Opcode.MovsxRB:
+                        {
+                            int size = i.Op == Opcode.MovRM ? 8 : i.Op == Opcode.MovDM ? 4 : 1;
+                            if (!_memory.TryPrivate(Ea(ref regs, in i), size, out byte[] buffer, out int offset))
+                            {
+                                goto General;
+                            }
+                            r = GuestMemory.Read(buffer, offset, size);
+                            a = i.Op == Opcode.MovsxRB ? (long)(sbyte)(byte)r : r;
+                            rip++;
+                            break;
+                        }
+                    case Opcode.MovMR:
+                    case Opcode.MovMD:
+                    case Opcode.MovMI:
+                        {
+                            int size = i.Op == Opcode.MovMD ? 4 : 8;
+                            if (!_memory.TryPrivate(Ea(ref regs, in i), size, out byte[] buffer, out int offset))
+                            {
+                                goto General;
+                            }
+                            GuestMemory.Write(buffer, offset, size, i.Op == Opcode.MovMI ? i.Imm : a);
+                            rip++;
+                            break;
+                        }
+                    case Opcode.AddRM:
+                    case Opcode.SubRM:
+                    case Opcode.AndRM:
+                    case Opcode.OrRM:
+                    case Opcode.XorRM:
+                    case Opcode.CmpRM:
+                    case Opcode.TestRM:
+                        {
+                            if (!_memory.TryPrivate(Ea(ref regs, in i), 8, out byte[] buffer, out int offset))
+                            {
+                                goto General;
+                            }
+                            AluWithMemory(ref s, i.Op, ref a, GuestMemory.Read(buffer, offset, 8));
+                            rip++;
+                            break;
+                        }
+                    case Opcode.PushR:
+                    case Opcode.PushI:
+                    case Opcode.Call:
+                        {
+                            ref long rsp = ref Unsafe.Add(ref regs, Registers.Rsp);
+                            if (!_memory.TryPrivate(rsp - 8, 8, out byte[] buffer, out int offset))
+                            {
+                                goto General;
+                            }
+                            GuestMemory.Write(buffer, offset, 8,
+                                i.Op == Opcode.Call ? GuestAddressMap.CodeBase + rip + 1 : i.Op == Opcode.PushR ? a : i.Imm);
+                            rsp -= 8;
+                            rip = i.Op == Opcode.Call ? i.Target : rip + 1;
+                            break;
+                        }
+                    case Opcode.PopR:
+                    case Opcode.Ret:
+                        {
+                            ref long rsp = ref Unsafe.Add(ref regs, Registers.Rsp);
+                            if (!_memory.TryPrivate(rsp, 8, out byte[] buffer, out int offset))
+                            {
+                                goto General;
+                            }
+                            r = GuestMemory.Read(buffer, offset, 8);
+                            if (i.Op == Opcode.PopR)
+                            {
+                                rsp += 8;
+                                a = r; // after the increment: pop rsp loads the popped value
+                                rip++;
+                                break;
+                            }
+                            long target = r - GuestAddressMap.CodeBase;
+                            if ((ulong)target >= (ulong)code.Length)
+                            {
+                                goto General; // the fault
+                            }
+                            rsp += 8;
+                            rip = (int)target;
+                            break;
+                        }
                     case Opcode.Rdtsc when _bareMetal:
                         {
                             // Bare metal's RDTSC (NativePlatform.Execute's case, inline): the core's
@@ -199,7 +286,7 @@ public sealed partial class Vcpu
     /// One instruction that is not register-only (see <see cref="Execute"/>), with its cycle
     /// accounting: <see cref="Step.Continue"/> to go on, or the slice's end.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private Step ExecuteOne(ref Slice sl)
     {
         unchecked
