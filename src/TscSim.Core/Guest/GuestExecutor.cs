@@ -61,7 +61,7 @@ public sealed class GuestExecutor : IEventHandler
     {
         if (atPs < Simulator.Now.Picoseconds)
         {
-            throw new ArgumentOutOfRangeException(nameof(atPs), $"{vcpu.Name} cannot resume before now.");
+            ThrowResumeInPast(vcpu);
         }
         _resumeAt[vcpu.Id] = atPs;
         _resumeSeq[vcpu.Id] = _nextSeq++;
@@ -71,6 +71,10 @@ public sealed class GuestExecutor : IEventHandler
             Reprogram();
         }
     }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static void ThrowResumeInPast(Vcpu vcpu) =>
+        throw new ArgumentOutOfRangeException("atPs", $"{vcpu.Name} cannot resume before now.");
 
     /// <summary>Cancels <paramref name="vcpu"/>'s pending resume (a pause, a deschedule).</summary>
     internal void CancelResume(Vcpu vcpu)

@@ -65,7 +65,7 @@ internal struct SliceClock
         _inv = scale.Inv;
         if (carry < 0 || carry >= _f)
         {
-            throw new ArgumentOutOfRangeException(nameof(carry), carry, "The carry must be below the frequency.");
+            ThrowBadCarry(carry);
         }
         _k = _q = 0;
         _r = carry;
@@ -74,6 +74,10 @@ internal struct SliceClock
     }
 
     private long _carry;
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowBadCarry(long carry) =>
+        throw new ArgumentOutOfRangeException(nameof(carry), carry, "The carry must be below the frequency.");
 
     /// <summary>The sub-picosecond phase after the last evaluation, to carry into the next slice.</summary>
     public readonly long Remainder => _r;

@@ -298,8 +298,7 @@ public sealed partial class Vcpu
             Simulator sim = _executor.Simulator;
             if ((uint)s.Rip >= (uint)code.Length)
             {
-                return Stop(ref sl, GuestFaultKind.BadInstructionPointer, s.Rip, 0,
-                    $"execution left the program (instruction index {s.Rip} of {code.Length})");
+                return StopLeftProgram(ref sl, s.Rip, code.Length);
             }
             ref Instruction i = ref code[s.Rip];
             ref long a = ref Unsafe.Add(ref regs, i.A);
@@ -391,7 +390,7 @@ public sealed partial class Vcpu
                     long target = r - GuestAddressMap.CodeBase;
                     if ((ulong)target >= (ulong)code.Length)
                     {
-                        return Stop(ref sl, GuestFaultKind.BadInstructionPointer, s.Rip, i.Line, $"ret to 0x{r:x}, which is not a code address");
+                        return StopBadReturn(ref sl, s.Rip, i.Line, r);
                     }
                     s.Rip = (int)target; break;
 
@@ -551,7 +550,7 @@ public sealed partial class Vcpu
                     }
 
                 default:
-                    return Stop(ref sl, GuestFaultKind.InvalidOpcode, s.Rip, i.Line, $"opcode {i.Op} is not executable");
+                    return StopNotExecutable(ref sl, s.Rip, i.Line, i.Op);
             }
 
             long cost = costs[(int)i.Cost];
@@ -565,6 +564,19 @@ public sealed partial class Vcpu
             return Step.Continue;
         }
     }
+
+    // Fault messages out of line: formatting state in the loop's frame would be zeroed on every slice.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private Step StopLeftProgram(ref Slice sl, int rip, int length) =>
+        Stop(ref sl, GuestFaultKind.BadInstructionPointer, rip, 0, $"execution left the program (instruction index {rip} of {length})");
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private Step StopBadReturn(ref Slice sl, int rip, int line, long address) =>
+        Stop(ref sl, GuestFaultKind.BadInstructionPointer, rip, line, $"ret to 0x{address:x}, which is not a code address");
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private Step StopNotExecutable(ref Slice sl, int rip, int line, Opcode op) =>
+        Stop(ref sl, GuestFaultKind.InvalidOpcode, rip, line, $"opcode {op} is not executable");
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static long Ea(ref long regs, in Instruction i) =>
