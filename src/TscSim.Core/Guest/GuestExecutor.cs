@@ -38,6 +38,13 @@ public sealed class GuestExecutor : IEventHandler
     /// <summary>Every vCPU, by id.</summary>
     public IReadOnlyList<Vcpu> Vcpus => _vcpus;
 
+    /// <summary>
+    /// Runs the next vCPU resume without a queue round trip when it precedes every queued event
+    /// (default true). Off, every resume goes through the queue: the reference behaviour the
+    /// equivalence tests compare with (same fingerprint, same results).
+    /// </summary>
+    internal bool InlineDispatch { get; set; } = true;
+
     /// <summary>Changes whenever a vCPU's resume is scheduled or cancelled (for cached horizons).</summary>
     public long Version { get; private set; }
 
@@ -111,7 +118,7 @@ public sealed class GuestExecutor : IEventHandler
     {
         next = Earliest();
         at = next >= 0 ? _resumeAt[next] : long.MaxValue;
-        if (next < 0 || sim.StopRequested || at > sim.RunLimit.Picoseconds)
+        if (next < 0 || !InlineDispatch || sim.StopRequested || at > sim.RunLimit.Picoseconds)
         {
             return false;
         }
