@@ -91,8 +91,8 @@ public sealed class Simulator
     /// <summary>The run's named random streams.</summary>
     public RandomStreams Random { get; }
 
-    /// <summary>Events executed so far (cancelled ones are not counted).</summary>
-    public long ExecutedEvents => _executed;
+    /// <summary>Events executed so far, through the queue or inline (<see cref="ExecuteInline"/>); cancelled ones are not counted.</summary>
+    public long ExecutedEvents => _executed + _inlineExecuted;
 
     /// <summary>The fingerprint of the events executed so far.</summary>
     public Fingerprint Fingerprint => new(_fingerprint);
@@ -526,7 +526,7 @@ public sealed class Simulator
     /// <summary>True once a handler has called <see cref="Stop"/> in the current run.</summary>
     public bool StopRequested => _stopRequested;
 
-    /// <summary>Events executed inline (<see cref="ExecuteInline"/>), not through the queue; not in <see cref="ExecutedEvents"/>.</summary>
+    /// <summary>Of <see cref="ExecutedEvents"/>, those executed inline (<see cref="ExecuteInline"/>) rather than popped from the queue.</summary>
     public long InlineEvents => _inlineExecuted;
 
     /// <summary>

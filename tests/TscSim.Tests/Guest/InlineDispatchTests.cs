@@ -70,10 +70,12 @@ public class InlineDispatchTests
         Assert.Equal(queued.Reads, inline.Reads);
         Assert.Equal(queued.Instructions, inline.Instructions);
         Assert.True(queued.Count > 100); // the lock really changed hands many times
-        // Every queued resume became an inline one: the same events, folded the same way.
-        Assert.Equal(queued.Events, inline.Events + inline.Inline);
+        // The same events, folded the same way; nearly all of them inline.
+        Assert.Equal(queued.Events, inline.Events);
         Assert.Equal(0, queued.Inline);
-        Assert.True(inline.Events <= 3, $"{inline.Events} queue events");
+        long queueEvents = inline.Events - inline.Inline;
+        Assert.True(queueEvents <= 3, $"{queueEvents} queue events");
+        Assert.True(inline.Inline > 1_000);
     }
 
     [Fact]
