@@ -103,6 +103,20 @@ public class InlineDispatchTests
     }
 
     [Fact]
+    public void Inline_dispatch_allocates_nothing()
+    {
+        var rig = new GuestRig(Contended, vcpus: 3);
+        rig.Vcpus.ForEach(v => v.Observer = null); // the test log allocates; the simulator must not
+        rig.Run(Duration.FromMicroseconds(50)); // warm-up: JIT, first slices, array growth
+        long inlineBefore = rig.Sim.InlineEvents;
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        rig.Sim.Run(SimTime.FromDuration(Duration.FromMicroseconds(250)));
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(rig.Sim.InlineEvents - inlineBefore > 1_000);
+        Assert.Equal(0, allocated);
+    }
+
+    [Fact]
     public void Execute_inline_is_refused_outside_a_running_handler_and_before_now()
     {
         var sim = new Simulator(1);
