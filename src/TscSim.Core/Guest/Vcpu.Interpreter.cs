@@ -140,16 +140,20 @@ public sealed partial class Vcpu
                     case Opcode.Nop:
                         rip++; break;
                     case Opcode.Cli: s.InterruptFlag = false; rip++; break;
-                    // --- private memory and the stack: the common case of the memory instructions,
-                    // here; anything else (shared memory, MMIO, a fault) goes to ExecuteOne, which
-                    // runs the whole instruction (nothing here has changed state before the goto).
+                    // --- private memory and the stack, and shared loads and stores that may run at
+                    // their instant now (SyncReady's rule): the common cases of the memory
+                    // instructions, here; anything else (a shared access past the horizon, MMIO, a
+                    // fault) goes to ExecuteOne, which runs the whole instruction (nothing here has
+                    // changed state before the goto).
                     case Opcode.MovRM:
                     case Opcode.MovDM:
                     case Opcode.MovzxRB:
                     case Opcode.MovsxRB:
                         {
                             int size = i.Op == Opcode.MovRM ? 8 : i.Op == Opcode.MovDM ? 4 : 1;
-                            if (!_memory.TryPrivate(Ea(ref regs, in i), size, out byte[] buffer, out int offset))
+                            long addr = Ea(ref regs, in i);
+                            if (!_memory.TryPrivate(addr, size, out byte[] buffer, out int offset)
+                                && !(_memory.TryShared(addr, size, out buffer, out offset) && SharedReady(ref sl, k)))
                             {
                                 goto General;
                             }
@@ -163,7 +167,9 @@ public sealed partial class Vcpu
                     case Opcode.MovMI:
                         {
                             int size = i.Op == Opcode.MovMD ? 4 : 8;
-                            if (!_memory.TryPrivate(Ea(ref regs, in i), size, out byte[] buffer, out int offset))
+                            long addr = Ea(ref regs, in i);
+                            if (!_memory.TryPrivate(addr, size, out byte[] buffer, out int offset)
+                                && !(_memory.TryShared(addr, size, out buffer, out offset) && SharedReady(ref sl, k)))
                             {
                                 goto General;
                             }
@@ -563,6 +569,18 @@ public sealed partial class Vcpu
             }
             return Step.Continue;
         }
+    }
+
+    /// <summary>
+    /// <see cref="SyncReady(ref Slice, out long)"/>'s rule for the fast loop's shared loads and
+    /// stores at cycle <paramref name="k"/>: their instant is before the horizon, or is the slice's
+    /// start. When not, ExecuteOne evaluates the same instant again and yields to it.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool SharedReady(ref Slice sl, long k)
+    {
+        long t = sl.Clock.TimeAt(k);
+        return t < sl.Horizon || t == sl.NowPs;
     }
 
     // Fault messages out of line: formatting state in the loop's frame would be zeroed on every slice.
