@@ -251,6 +251,22 @@ public sealed partial class Vcpu
                             rip++;
                             break;
                         }
+                    case Opcode.Rdtsc:
+                        {
+                            // A platform's RDTSC that runs in guest mode (IGuestPlatform.TryNativeRdtsc):
+                            // the same, through one call; one that exits goes to ExecuteOne.
+                            long t = sl.Clock.TimeAt(k);
+                            if ((t >= sl.Horizon && t != sl.NowPs)
+                                || !Platform.TryNativeRdtsc(this, SimTime.FromPicosecondsTrusted(t), out ulong v))
+                            {
+                                goto General;
+                            }
+                            regs = (long)(uint)v;
+                            Unsafe.Add(ref regs, Registers.Rdx) = (long)(v >> 32);
+                            _observer?.OnTscRead(this, SimTime.FromPicosecondsTrusted(t), new TscValue(v), false, costs[(int)i.Cost]);
+                            rip++;
+                            break;
+                        }
 
                     default:
                         goto General;
