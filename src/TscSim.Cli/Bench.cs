@@ -281,6 +281,7 @@ internal static class Bench
             : Duration.FromMilliseconds(100);
         double instructions = Math.Round(InterpreterPerSecond(InterpreterBench.AluLoop, simulated, rounds, 1));
         double rdtsc = Math.Round(InterpreterPerSecond(InterpreterBench.RdtscLoop, simulated, rounds, 2));
+        double? realRdtsc = RdtscReference.RatePerSecond(rounds, eventsOverride is long e3 ? Math.Max(1_000, e3) : 50_000_000);
         Duration reference = eventsOverride is long e2 ? Duration.FromPicoseconds(Math.Max(1_000_000_000, e2 * 20_000)) : Duration.FromSeconds(2);
         double ratio = Math.Round(SimulatedToWallRatio(reference, rounds), 3);
 
@@ -311,6 +312,8 @@ internal static class Bench
                 ["engine_vs_cxx"] = versus.Count == HoldSizes.Length ? versus : null!,
                 ["interpreter_instructions_per_s"] = instructions,
                 ["interpreter_rdtsc_per_s"] = rdtsc,
+                ["real_rdtsc_per_s"] = realRdtsc is double real ? Math.Round(real) : null!,
+                ["interpreter_rdtsc_vs_real"] = realRdtsc is double real2 && real2 > 0 ? Math.Round(rdtsc / real2, 3) : null!,
                 ["simulated_to_wall_ratio"] = ratio,
             };
             if (series is not null)
@@ -361,6 +364,10 @@ internal static class Bench
             output.WriteLine("interpreter, one vCPU on bare metal (intel-skylake, 2 GHz):");
             output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  register ALU/branch loop: {instructions / 1e6,8:F2} M instructions/s"));
             output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  rdtsc loop (not exiting): {rdtsc / 1e6,8:F2} M rdtsc/s"));
+            if (realRdtsc is double real)
+            {
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  real RDTSC loop (C, gcc -O2): {real / 1e6,8:F2} M rdtsc/s (TscSim / real = {rdtsc / real:F3})"));
+            }
             output.WriteLine("reference scenario (1 VM, 4 vCPUs, kvm-clock, a clock read every 10 us of guest time):");
             output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  simulated/wall: {ratio,8:F2} simulated s per wall s"));
             if (series is not null)

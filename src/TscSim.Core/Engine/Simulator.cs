@@ -114,8 +114,8 @@ public sealed class Simulator
     /// <summary>The run's named random streams.</summary>
     public RandomStreams Random { get; }
 
-    /// <summary>Events executed so far (cancelled ones are not counted).</summary>
-    public long ExecutedEvents => _executed;
+    /// <summary>Events executed so far, through the queue or inline (<see cref="ExecuteInline"/>); cancelled ones are not counted.</summary>
+    public long ExecutedEvents => _executed + _inlineExecuted;
 
     /// <summary>The fingerprint of the events executed so far.</summary>
     public Fingerprint Fingerprint => new(_fingerprint);
@@ -857,4 +857,34 @@ public sealed class Simulator
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void ThrowUnknownKind() =>
         throw new ArgumentException("The event kind is not registered with this simulator.");
+
+    // ---- Inline execution (added for the guest executor's cross-vCPU lookahead; see GuestExecutor)
+
+    private long _inlineExecuted;
+
+    /// <summary>True once a handler has called <see cref="Stop"/> in the current run.</summary>
+    public bool StopRequested => _stopRequested;
+
+    /// <summary>Of <see cref="ExecutedEvents"/>, those executed inline (<see cref="ExecuteInline"/>) rather than popped from the queue.</summary>
+    public long InlineEvents => _inlineExecuted;
+
+    /// <summary>
+    /// From inside a running handler: executes an event of <paramref name="kind"/> at
+    /// <paramref name="at"/> on <paramref name="subject"/> without the queue, as the loop would
+    /// have run it next: the clock moves to <paramref name="at"/> and the event is folded into
+    /// the fingerprint exactly as a queued one. The caller runs the event's effect itself and
+    /// guarantees it is the next event in (time, band, sequence) order: before every pending
+    /// event (<see cref="NextEventTime"/>), within <see cref="RunLimit"/>, and no stop requested.
+    /// </summary>
+    public void ExecuteInline(SimTime at, EventKind kind, int subject)
+    {
+        long t = at.Picoseconds;
+        if (!_running || t < _now || t > _limit || _stopRequested)
+        {
+            throw new InvalidOperationException($"An inline event at {at} must be inside a running handler, not before now ({Now}), within the run limit, with no stop requested.");
+        }
+        _now = t;
+        _inlineExecuted++;
+        _fingerprint = Fingerprint.FoldEvent(_fingerprint, t, Info(kind).FingerprintWord, subject);
+    }
 }

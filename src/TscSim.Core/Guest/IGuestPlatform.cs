@@ -48,6 +48,18 @@ public interface IGuestPlatform
 
     /// <summary>An MMIO store of <paramref name="size"/> bytes at <paramref name="at"/>.</summary>
     PlatformResult MmioWrite(Vcpu vcpu, long address, int size, long value, SimTime at);
+
+    /// <summary>
+    /// The interpreter's fast path for RDTSC: true with the value it returns at
+    /// <paramref name="at"/> when it runs now without an exit, costs its native cycles and does
+    /// nothing else (no state change, no event, no exit counted), exactly as
+    /// <see cref="Execute"/> would; false sends it through <see cref="Execute"/>. Default: false.
+    /// </summary>
+    bool TryNativeRdtsc(Vcpu vcpu, SimTime at, out ulong value)
+    {
+        value = 0;
+        return false;
+    }
 }
 
 /// <summary>Receives what a vCPU does that Measurement cares about, in exact true-time order.</summary>

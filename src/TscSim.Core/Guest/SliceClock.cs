@@ -21,6 +21,7 @@ internal struct SliceClock
     private long _f;
     private long _a;   // ⌊10^15 / f⌋: whole ps per cycle
     private long _b;   // 10^15 mod f
+    private ulong _inv; // ⌊(2^64 − 1) / f⌋: division by f as a multiply (DivideByFrequency)
     private long _k;   // cycles at the last evaluation
     private long _q;   // ⌊k × 10^15 / f⌋
     private long _r;   // k × 10^15 mod f
@@ -30,19 +31,41 @@ internal struct SliceClock
     /// Starts a slice at <paramref name="t0"/> on a core clocked at <paramref name="frequency"/>,
     /// <paramref name="carry"/>/f of a picosecond past <paramref name="t0"/> (0 ≤ carry &lt; f).
     /// </summary>
-    public void Start(SimTime t0, Frequency frequency, long carry = 0)
+    public void Start(SimTime t0, Frequency frequency, long carry = 0) => Start(t0, new Scale(frequency), carry);
+
+    /// <summary>
+    /// A frequency's constants for the clock (three divisions), computed once and reused by every
+    /// slice at that frequency (<see cref="Start(SimTime, in Scale, long)"/>).
+    /// </summary>
+    internal readonly struct Scale
     {
-        if (frequency <= Frequency.Zero || frequency.Millihertz >= 1L << 44)
+        public readonly long F, A, B;
+        public readonly ulong Inv;
+
+        public Scale(Frequency frequency)
         {
-            throw new ArgumentOutOfRangeException(nameof(frequency), frequency, "A core frequency must be positive and below 17.5 THz.");
+            if (frequency <= Frequency.Zero || frequency.Millihertz >= 1L << 44)
+            {
+                throw new ArgumentOutOfRangeException(nameof(frequency), frequency, "A core frequency must be positive and below 17.5 GHz (2^44 mHz).");
+            }
+            F = frequency.Millihertz;
+            A = Unit / F;
+            B = Unit % F;
+            Inv = ulong.MaxValue / (ulong)F;
         }
+    }
+
+    /// <summary>Starts a slice with a frequency's precomputed <paramref name="scale"/>.</summary>
+    public void Start(SimTime t0, in Scale scale, long carry = 0)
+    {
         _t0 = t0.Picoseconds;
-        _f = frequency.Millihertz;
-        _a = Unit / _f;
-        _b = Unit % _f;
+        _f = scale.F;
+        _a = scale.A;
+        _b = scale.B;
+        _inv = scale.Inv;
         if (carry < 0 || carry >= _f)
         {
-            throw new ArgumentOutOfRangeException(nameof(carry), carry, "The carry must be below the frequency.");
+            ThrowBadCarry(carry);
         }
         _k = _q = 0;
         _r = carry;
@@ -51,6 +74,10 @@ internal struct SliceClock
     }
 
     private long _carry;
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowBadCarry(long carry) =>
+        throw new ArgumentOutOfRangeException(nameof(carry), carry, "The carry must be below the frequency.");
 
     /// <summary>The sub-picosecond phase after the last evaluation, to carry into the next slice.</summary>
     public readonly long Remainder => _r;
@@ -72,9 +99,10 @@ internal struct SliceClock
                     return Reseed(k);
                 }
                 long x = dk * _b;
+                long q = DivideByFrequency(x, out long r);
                 _stepK = dk;
-                _stepQ = dk * _a + x / _f;
-                _stepR = x % _f;
+                _stepQ = dk * _a + q;
+                _stepR = r;
             }
             _q += _stepQ;
             _r += _stepR;
@@ -85,6 +113,28 @@ internal struct SliceClock
             }
             _k = k;
             return _t0 + _q;
+        }
+    }
+
+    /// <summary>
+    /// ⌊x / f⌋ and x mod f for 0 ≤ x &lt; 2^63, exactly, without a division: with
+    /// inv = ⌊(2^64 − 1) / f⌋, q̂ = ⌊x × inv / 2^64⌋ is q or q − 1 (x/f − q̂ &lt; 1 + x/2^64 &lt; 2),
+    /// and one compare corrects it.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private readonly long DivideByFrequency(long x, out long remainder)
+    {
+        unchecked
+        {
+            ulong q = Math.BigMul((ulong)x, _inv, out _);
+            long r = x - (long)q * _f;
+            if (r >= _f)
+            {
+                q++;
+                r -= _f;
+            }
+            remainder = r;
+            return (long)q;
         }
     }
 
@@ -115,7 +165,42 @@ internal struct SliceClock
         {
             return 0;
         }
-        Int128 k = ExactMath.CeilDiv((Int128)span * _f - _carry, Unit);
+        // k = ⌈(span × f − carry) / 10^15⌉ = ⌊(span × f − carry + 10^15 − 1) / 10^15⌋, the
+        // numerator positive (carry < f ≤ span × f) and below 2^107 (span < 2^63, f < 2^44).
+        UInt128 n = (UInt128)(ulong)span * (ulong)_f - (ulong)_carry + (Unit - 1);
+        ulong hi = unchecked((ulong)(n >> 64));
+        if (hi >= DivisorOdd << 15)
+        {
+            return long.MaxValue / 2; // k ≥ 2^64
+        }
+        ulong k = DivideByUnit(hi, unchecked((ulong)n));
         return k > long.MaxValue / 2 ? long.MaxValue / 2 : (long)k;
+    }
+
+    private const ulong DivisorOdd = 30_517_578_125; // 5^15: 10^15 = 2^15 × 5^15
+
+    /// <summary>
+    /// ⌊(hi × 2^64 + lo) / 10^15⌋ for a quotient below 2^64 (hi &lt; 2^15 × 5^15), exactly, in
+    /// 64-bit steps instead of a 128-bit division (a loop in software): ⌊n / (2^15 × 5^15)⌋ =
+    /// ⌊⌊n / 2^15⌋ / 5^15⌋, and the division by 5^15 (&lt; 2^35) is long division in digits of
+    /// 28, 28 and 8 bits, each a 64-bit division by a constant (which the JIT makes a multiply).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static ulong DivideByUnit(ulong hi, ulong lo)
+    {
+        unchecked
+        {
+            ulong mLo = (lo >> 15) | (hi << 49);
+            ulong r = hi >> 15; // < 5^15, so every partial dividend below fits in 63 bits
+            ulong x = (r << 28) | (mLo >> 36);
+            ulong d1 = x / DivisorOdd;
+            r = x - d1 * DivisorOdd;
+            x = (r << 28) | ((mLo >> 8) & 0xFFF_FFFF);
+            ulong d2 = x / DivisorOdd;
+            r = x - d2 * DivisorOdd;
+            x = (r << 8) | (mLo & 0xFF);
+            ulong d3 = x / DivisorOdd;
+            return (d1 << 36) | (d2 << 8) | d3;
+        }
     }
 }

@@ -12,6 +12,13 @@ public sealed partial class Vcpu
     // Fully optimised at once: the interpreter loop is one long-running method whose dynamic
     // profile (Tiered PGO) depends on whichever program ran first; a PGO build tuned for one
     // instruction mix was measured 40% slower on another, so the loop opts out of tiering.
+    /// <summary>
+    /// The instruction loop. Register-only instructions (moves, ALU, shifts, multiplies, jumps,
+    /// fences) run here with the instruction index, the cycle count and the budget in locals;
+    /// every other instruction (memory, atomics, platform and kernel instructions, <c>work</c>,
+    /// anything that can fault or change the budget) goes to <see cref="ExecuteOne"/> with the
+    /// slice state written back, and the locals are reloaded after it.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private Step Execute(ref Slice sl)
     {
@@ -21,103 +28,50 @@ public sealed partial class Vcpu
             long[] costs = Core.Model.CostCycles;
             ref CpuState s = ref _state;
             ref long regs = ref Unsafe.As<RegisterFile, long>(ref s.Regs);
-            Simulator sim = _executor.Simulator;
+            int rip = s.Rip;
+            long k = sl.K;           // sl.K, kept here between syncs
+            long budget = sl.Budget;
+            long synced = k;         // k at the last sync: k − synced guest cycles not yet in sl.Guest
+            long retired = 0;        // instructions not yet in sl.Retired
 
             while (true)
             {
-                if ((uint)s.Rip >= (uint)code.Length)
+                if ((uint)rip >= (uint)code.Length)
                 {
-                    return Stop(ref sl, GuestFaultKind.BadInstructionPointer, s.Rip, 0,
-                        $"execution left the program (instruction index {s.Rip} of {code.Length})");
+                    goto General; // ExecuteOne reports it
                 }
-                ref Instruction i = ref code[s.Rip];
+                ref Instruction i = ref code[rip];
                 ref long a = ref Unsafe.Add(ref regs, i.A);
                 ref long b = ref Unsafe.Add(ref regs, i.B);
                 long r;
-                Step st;
 
                 switch (i.Op)
                 {
-                    // --- data movement
-                    case Opcode.MovRR: a = b; s.Rip++; break;
-                    case Opcode.MovRI: a = i.Imm; s.Rip++; break;
-                    case Opcode.MovRM:
-                        st = Load(ref sl, in i, Ea(ref regs, in i), 8, out r);
-                        if (st != Step.Continue) { return st; }
-                        a = r; s.Rip++; break;
-                    case Opcode.MovDM:
-                        st = Load(ref sl, in i, Ea(ref regs, in i), 4, out r);
-                        if (st != Step.Continue) { return st; }
-                        a = (long)(uint)r; s.Rip++; break;
-                    case Opcode.MovzxRB:
-                        st = Load(ref sl, in i, Ea(ref regs, in i), 1, out r);
-                        if (st != Step.Continue) { return st; }
-                        a = (long)(byte)r; s.Rip++; break;
-                    case Opcode.MovsxRB:
-                        st = Load(ref sl, in i, Ea(ref regs, in i), 1, out r);
-                        if (st != Step.Continue) { return st; }
-                        a = (long)(sbyte)(byte)r; s.Rip++; break;
-                    case Opcode.MovMR:
-                        st = Store(ref sl, in i, Ea(ref regs, in i), 8, a);
-                        if (st != Step.Continue) { return st; }
-                        s.Rip++; break;
-                    case Opcode.MovMD:
-                        st = Store(ref sl, in i, Ea(ref regs, in i), 4, a);
-                        if (st != Step.Continue) { return st; }
-                        s.Rip++; break;
-                    case Opcode.MovMI:
-                        st = Store(ref sl, in i, Ea(ref regs, in i), 8, i.Imm);
-                        if (st != Step.Continue) { return st; }
-                        s.Rip++; break;
-                    case Opcode.Lea: a = Ea(ref regs, in i); s.Rip++; break;
-                    case Opcode.XchgRR: (a, b) = (b, a); s.Rip++; break;
-                    case Opcode.XchgRM:
-                        st = Atomic(ref sl, in i, ref s, Ea(ref regs, in i), ref a, AtomicOp.Xchg);
-                        if (st != Step.Continue) { return st; }
-                        s.Rip++; break;
-                    case Opcode.PushR:
-                    case Opcode.PushI:
-                        st = Push(ref sl, ref regs, in i, i.Op == Opcode.PushR ? a : i.Imm);
-                        if (st != Step.Continue) { return st; }
-                        s.Rip++; break;
-                    case Opcode.PopR:
-                        st = Pop(ref sl, ref regs, in i, out r);
-                        if (st != Step.Continue) { return st; }
-                        a = r; s.Rip++; break;
-
-                    // --- ALU
-                    case Opcode.AddRR: r = unchecked(a + b); s.SetAdd(a, b, r); a = r; s.Rip++; break;
-                    case Opcode.AddRI: r = unchecked(a + i.Imm); s.SetAdd(a, i.Imm, r); a = r; s.Rip++; break;
-                    case Opcode.SubRR: r = unchecked(a - b); s.SetSub(a, b, r); a = r; s.Rip++; break;
-                    case Opcode.SubRI: r = unchecked(a - i.Imm); s.SetSub(a, i.Imm, r); a = r; s.Rip++; break;
-                    case Opcode.AndRR: a &= b; s.SetLogic(a); s.Rip++; break;
-                    case Opcode.AndRI: a &= i.Imm; s.SetLogic(a); s.Rip++; break;
-                    case Opcode.OrRR: a |= b; s.SetLogic(a); s.Rip++; break;
-                    case Opcode.OrRI: a |= i.Imm; s.SetLogic(a); s.Rip++; break;
-                    case Opcode.XorRR: a ^= b; s.SetLogic(a); s.Rip++; break;
-                    case Opcode.XorRI: a ^= i.Imm; s.SetLogic(a); s.Rip++; break;
-                    case Opcode.CmpRR: s.SetSub(a, b, unchecked(a - b)); s.Rip++; break;
-                    case Opcode.CmpRI: s.SetSub(a, i.Imm, unchecked(a - i.Imm)); s.Rip++; break;
-                    case Opcode.TestRR: s.SetLogic(a & b); s.Rip++; break;
-                    case Opcode.TestRI: s.SetLogic(a & i.Imm); s.Rip++; break;
-                    case Opcode.AddRM:
-                    case Opcode.SubRM:
-                    case Opcode.AndRM:
-                    case Opcode.OrRM:
-                    case Opcode.XorRM:
-                    case Opcode.CmpRM:
-                    case Opcode.TestRM:
-                        st = Load(ref sl, in i, Ea(ref regs, in i), 8, out r);
-                        if (st != Step.Continue) { return st; }
-                        AluWithMemory(ref s, i.Op, ref a, r);
-                        s.Rip++; break;
+                    case Opcode.MovRR: a = b; rip++; break;
+                    case Opcode.MovRI: a = i.Imm; rip++; break;
+                    case Opcode.Lea: a = Ea(ref regs, in i); rip++; break;
+                    case Opcode.XchgRR: (a, b) = (b, a); rip++; break;
+                    case Opcode.AddRR: r = unchecked(a + b); s.SetAdd(a, b, r); a = r; rip++; break;
+                    case Opcode.AddRI: r = unchecked(a + i.Imm); s.SetAdd(a, i.Imm, r); a = r; rip++; break;
+                    case Opcode.SubRR: r = unchecked(a - b); s.SetSub(a, b, r); a = r; rip++; break;
+                    case Opcode.SubRI: r = unchecked(a - i.Imm); s.SetSub(a, i.Imm, r); a = r; rip++; break;
+                    case Opcode.AndRR: a &= b; s.SetLogic(a); rip++; break;
+                    case Opcode.AndRI: a &= i.Imm; s.SetLogic(a); rip++; break;
+                    case Opcode.OrRR: a |= b; s.SetLogic(a); rip++; break;
+                    case Opcode.OrRI: a |= i.Imm; s.SetLogic(a); rip++; break;
+                    case Opcode.XorRR: a ^= b; s.SetLogic(a); rip++; break;
+                    case Opcode.XorRI: a ^= i.Imm; s.SetLogic(a); rip++; break;
+                    case Opcode.CmpRR: s.SetSub(a, b, unchecked(a - b)); rip++; break;
+                    case Opcode.CmpRI: s.SetSub(a, i.Imm, unchecked(a - i.Imm)); rip++; break;
+                    case Opcode.TestRR: s.SetLogic(a & b); rip++; break;
+                    case Opcode.TestRI: s.SetLogic(a & i.Imm); rip++; break;
                     case Opcode.Inc:
                         {
                             bool cf = s.CF;
                             long old = a;
                             a = unchecked(a + 1);
                             s.SetExplicit(a, cf, old == long.MaxValue);
-                            s.Rip++; break;
+                            rip++; break;
                         }
                     case Opcode.Dec:
                         {
@@ -125,17 +79,17 @@ public sealed partial class Vcpu
                             long old = a;
                             a = unchecked(a - 1);
                             s.SetExplicit(a, cf, old == long.MinValue);
-                            s.Rip++; break;
+                            rip++; break;
                         }
-                    case Opcode.Neg: r = unchecked(-a); s.SetSub(0, a, r); a = r; s.Rip++; break;
-                    case Opcode.Not: a = ~a; s.Rip++; break;
-                    case Opcode.ShlRI: Shift(ref s, ref a, i.Op, (int)i.Imm); s.Rip++; break;
-                    case Opcode.ShrRI: Shift(ref s, ref a, i.Op, (int)i.Imm); s.Rip++; break;
-                    case Opcode.SarRI: Shift(ref s, ref a, i.Op, (int)i.Imm); s.Rip++; break;
+                    case Opcode.Neg: r = unchecked(-a); s.SetSub(0, a, r); a = r; rip++; break;
+                    case Opcode.Not: a = ~a; rip++; break;
+                    case Opcode.ShlRI: Shift(ref s, ref a, i.Op, (int)i.Imm); rip++; break;
+                    case Opcode.ShrRI: Shift(ref s, ref a, i.Op, (int)i.Imm); rip++; break;
+                    case Opcode.SarRI: Shift(ref s, ref a, i.Op, (int)i.Imm); rip++; break;
                     case Opcode.ShlRC:
                     case Opcode.ShrRC:
                     case Opcode.SarRC:
-                        Shift(ref s, ref a, i.Op, (int)(Unsafe.Add(ref regs, Registers.Rcx) & 63)); s.Rip++; break;
+                        Shift(ref s, ref a, i.Op, (int)(Unsafe.Add(ref regs, Registers.Rcx) & 63)); rip++; break;
                     case Opcode.ShrdRRI:
                     case Opcode.ShrdRRC:
                         {
@@ -146,7 +100,7 @@ public sealed partial class Vcpu
                                 a = (long)(((ulong)a >> n) | ((ulong)b << (64 - n)));
                                 s.SetExplicit(a, cf, false);
                             }
-                            s.Rip++; break;
+                            rip++; break;
                         }
                     case Opcode.Mul:
                         {
@@ -155,7 +109,7 @@ public sealed partial class Vcpu
                             rax = (long)lo;
                             Unsafe.Add(ref regs, Registers.Rdx) = (long)hi;
                             s.SetExplicit((long)lo, hi != 0, hi != 0);
-                            s.Rip++; break;
+                            rip++; break;
                         }
                     case Opcode.ImulRR:
                     case Opcode.ImulRI:
@@ -165,228 +119,498 @@ public sealed partial class Vcpu
                             bool overflow = hi != (lo >> 63);
                             a = lo;
                             s.SetExplicit(lo, overflow, overflow);
-                            s.Rip++; break;
+                            rip++; break;
                         }
-                    case Opcode.Div:
-                        {
-                            ulong divisor = (ulong)a;
-                            ref long rax = ref regs;
-                            ref long rdx = ref Unsafe.Add(ref regs, Registers.Rdx);
-                            if (divisor == 0 || (ulong)rdx >= divisor)
-                            {
-                                return Stop(ref sl, GuestFaultKind.DivideError, s.Rip, i.Line,
-                                    divisor == 0 ? "division by zero" : "quotient does not fit in 64 bits (rdx >= divisor)");
-                            }
-                            UInt128 dividend = ((UInt128)(ulong)rdx << 64) | (ulong)rax;
-                            rax = (long)(ulong)(dividend / divisor);
-                            rdx = (long)(ulong)(dividend % divisor);
-                            s.Rip++; break;
-                        }
-
-                    // --- control flow
-                    case Opcode.Jmp: s.Rip = i.Target; break;
-                    case Opcode.Je: s.Rip = s.ZF ? i.Target : s.Rip + 1; break;
-                    case Opcode.Jne: s.Rip = !s.ZF ? i.Target : s.Rip + 1; break;
-                    case Opcode.Jb: s.Rip = s.CF ? i.Target : s.Rip + 1; break;
-                    case Opcode.Jae: s.Rip = !s.CF ? i.Target : s.Rip + 1; break;
-                    case Opcode.Jbe: s.Rip = s.CF || s.ZF ? i.Target : s.Rip + 1; break;
-                    case Opcode.Ja: s.Rip = !s.CF && !s.ZF ? i.Target : s.Rip + 1; break;
-                    case Opcode.Jl: s.Rip = s.SF != s.OF ? i.Target : s.Rip + 1; break;
-                    case Opcode.Jge: s.Rip = s.SF == s.OF ? i.Target : s.Rip + 1; break;
-                    case Opcode.Jle: s.Rip = s.ZF || s.SF != s.OF ? i.Target : s.Rip + 1; break;
-                    case Opcode.Jg: s.Rip = !s.ZF && s.SF == s.OF ? i.Target : s.Rip + 1; break;
-                    case Opcode.Js: s.Rip = s.SF ? i.Target : s.Rip + 1; break;
-                    case Opcode.Jns: s.Rip = !s.SF ? i.Target : s.Rip + 1; break;
-                    case Opcode.Call:
-                        st = Push(ref sl, ref regs, in i, GuestAddressMap.CodeBase + s.Rip + 1);
-                        if (st != Step.Continue) { return st; }
-                        s.Rip = i.Target; break;
-                    case Opcode.Ret:
-                        st = Pop(ref sl, ref regs, in i, out r);
-                        if (st != Step.Continue) { return st; }
-                        long target = r - GuestAddressMap.CodeBase;
-                        if ((ulong)target >= (ulong)code.Length)
-                        {
-                            return Stop(ref sl, GuestFaultKind.BadInstructionPointer, s.Rip, i.Line, $"ret to 0x{r:x}, which is not a code address");
-                        }
-                        s.Rip = (int)target; break;
-
-                    // --- atomics and ordering
-                    case Opcode.LockCmpxchg:
-                        st = Atomic(ref sl, in i, ref s, Ea(ref regs, in i), ref a, AtomicOp.Cmpxchg);
-                        if (st != Step.Continue) { return st; }
-                        s.Rip++; break;
-                    case Opcode.LockXadd:
-                        st = Atomic(ref sl, in i, ref s, Ea(ref regs, in i), ref a, AtomicOp.Xadd);
-                        if (st != Step.Continue) { return st; }
-                        s.Rip++; break;
+                    case Opcode.Jmp: rip = i.Target; break;
+                    case Opcode.Je: rip = s.ZF ? i.Target : rip + 1; break;
+                    case Opcode.Jne: rip = !s.ZF ? i.Target : rip + 1; break;
+                    case Opcode.Jb: rip = s.CF ? i.Target : rip + 1; break;
+                    case Opcode.Jae: rip = !s.CF ? i.Target : rip + 1; break;
+                    case Opcode.Jbe: rip = s.CF || s.ZF ? i.Target : rip + 1; break;
+                    case Opcode.Ja: rip = !s.CF && !s.ZF ? i.Target : rip + 1; break;
+                    case Opcode.Jl: rip = s.SF != s.OF ? i.Target : rip + 1; break;
+                    case Opcode.Jge: rip = s.SF == s.OF ? i.Target : rip + 1; break;
+                    case Opcode.Jle: rip = s.ZF || s.SF != s.OF ? i.Target : rip + 1; break;
+                    case Opcode.Jg: rip = !s.ZF && s.SF == s.OF ? i.Target : rip + 1; break;
+                    case Opcode.Js: rip = s.SF ? i.Target : rip + 1; break;
+                    case Opcode.Jns: rip = !s.SF ? i.Target : rip + 1; break;
                     case Opcode.Lfence:
                     case Opcode.Mfence:
                     case Opcode.Pause:
                     case Opcode.Nop:
-                        s.Rip++; break;
-
-                    // --- pseudo-instructions
-                    case Opcode.Work:
+                        rip++; break;
+                    case Opcode.Cli: s.InterruptFlag = false; rip++; break;
+                    // --- private memory and the stack, and shared loads and stores that may run at
+                    // their instant now (SyncReady's rule): the common cases of the memory
+                    // instructions, here; anything else (a shared access past the horizon, MMIO, a
+                    // fault) goes to ExecuteOne, which runs the whole instruction (nothing here has
+                    // changed state before the goto).
+                    case Opcode.MovRM:
+                    case Opcode.MovDM:
+                    case Opcode.MovzxRB:
+                    case Opcode.MovsxRB:
                         {
-                            if (s.WorkRemaining == 0)
+                            int size = i.Op == Opcode.MovRM ? 8 : i.Op == Opcode.MovDM ? 4 : 1;
+                            long addr = Ea(ref regs, in i);
+                            if (!_memory.TryPrivate(addr, size, out byte[] buffer, out int offset)
+                                && !(_memory.TryShared(addr, size, out buffer, out offset) && SharedReady(ref sl, k)))
                             {
-                                s.WorkRemaining = i.Imm;
+                                goto General;
                             }
-                            // Up to the horizon, and at least one cycle so a slice that starts at
-                            // the horizon (another event at the same instant) still makes progress.
-                            long take = Math.Min(s.WorkRemaining, Math.Max(sl.Budget - sl.K, 1));
-                            sl.K += take;
-                            sl.Guest += take;
-                            s.WorkRemaining -= take;
-                            if (s.WorkRemaining == 0)
-                            {
-                                s.Rip++;
-                                sl.Retired++;
-                            }
-                            if (BudgetSpent(ref sl))
-                            {
-                                return Step.Yield;
-                            }
-                            continue;
+                            r = GuestMemory.Read(buffer, offset, size);
+                            a = i.Op == Opcode.MovsxRB ? (long)(sbyte)(byte)r : r;
+                            rip++;
+                            break;
                         }
-                    case Opcode.Kend:
+                    case Opcode.MovMR:
+                    case Opcode.MovMD:
+                    case Opcode.MovMI:
                         {
-                            // After the workload's last instruction: cite that one (the user's line).
-                            int last = s.Rip > 0 ? code[s.Rip - 1].Line : i.Line;
-                            return Stop(ref sl, GuestFaultKind.RanPastEnd, s.Rip, last,
-                                "ran past the end of the workload: execution went on after its last instruction; end the workload with 'hlt' or a 'jmp' back to a label");
-                        }
-                    // --- interrupts: pending ones are taken at slice starts; these end the slice when one is due
-                    case Opcode.Cli: s.InterruptFlag = false; s.Rip++; break;
-                    case Opcode.Sti:
-                        s.Rip++;
-                        if (!s.InterruptFlag)
-                        {
-                            s.InterruptFlag = true;
-                            if (_pendingInterrupts != 0)
+                            int size = i.Op == Opcode.MovMD ? 4 : 8;
+                            long addr = Ea(ref regs, in i);
+                            if (!_memory.TryPrivate(addr, size, out byte[] buffer, out int offset)
+                                && !(_memory.TryShared(addr, size, out buffer, out offset) && SharedReady(ref sl, k)))
                             {
-                                // The STI shadow: one more instruction runs before the interrupt.
-                                sl.Budget = Math.Min(sl.Budget, sl.K + costs[(int)i.Cost] + 1);
+                                goto General;
                             }
+                            GuestMemory.Write(buffer, offset, size, i.Op == Opcode.MovMI ? i.Imm : a);
+                            rip++;
+                            break;
                         }
-                        break;
-                    case Opcode.Iretq:
-                        st = Iret(ref sl, ref s, in i);
-                        if (st != Step.Continue) { return st; }
-                        if (_pendingInterrupts != 0 && s.InterruptFlag)
+                    case Opcode.AddRM:
+                    case Opcode.SubRM:
+                    case Opcode.AndRM:
+                    case Opcode.OrRM:
+                    case Opcode.XorRM:
+                    case Opcode.CmpRM:
+                    case Opcode.TestRM:
                         {
-                            sl.Budget = Math.Min(sl.Budget, sl.K);
+                            if (!_memory.TryPrivate(Ea(ref regs, in i), 8, out byte[] buffer, out int offset))
+                            {
+                                goto General;
+                            }
+                            AluWithMemory(ref s, i.Op, ref a, GuestMemory.Read(buffer, offset, 8));
+                            rip++;
+                            break;
                         }
-                        break;
-                    case Opcode.Lidt: _idtr = Ea(ref regs, in i); s.Rip++; break;
-
-                    // --- the table's Always rows: platform instructions (priced by the platform), probe
-                    // and kcall. Each runs at its exact issue instant t; whether it waits for that
-                    // instant (sequencing) is the instruction's bit, copied by the assembler from its
-                    // table row. The eager cases above are the None and IfSharedMemory rows;
-                    // InstructionTableConformanceTests holds the table and these cases in step.
+                    case Opcode.PushR:
+                    case Opcode.PushI:
+                    case Opcode.Call:
+                        {
+                            ref long rsp = ref Unsafe.Add(ref regs, Registers.Rsp);
+                            if (!_memory.TryPrivate(rsp - 8, 8, out byte[] buffer, out int offset))
+                            {
+                                goto General;
+                            }
+                            GuestMemory.Write(buffer, offset, 8,
+                                i.Op == Opcode.Call ? GuestAddressMap.CodeBase + rip + 1 : i.Op == Opcode.PushR ? a : i.Imm);
+                            rsp -= 8;
+                            rip = i.Op == Opcode.Call ? i.Target : rip + 1;
+                            break;
+                        }
+                    case Opcode.PopR:
+                    case Opcode.Ret:
+                        {
+                            ref long rsp = ref Unsafe.Add(ref regs, Registers.Rsp);
+                            if (!_memory.TryPrivate(rsp, 8, out byte[] buffer, out int offset))
+                            {
+                                goto General;
+                            }
+                            r = GuestMemory.Read(buffer, offset, 8);
+                            if (i.Op == Opcode.PopR)
+                            {
+                                rsp += 8;
+                                a = r; // after the increment: pop rsp loads the popped value
+                                rip++;
+                                break;
+                            }
+                            long target = r - GuestAddressMap.CodeBase;
+                            if ((ulong)target >= (ulong)code.Length)
+                            {
+                                goto General; // the fault
+                            }
+                            rsp += 8;
+                            rip = (int)target;
+                            break;
+                        }
+                    case Opcode.Rdtsc when _bareMetal:
+                        {
+                            // Bare metal's RDTSC (NativePlatform.Execute's case, inline): the core's
+                            // TSC at the issue instant, never an exit, no event scheduled, so no
+                            // platform call, no result struct and no horizon refresh. At or past the
+                            // horizon ExecuteOne yields to its instant.
+                            long t = sl.Clock.TimeAt(k);
+                            if (t >= sl.Horizon && t != sl.NowPs)
+                            {
+                                goto General;
+                            }
+                            ulong v = Core.ReadTsc(SimTime.FromPicosecondsTrusted(t)).Raw;
+                            regs = (long)(uint)v;
+                            Unsafe.Add(ref regs, Registers.Rdx) = (long)(v >> 32);
+                            _observer?.OnTscRead(this, SimTime.FromPicosecondsTrusted(t), new TscValue(v), false, costs[(int)i.Cost]);
+                            rip++;
+                            break;
+                        }
                     case Opcode.Rdtsc:
-                    case Opcode.Rdtscp:
-                    case Opcode.Rdpid:
-                    case Opcode.Rdmsr:
-                    case Opcode.Wrmsr:
-                    case Opcode.Cpuid:
-                    case Opcode.InD:
-                    case Opcode.InI:
-                    case Opcode.OutD:
-                    case Opcode.OutI:
-                    case Opcode.Hlt:
                         {
-                            if (!AtItsInstant(ref sl, i.Sync, out long t))
+                            // A platform's RDTSC that runs in guest mode (IGuestPlatform.TryNativeRdtsc):
+                            // the same, through one call; one that exits goes to ExecuteOne.
+                            long t = sl.Clock.TimeAt(k);
+                            if ((t >= sl.Horizon && t != sl.NowPs)
+                                || !Platform.TryNativeRdtsc(this, SimTime.FromPicosecondsTrusted(t), out ulong v))
                             {
-                                return Step.Yield;
+                                goto General;
                             }
-                            PlatformResult pr = Platform.Execute(this, ref s, in i, SimTime.FromPicosecondsTrusted(t), costs[(int)i.Cost]);
-                            st = Apply(ref sl, in pr, s.Rip, i.Line, t);
-                            if (st == Step.Stop)
-                            {
-                                return st;
-                            }
-                            if (_observer is not null && (i.Op is Opcode.Rdtsc or Opcode.Rdtscp
-                                || (i.Op == Opcode.Rdmsr && (uint)Unsafe.Add(ref regs, Registers.Rcx) == Msr.Tsc)))
-                            {
-                                ulong v = ((ulong)(uint)Unsafe.Add(ref regs, Registers.Rdx) << 32) | (uint)regs;
-                                _observer.OnTscRead(this, SimTime.FromPicoseconds(t), new TscValue(v), pr.Exited, pr.GuestCycles + pr.ExitCycles);
-                            }
-                            sl.Retired++;
-                            s.Rip++;
-                            if (pr.Halt)
-                            {
-                                return HaltOrWait(ref sl);
-                            }
-                            RefreshIfStale(ref sl, sim);
-                            if (BudgetSpent(ref sl))
-                            {
-                                return Step.Yield;
-                            }
-                            continue;
-                        }
-                    case Opcode.Probe:
-                        {
-                            if (!AtItsInstant(ref sl, i.Sync, out long t))
-                            {
-                                return Step.Yield;
-                            }
-                            Observer?.OnProbe(this, SimTime.FromPicoseconds(t), i.Line, a);
-                            s.Rip++;
-                            sl.Retired++;
-                            continue;
-                        }
-                    case Opcode.Kcall:
-                        {
-                            if (!AtItsInstant(ref sl, i.Sync, out long t))
-                            {
-                                return Step.Yield;
-                            }
-                            if (Kernel is null)
-                            {
-                                return Stop(ref sl, GuestFaultKind.InvalidOpcode, s.Rip, i.Line, "kcall without a guest kernel model");
-                            }
-                            s.Rip++;
-                            sl.Retired++;
-                            KernelCallResult kr = Kernel.Call(this, (int)i.Imm, SimTime.FromPicoseconds(t),
-                                GuestCycles + ExitCycles + sl.Guest + sl.Exit, Exits + sl.Exits);
-                            if (kr == KernelCallResult.Wait)
-                            {
-                                if (_wakePending)
-                                {
-                                    _wakePending = false; // woken before it waited
-                                }
-                                else
-                                {
-                                    KernelWaiting = true;
-                                    return Step.Stop;
-                                }
-                            }
-                            if (Halted)
-                            {
-                                return Step.Stop;
-                            }
-                            RefreshIfStale(ref sl, sim);
-                            continue;
+                            regs = (long)(uint)v;
+                            Unsafe.Add(ref regs, Registers.Rdx) = (long)(v >> 32);
+                            _observer?.OnTscRead(this, SimTime.FromPicosecondsTrusted(t), new TscValue(v), false, costs[(int)i.Cost]);
+                            rip++;
+                            break;
                         }
 
                     default:
-                        return Stop(ref sl, GuestFaultKind.InvalidOpcode, s.Rip, i.Line, $"opcode {i.Op} is not executable");
+                        goto General;
                 }
 
-                long cost = costs[(int)i.Cost];
-                sl.K = checked(sl.K + cost);
-                sl.Guest += cost;
-                sl.Retired++;
-                if (BudgetSpent(ref sl))
+                // k < budget ≤ 2^62 before the instruction and a cost is small: no overflow.
+                k += costs[(int)i.Cost];
+                retired++;
+                if (k < budget)
                 {
-                    return Step.Yield;
+                    continue;
                 }
+                s.Rip = rip;
+                sl.K = k;
+                sl.Guest += k - synced;
+                sl.Retired += retired;
+                sl.YieldAt = sl.Clock.TimeAt(k);
+                return Step.Yield;
+
+            General:
+                s.Rip = rip;
+                sl.K = k;
+                sl.Guest += k - synced;
+                sl.Retired += retired;
+                Step st = ExecuteOne(ref sl);
+                if (st != Step.Continue)
+                {
+                    return st;
+                }
+                rip = s.Rip;
+                k = synced = sl.K;
+                budget = sl.Budget;
+                retired = 0;
             }
         }
     }
+
+    /// <summary>
+    /// One instruction that is not register-only (see <see cref="Execute"/>), with its cycle
+    /// accounting: <see cref="Step.Continue"/> to go on, or the slice's end.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private Step ExecuteOne(ref Slice sl)
+    {
+        unchecked
+        {
+            Instruction[] code = Program.Code;
+            long[] costs = Core.Model.CostCycles;
+            ref CpuState s = ref _state;
+            ref long regs = ref Unsafe.As<RegisterFile, long>(ref s.Regs);
+            Simulator sim = _executor.Simulator;
+            if ((uint)s.Rip >= (uint)code.Length)
+            {
+                return StopLeftProgram(ref sl, s.Rip, code.Length);
+            }
+            ref Instruction i = ref code[s.Rip];
+            ref long a = ref Unsafe.Add(ref regs, i.A);
+            ref long b = ref Unsafe.Add(ref regs, i.B);
+            long r;
+            Step st;
+
+            switch (i.Op)
+            {
+                // --- data movement
+                case Opcode.MovRM:
+                    st = Load(ref sl, in i, Ea(ref regs, in i), 8, out r);
+                    if (st != Step.Continue) { return st; }
+                    a = r; s.Rip++; break;
+                case Opcode.MovDM:
+                    st = Load(ref sl, in i, Ea(ref regs, in i), 4, out r);
+                    if (st != Step.Continue) { return st; }
+                    a = (long)(uint)r; s.Rip++; break;
+                case Opcode.MovzxRB:
+                    st = Load(ref sl, in i, Ea(ref regs, in i), 1, out r);
+                    if (st != Step.Continue) { return st; }
+                    a = (long)(byte)r; s.Rip++; break;
+                case Opcode.MovsxRB:
+                    st = Load(ref sl, in i, Ea(ref regs, in i), 1, out r);
+                    if (st != Step.Continue) { return st; }
+                    a = (long)(sbyte)(byte)r; s.Rip++; break;
+                case Opcode.MovMR:
+                    st = Store(ref sl, in i, Ea(ref regs, in i), 8, a);
+                    if (st != Step.Continue) { return st; }
+                    s.Rip++; break;
+                case Opcode.MovMD:
+                    st = Store(ref sl, in i, Ea(ref regs, in i), 4, a);
+                    if (st != Step.Continue) { return st; }
+                    s.Rip++; break;
+                case Opcode.MovMI:
+                    st = Store(ref sl, in i, Ea(ref regs, in i), 8, i.Imm);
+                    if (st != Step.Continue) { return st; }
+                    s.Rip++; break;
+                case Opcode.XchgRM:
+                    st = Atomic(ref sl, in i, ref s, Ea(ref regs, in i), ref a, AtomicOp.Xchg);
+                    if (st != Step.Continue) { return st; }
+                    s.Rip++; break;
+                case Opcode.PushR:
+                case Opcode.PushI:
+                    st = Push(ref sl, ref regs, in i, i.Op == Opcode.PushR ? a : i.Imm);
+                    if (st != Step.Continue) { return st; }
+                    s.Rip++; break;
+                case Opcode.PopR:
+                    st = Pop(ref sl, ref regs, in i, out r);
+                    if (st != Step.Continue) { return st; }
+                    a = r; s.Rip++; break;
+
+                // --- ALU
+                case Opcode.AddRM:
+                case Opcode.SubRM:
+                case Opcode.AndRM:
+                case Opcode.OrRM:
+                case Opcode.XorRM:
+                case Opcode.CmpRM:
+                case Opcode.TestRM:
+                    st = Load(ref sl, in i, Ea(ref regs, in i), 8, out r);
+                    if (st != Step.Continue) { return st; }
+                    AluWithMemory(ref s, i.Op, ref a, r);
+                    s.Rip++; break;
+                case Opcode.Div:
+                    {
+                        ulong divisor = (ulong)a;
+                        ref long rax = ref regs;
+                        ref long rdx = ref Unsafe.Add(ref regs, Registers.Rdx);
+                        if (divisor == 0 || (ulong)rdx >= divisor)
+                        {
+                            return Stop(ref sl, GuestFaultKind.DivideError, s.Rip, i.Line,
+                                divisor == 0 ? "division by zero" : "quotient does not fit in 64 bits (rdx >= divisor)");
+                        }
+                        UInt128 dividend = ((UInt128)(ulong)rdx << 64) | (ulong)rax;
+                        rax = (long)(ulong)(dividend / divisor);
+                        rdx = (long)(ulong)(dividend % divisor);
+                        s.Rip++; break;
+                    }
+
+                // --- control flow
+                case Opcode.Call:
+                    st = Push(ref sl, ref regs, in i, GuestAddressMap.CodeBase + s.Rip + 1);
+                    if (st != Step.Continue) { return st; }
+                    s.Rip = i.Target; break;
+                case Opcode.Ret:
+                    st = Pop(ref sl, ref regs, in i, out r);
+                    if (st != Step.Continue) { return st; }
+                    long target = r - GuestAddressMap.CodeBase;
+                    if ((ulong)target >= (ulong)code.Length)
+                    {
+                        return StopBadReturn(ref sl, s.Rip, i.Line, r);
+                    }
+                    s.Rip = (int)target; break;
+
+                // --- atomics and ordering
+                case Opcode.LockCmpxchg:
+                    st = Atomic(ref sl, in i, ref s, Ea(ref regs, in i), ref a, AtomicOp.Cmpxchg);
+                    if (st != Step.Continue) { return st; }
+                    s.Rip++; break;
+                case Opcode.LockXadd:
+                    st = Atomic(ref sl, in i, ref s, Ea(ref regs, in i), ref a, AtomicOp.Xadd);
+                    if (st != Step.Continue) { return st; }
+                    s.Rip++; break;
+
+                // --- pseudo-instructions
+                case Opcode.Work:
+                    {
+                        if (s.WorkRemaining == 0)
+                        {
+                            s.WorkRemaining = i.Imm;
+                        }
+                        // Up to the horizon, and at least one cycle so a slice that starts at
+                        // the horizon (another event at the same instant) still makes progress.
+                        long take = Math.Min(s.WorkRemaining, Math.Max(sl.Budget - sl.K, 1));
+                        sl.K += take;
+                        sl.Guest += take;
+                        s.WorkRemaining -= take;
+                        if (s.WorkRemaining == 0)
+                        {
+                            s.Rip++;
+                            sl.Retired++;
+                        }
+                        if (BudgetSpent(ref sl))
+                        {
+                            return Step.Yield;
+                        }
+                        return Step.Continue;
+                    }
+                case Opcode.Kend:
+                    {
+                        // After the workload's last instruction: cite that one (the user's line).
+                        int last = s.Rip > 0 ? code[s.Rip - 1].Line : i.Line;
+                        return Stop(ref sl, GuestFaultKind.RanPastEnd, s.Rip, last,
+                            "ran past the end of the workload: execution went on after its last instruction; end the workload with 'hlt' or a 'jmp' back to a label");
+                    }
+                // --- interrupts: pending ones are taken at slice starts; these end the slice when one is due
+                case Opcode.Sti:
+                    s.Rip++;
+                    if (!s.InterruptFlag)
+                    {
+                        s.InterruptFlag = true;
+                        if (_pendingInterrupts != 0)
+                        {
+                            // The STI shadow: one more instruction runs before the interrupt.
+                            sl.Budget = Math.Min(sl.Budget, sl.K + costs[(int)i.Cost] + 1);
+                        }
+                    }
+                    break;
+                case Opcode.Iretq:
+                    st = Iret(ref sl, ref s, in i);
+                    if (st != Step.Continue) { return st; }
+                    if (_pendingInterrupts != 0 && s.InterruptFlag)
+                    {
+                        sl.Budget = Math.Min(sl.Budget, sl.K);
+                    }
+                    break;
+                case Opcode.Lidt: _idtr = Ea(ref regs, in i); s.Rip++; break;
+
+                // --- the table's Always rows: platform instructions (priced by the platform), probe
+                // and kcall. Each runs at its exact issue instant t; whether it waits for that
+                // instant (sequencing) is the instruction's bit, copied by the assembler from its
+                // table row. The eager cases above are the None and IfSharedMemory rows;
+                // InstructionTableConformanceTests holds the table and these cases in step.
+                case Opcode.Rdtsc:
+                case Opcode.Rdtscp:
+                case Opcode.Rdpid:
+                case Opcode.Rdmsr:
+                case Opcode.Wrmsr:
+                case Opcode.Cpuid:
+                case Opcode.InD:
+                case Opcode.InI:
+                case Opcode.OutD:
+                case Opcode.OutI:
+                case Opcode.Hlt:
+                    {
+                        if (!AtItsInstant(ref sl, i.Sync, out long t))
+                        {
+                            return Step.Yield;
+                        }
+                        PlatformResult pr = Platform.Execute(this, ref s, in i, SimTime.FromPicosecondsTrusted(t), costs[(int)i.Cost]);
+                        st = Apply(ref sl, in pr, s.Rip, i.Line, t);
+                        if (st == Step.Stop)
+                        {
+                            return st;
+                        }
+                        if (_observer is not null && (i.Op is Opcode.Rdtsc or Opcode.Rdtscp
+                            || (i.Op == Opcode.Rdmsr && (uint)Unsafe.Add(ref regs, Registers.Rcx) == Msr.Tsc)))
+                        {
+                            ulong v = ((ulong)(uint)Unsafe.Add(ref regs, Registers.Rdx) << 32) | (uint)regs;
+                            _observer.OnTscRead(this, SimTime.FromPicoseconds(t), new TscValue(v), pr.Exited, pr.GuestCycles + pr.ExitCycles);
+                        }
+                        sl.Retired++;
+                        s.Rip++;
+                        if (pr.Halt)
+                        {
+                            return HaltOrWait(ref sl);
+                        }
+                        RefreshIfStale(ref sl, sim);
+                        if (BudgetSpent(ref sl))
+                        {
+                            return Step.Yield;
+                        }
+                        return Step.Continue;
+                    }
+                case Opcode.Probe:
+                    {
+                        if (!AtItsInstant(ref sl, i.Sync, out long t))
+                        {
+                            return Step.Yield;
+                        }
+                        Observer?.OnProbe(this, SimTime.FromPicoseconds(t), i.Line, a);
+                        s.Rip++;
+                        sl.Retired++;
+                        return Step.Continue;
+                    }
+                case Opcode.Kcall:
+                    {
+                        if (!AtItsInstant(ref sl, i.Sync, out long t))
+                        {
+                            return Step.Yield;
+                        }
+                        if (Kernel is null)
+                        {
+                            return Stop(ref sl, GuestFaultKind.InvalidOpcode, s.Rip, i.Line, "kcall without a guest kernel model");
+                        }
+                        s.Rip++;
+                        sl.Retired++;
+                        KernelCallResult kr = Kernel.Call(this, (int)i.Imm, SimTime.FromPicoseconds(t),
+                            GuestCycles + ExitCycles + sl.Guest + sl.Exit, Exits + sl.Exits);
+                        if (kr == KernelCallResult.Wait)
+                        {
+                            if (_wakePending)
+                            {
+                                _wakePending = false; // woken before it waited
+                            }
+                            else
+                            {
+                                KernelWaiting = true;
+                                return Step.Stop;
+                            }
+                        }
+                        if (Halted)
+                        {
+                            return Step.Stop;
+                        }
+                        RefreshIfStale(ref sl, sim);
+                        return Step.Continue;
+                    }
+
+                default:
+                    return StopNotExecutable(ref sl, s.Rip, i.Line, i.Op);
+            }
+
+            long cost = costs[(int)i.Cost];
+            sl.K = checked(sl.K + cost);
+            sl.Guest += cost;
+            sl.Retired++;
+            if (BudgetSpent(ref sl))
+            {
+                return Step.Yield;
+            }
+            return Step.Continue;
+        }
+    }
+
+    /// <summary>
+    /// <see cref="SyncReady(ref Slice, out long)"/>'s rule for the fast loop's shared loads and
+    /// stores at cycle <paramref name="k"/>: their instant is before the horizon, or is the slice's
+    /// start. When not, ExecuteOne evaluates the same instant again and yields to it.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool SharedReady(ref Slice sl, long k)
+    {
+        long t = sl.Clock.TimeAt(k);
+        return t < sl.Horizon || t == sl.NowPs;
+    }
+
+    // Fault messages out of line: formatting state in the loop's frame would be zeroed on every slice.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private Step StopLeftProgram(ref Slice sl, int rip, int length) =>
+        Stop(ref sl, GuestFaultKind.BadInstructionPointer, rip, 0, $"execution left the program (instruction index {rip} of {length})");
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private Step StopBadReturn(ref Slice sl, int rip, int line, long address) =>
+        Stop(ref sl, GuestFaultKind.BadInstructionPointer, rip, line, $"ret to 0x{address:x}, which is not a code address");
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private Step StopNotExecutable(ref Slice sl, int rip, int line, Opcode op) =>
+        Stop(ref sl, GuestFaultKind.InvalidOpcode, rip, line, $"opcode {op} is not executable");
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static long Ea(ref long regs, in Instruction i) =>

@@ -33,8 +33,10 @@ public sealed partial class Vcpu : IInterruptTarget
     private readonly GuestExecutor _executor;
     private readonly GuestMemory _memory;
     private CpuState _state;
+    private readonly bool _bareMetal;  // on NativePlatform: RDTSC runs inline (Vcpu.Interpreter.cs)
     private long _carry;              // sub-picosecond phase at the end of the last slice
     private Frequency _carryFrequency; // the frequency that phase is measured in
+    private SliceClock.Scale _scale;   // the slice clock's constants for the last frequency (F = 0: none yet)
 
     public Vcpu(GuestExecutor executor, string name, GuestProgram program, PhysicalCpu core, IGuestPlatform platform,
         SharedMemory? shared = null, IExecutionObserver? observer = null)
@@ -51,6 +53,7 @@ public sealed partial class Vcpu : IInterruptTarget
             throw new ArgumentException("The shared memory is smaller than the program's shared section.", nameof(shared));
         }
         _memory = new GuestMemory(program.PrivateData.ToArray(), Shared, platform);
+        _bareMetal = platform is NativePlatform;
         _state.Rip = program.Entry;
         _state.Regs[Registers.Rsp] = GuestAddressMap.StackTop;
         Id = executor.Register(this);
@@ -231,7 +234,11 @@ public sealed partial class Vcpu : IInterruptTarget
         Simulator sim = _executor.Simulator;
         var sl = new Slice { NowPs = now.Picoseconds };
         Frequency f = Core.Frequency;
-        sl.Clock.Start(now, f, f == _carryFrequency ? _carry : 0);
+        if (f.Millihertz != _scale.F)
+        {
+            _scale = new SliceClock.Scale(f);
+        }
+        sl.Clock.Start(now, in _scale, f == _carryFrequency ? _carry : 0);
         Step step = Step.Continue;
         if (_deferredExits != 0)
         {

@@ -26,6 +26,10 @@ namespace TscSim.Core.Measurement;
 /// </remarks>
 public sealed class CrossVcpuSkew
 {
+    private const long Small = 1L << 30; // operands below this in magnitude take the 64-bit path
+
+    private static bool IsSmall(long x) => unchecked((ulong)(x + Small)) < 2 * Small;
+
     private readonly long[] _lastTrueNs;
     private readonly long[] _lastSkewNs;
     private readonly bool[] _hasRead;
@@ -79,6 +83,14 @@ public sealed class CrossVcpuSkew
             if (span == 0)
             {
                 d = (ulong)Int128.Abs((Int128)lastSkew[j] - skewNs);
+            }
+            else if (span < Small && IsSmall(lastSkew[j]) && IsSmall(fromSkew) && IsSmall(skewNs))
+            {
+                // The same arithmetic in 64 bits when every operand is below 2^30 in magnitude
+                // (skews under a second, brackets under a second: the common case): each product
+                // is below 2^61, their sum below 2^63.
+                long scaled = (lastSkew[j] * span) - (fromSkew * span) - ((skewNs - fromSkew) * (lastTrue[j] - fromTrue));
+                d = (ulong)((Math.Abs(scaled) + (span / 2)) / span);
             }
             else
             {

@@ -31,10 +31,16 @@ public readonly struct SimTime :
     {
         if (ps < 0)
         {
-            throw new OverflowException($"SimTime cannot be before the start of the run ({ps} ps).");
+            ThrowBeforeStart(ps);
         }
         return new SimTime(ps);
     }
+
+    // Out of line, so that callers which inline FromPicoseconds (the engine's and the
+    // interpreter's per-event paths) carry no string-formatting state in their frames.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static void ThrowBeforeStart(long ps) =>
+        throw new OverflowException($"SimTime cannot be before the start of the run ({ps} ps).");
 
     /// <summary>For hot paths whose value is non-negative by construction (checked in Debug builds only).</summary>
     internal static SimTime FromPicosecondsTrusted(long ps)

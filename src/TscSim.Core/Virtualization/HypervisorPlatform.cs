@@ -82,6 +82,19 @@ public sealed class HypervisorPlatform : IGuestPlatform
         unchecked(Controls.TscOffset + (long)(value - NativeGuestTsc(at)));
 
     /// <inheritdoc />
+    /// <remarks>Execute's path for an RDTSC the backend runs in guest mode (ExecuteNative): the offset and scaled host TSC, nothing else.</remarks>
+    public bool TryNativeRdtsc(Vcpu vcpu, SimTime at, out ulong value)
+    {
+        if (_vm.Backend.Decide(Opcode.Rdtsc, in Controls, 0) != GuestModeOutcome.Native)
+        {
+            value = 0;
+            return false;
+        }
+        value = NativeGuestTsc(at);
+        return true;
+    }
+
+    /// <inheritdoc />
     public PlatformResult Execute(Vcpu vcpu, ref CpuState s, in Instruction i, SimTime at, long nativeCycles)
     {
         unchecked
