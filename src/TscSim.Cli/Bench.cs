@@ -281,7 +281,7 @@ internal static class Bench
             : Duration.FromMilliseconds(100);
         double instructions = Math.Round(InterpreterPerSecond(InterpreterBench.AluLoop, simulated, rounds, 1));
         double rdtsc = Math.Round(InterpreterPerSecond(InterpreterBench.RdtscLoop, simulated, rounds, 2));
-        double? realRdtsc = RdtscReference.RatePerSecond(rounds, eventsOverride is long e3 ? Math.Max(1_000, e3) : 50_000_000);
+        double? realRdtsc = RdtscReference.RatePerSecond(rounds, eventsOverride is long e4 ? Math.Max(1_000, e4) : 50_000_000);
         Duration reference = eventsOverride is long e2 ? Duration.FromPicoseconds(Math.Max(1_000_000_000, e2 * 20_000)) : Duration.FromSeconds(2);
         double ratio = Math.Round(SimulatedToWallRatio(reference, rounds), 3);
 
