@@ -175,6 +175,8 @@ public sealed partial class GuestKernel : IGuestKernel, IEventHandler
 
     /// <summary>Warps the boot-time warp test measured: (target vCPU, warps, largest warp in cycles).</summary>
     public List<(int Vcpu, long Warps, long MaxWarpCycles)> WarpTests => _smp.WarpTests;
+    /// <summary>Each warp test's start, end and <c>loop_timeout</c> (ms).</summary>
+    public List<(SimTime Start, SimTime End, int TimeoutMilliseconds)> WarpTestSpans => _smp.WarpTestSpans;
 
     /// <summary>Notifications the kernel acted on.</summary>
     public int NotificationsHandled { get; private set; }

@@ -11,8 +11,19 @@ namespace TscSim.Core.Guest;
 /// </summary>
 internal sealed class SmpBringUp
 {
-    /// <summary>check_tsc_warp's timeout for a vCPU without online siblings (each vCPU is its own core here), ms.</summary>
+    /// <summary>
+    /// check_tsc_warp's timeout when the AP has no other online CPU in its package, ms (Linux
+    /// 6.18 arch/x86/kernel/tsc_sync.c <c>loop_timeout</c>: weight of topology_core_cpumask ≤ 1).
+    /// </summary>
     public const int WarpTestMilliseconds = 20;
+
+    /// <summary>
+    /// check_tsc_warp's timeout when another CPU of the AP's package is already online, ms
+    /// (<c>loop_timeout</c>: "a smaller timeout of 2msec"). smpboot.c <c>start_secondary</c>
+    /// calls <c>ap_starting</c> (which runs <c>set_cpu_sibling_map</c>) before
+    /// <c>check_tsc_sync_target</c>, so the AP's own core mask already holds its online package mates.
+    /// </summary>
+    public const int SiblingWarpTestMilliseconds = 2;
 
     private readonly GuestKernel _kernel;
     private readonly Vcpu[] _vcpus;
@@ -32,9 +43,15 @@ internal sealed class SmpBringUp
     /// <summary>Warps the warp test measured: (target vCPU, warps, largest warp in cycles).</summary>
     public List<(int Vcpu, long Warps, long MaxWarpCycles)> WarpTests { get; } = [];
 
+    /// <summary>Each warp test's pair start (the AP woken), end (its result) and <c>loop_timeout</c> in ms.</summary>
+    public List<(SimTime Start, SimTime End, int TimeoutMilliseconds)> WarpTestSpans { get; } = [];
+
+    private SimTime _pairStart;
+    private int _pairTimeoutMs;
+
     /// <summary>
     /// Brings the next AP online at <paramref name="at"/>: both vCPUs get the warp test's
-    /// timeout (20 ms of TSC) and rendezvous count; rbx tells the BSP 2 (all online), 1 (run the
+    /// timeout (<c>loop_timeout</c>: 2 or 20 ms of TSC) and rendezvous count; rbx tells the BSP 2 (all online), 1 (run the
     /// warp test) or 0 (no test).
     /// </summary>
     public void Next(Vcpu bsp, SimTime at)
@@ -47,7 +64,9 @@ internal sealed class SmpBringUp
         }
         Vcpu ap = _vcpus[_nextAp];
         bool warp = _kernel.Profile.WarpTest && _kernel.TscUnstable is null && _kernel.TscKhz > 0;
-        long timeout = _kernel.TscKhz * WarpTestMilliseconds;
+        _pairTimeoutMs = LoopTimeoutMilliseconds(_nextAp);
+        _pairStart = at;
+        long timeout = _kernel.TscKhz * _pairTimeoutMs;
         if (warp)
         {
             _pairs++;
@@ -62,6 +81,31 @@ internal sealed class SmpBringUp
         ap.Wake(at);
     }
 
+    /// <summary>
+    /// <c>loop_timeout(cpu)</c> for AP <paramref name="ap"/>: 2 ms when an earlier-onlined CPU
+    /// shares its package, else 20 ms. In a VM every vCPU is a core of one virtual package:
+    /// QEMU's <c>-smp N</c> default since machine type 6.2 (hw/core/machine-smp.c, "Prefer cores
+    /// over sockets in smp parsing since 6.2"; older machine types made each vCPU a socket).
+    /// ASSUMPTION: the same single-package topology for a direct VMM, Xen and Hyper-V guests. On
+    /// bare metal the package is the physical core's socket.
+    /// </summary>
+    private int LoopTimeoutMilliseconds(int ap)
+    {
+        Vcpu target = _vcpus[ap];
+        if (target.Platform is not NativePlatform)
+        {
+            return ap > 0 ? SiblingWarpTestMilliseconds : WarpTestMilliseconds;
+        }
+        for (int k = 0; k < ap; k++)
+        {
+            if (_vcpus[k].Core.Socket == target.Core.Socket)
+            {
+                return SiblingWarpTestMilliseconds;
+            }
+        }
+        return WarpTestMilliseconds;
+    }
+
     /// <summary>The end of one pair's warp test: records it, resets the shared variables, and marks the TSC unstable on a warp.</summary>
     public void Result(SimTime at)
     {
@@ -72,6 +116,7 @@ internal sealed class SmpBringUp
         shared.WriteQword(_maxWarpAddress, 0);
         shared.WriteQword(_lastTscAddress, 0); // check_tsc_sync_source resets last_tsc for the next pair
         WarpTests.Add((_nextAp, warps, max));
+        WarpTestSpans.Add((_pairStart, at, _pairTimeoutMs));
         if (warps > 0)
         {
             _kernel.Message(at, $"TSC synchronization [CPU#0 -> CPU#{_nextAp}]: Measured {max} cycles TSC warp between CPUs, turning off TSC clock.");

@@ -172,6 +172,26 @@ public class GuestKernelTests
     }
 
     [Fact]
+    public void The_warp_test_of_a_vms_aps_runs_loop_timeouts_2_ms_as_each_has_the_boot_cpu_in_its_package()
+    {
+        // Linux 6.18 tsc_sync.c loop_timeout: 2 ms when topology_core_cpumask(cpu) holds another
+        // CPU. A VM's vCPUs are cores of one package (QEMU's -smp default since machine type
+        // 6.2), so each AP's mask holds at least the boot CPU. check_tsc_warp loops until its
+        // TSC passes start + tsc_khz * 2: on a 2 GHz host, 4,000,000 cycles = 2 ms, plus the
+        // rendezvous around it (well under 0.1 ms of guest instructions).
+        var rig = new KernelRig(OsProfiles.LinuxModern, Policy("kvm-modern", TrappingOverride.Off),
+            [KernelRig.Host("h", 2_000, cores: 4)], vcpus: 3, pin: [0, 1, 2]);
+        rig.RunUntil(Ms(300));
+        Assert.Equal(2, rig.Kernel.WarpTestSpans.Count);
+        foreach (var (start, end, timeout) in rig.Kernel.WarpTestSpans)
+        {
+            Assert.Equal(SmpBringUp.SiblingWarpTestMilliseconds, timeout);
+            long spanNs = (end - start).Picoseconds / 1_000;
+            Assert.InRange(spanNs, 2_000_000, 2_100_000);
+        }
+    }
+
+    [Fact]
     public void The_watchdog_moves_a_guest_from_a_tsc_running_1pct_fast_to_the_hpet_within_two_periods()
     {
         // An AMD K8 TSC follows P-states: at 1 s the core goes from 2.0 to 2.02 GHz, and a guest

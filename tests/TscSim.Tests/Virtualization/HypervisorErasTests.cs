@@ -411,7 +411,8 @@ public class HypervisorErasTests
         Assert.Equal(62_500_000L, ClocksourceWatchdog.LegacyThresholdNs);          // WATCHDOG_THRESHOLD = NSEC_PER_SEC >> 4
         Assert.Equal(62_000L, ClocksourceWatchdog.MaxSkewNs);                      // WATCHDOG_MAX_SKEW (MAX_SKEW_USEC)
         Assert.Equal(Duration.FromMilliseconds(500), ClocksourceWatchdog.Interval); // WATCHDOG_INTERVAL = HZ >> 1
-        Assert.Equal(20, SmpBringUp.WarpTestMilliseconds);                         // check_tsc_warp: 20 ms without siblings
+        Assert.Equal(20, SmpBringUp.WarpTestMilliseconds);                         // loop_timeout: 20 ms without online package mates
+        Assert.Equal(2, SmpBringUp.SiblingWarpTestMilliseconds);                   // loop_timeout: 2 ms with one
         Assert.Equal(Duration.FromMilliseconds(100), OsProfiles.Windows2016.NotificationDelay); // HZ/10 re-enlightenment work
         // QEMU freq_within_bounds: ±(freq × 250 / 10^6), integer.
         Assert.True(Vm.QemuWithinBounds(2_000_000, 2_000_500));
