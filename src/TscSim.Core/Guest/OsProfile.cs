@@ -213,7 +213,9 @@ public static class OsProfiles
         Tick = "HZ 1000 (assumed distribution setting, RHEL5 x86_64: UNCONFIRMED; upstream Kconfig.hz default was 250; hz: 250 or 100 selectable): "
             + "PIT channel 0 mode 2, LATCH = (1193182 + HZ/2)/HZ, IRQ0 through the 8259 (the IO-APIC route is not modelled) on vCPU 0 "
             + "running main_timer_handler (1 RDTSC, +CPUID on AMD; +1 HPET read when an HPET exists; 8259 EOI); every vCPU's local APIC "
-            + "timer periodic at HZ (xAPIC EOI); idle vCPUs halt until the next interrupt",
+            + "timer periodic at HZ (xAPIC EOI); idle vCPUs halt until the next interrupt; "
+            + "NOT MODELLED (a known deviation): with an HPET that has legacy replacement (QEMU's does), 2.6.18 time_init sets "
+            + "hpet_use_timer and the HPET, not the PIT, drives IRQ0 and calibrates the TSC (hpet_calibrate_tsc); here the PIT always does",
     };
 
     /// <summary>

@@ -19,7 +19,8 @@ namespace TscSim.Core.Guest;
 /// Modelled simplifications: <c>delay</c> is 0 (a PM timer is present, so main_timer_handler does
 /// not latch the PIT, as under QEMU with ACPI); the jiffies clocksource's NTP error feedback
 /// (<c>clocksource_adjust</c>), which keeps xtime within a few ns of n × tick_nsec, is replaced by
-/// exactly n × tick_nsec; <c>hpet_use_timer</c> is 0 (the PIT, not the HPET, is IRQ0).
+/// exactly n × tick_nsec; <c>hpet_use_timer</c> is 0 (the PIT, not the HPET, is IRQ0): a known
+/// deviation where the VM has an HPET with legacy replacement, as QEMU's, stated in the profile's tick text.
 /// </remarks>
 public sealed class TickTimekeeping : ITimekeeping
 {
