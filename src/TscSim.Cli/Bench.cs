@@ -36,26 +36,7 @@ internal static class Bench
     /// one of its parents (a build in the repository's bin/ folder finds the repository's copy).
     /// Null when none exists (run tests/TscSim.Benchmarks/reference/build.sh to build it).
     /// </summary>
-    public static string? FindCxxReference()
-    {
-        string? explicitPath = Environment.GetEnvironmentVariable(CxxReferenceVariable);
-        if (!string.IsNullOrEmpty(explicitPath))
-        {
-            return File.Exists(explicitPath) ? Path.GetFullPath(explicitPath) : null;
-        }
-        foreach (string start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
-        {
-            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
-            {
-                string candidate = Path.Combine(dir.FullName, CxxReferencePath);
-                if (File.Exists(candidate))
-                {
-                    return candidate;
-                }
-            }
-        }
-        return null;
-    }
+    public static string? FindCxxReference() => ReferenceBinary.Find(CxxReferencePath, CxxReferenceVariable);
 
     /// <summary>
     /// One hold-model measurement: the median of <paramref name="rounds"/> timed rounds of the C#
@@ -88,40 +69,8 @@ internal static class Bench
     }
 
     /// <summary>One timed round of the C++ reference (its own warm-up first); null if it failed.</summary>
-    private static double? CxxRound(string binary, int pending, long events)
-    {
-        var start = new ProcessStartInfo(binary)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.ArgumentList.Add(pending.ToString(CultureInfo.InvariantCulture));
-        start.ArgumentList.Add(events.ToString(CultureInfo.InvariantCulture));
-        start.ArgumentList.Add("1");
-        try
-        {
-            using var process = Process.Start(start);
-            if (process is null)
-            {
-                return null;
-            }
-            string text = process.StandardOutput.ReadToEnd();
-            process.StandardError.ReadToEnd();
-            process.WaitForExit();
-            string[] fields = text.Trim().Split(' ');
-            if (process.ExitCode != 0 || fields.Length != 3
-                || !double.TryParse(fields[2], NumberStyles.Float, CultureInfo.InvariantCulture, out double seconds))
-            {
-                return null;
-            }
-            return events / Math.Max(seconds, 1e-9);
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            return null;
-        }
-    }
+    private static double? CxxRound(string binary, int pending, long events) =>
+        ReferenceBinary.RunForThirdField(binary, pending, events, 1) is double seconds ? events / Math.Max(seconds, 1e-9) : null;
 
     /// <summary>
     /// Guest instructions (or, with <paramref name="perIteration"/> = 2, RDTSCs of the two-instruction

@@ -1,6 +1,3 @@
-using System.Diagnostics;
-using System.Globalization;
-
 namespace TscSim.Cli;
 
 /// <summary>
@@ -22,26 +19,7 @@ internal static class RdtscReference
     /// current folder or one of its parents, else under the tscsim binary's folder or one of its
     /// parents. Null when none exists.
     /// </summary>
-    public static string? Find()
-    {
-        string? explicitPath = Environment.GetEnvironmentVariable(Variable);
-        if (!string.IsNullOrEmpty(explicitPath))
-        {
-            return File.Exists(explicitPath) ? Path.GetFullPath(explicitPath) : null;
-        }
-        foreach (string start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
-        {
-            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
-            {
-                string candidate = Path.Combine(dir.FullName, RelativePath);
-                if (File.Exists(candidate))
-                {
-                    return candidate;
-                }
-            }
-        }
-        return null;
-    }
+    public static string? Find() => ReferenceBinary.Find(RelativePath, Variable);
 
     /// <summary>
     /// The median real RDTSC rate (per second) of <paramref name="rounds"/> runs of the reference,
@@ -68,36 +46,5 @@ internal static class RdtscReference
         return rates[rates.Length / 2];
     }
 
-    private static double? Round(string binary, long iterations)
-    {
-        var start = new ProcessStartInfo(binary)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.ArgumentList.Add(iterations.ToString(CultureInfo.InvariantCulture));
-        try
-        {
-            using var process = Process.Start(start);
-            if (process is null)
-            {
-                return null;
-            }
-            string text = process.StandardOutput.ReadToEnd();
-            process.StandardError.ReadToEnd();
-            process.WaitForExit();
-            string[] fields = text.Trim().Split(' ');
-            if (process.ExitCode != 0 || fields.Length != 3
-                || !double.TryParse(fields[2], NumberStyles.Float, CultureInfo.InvariantCulture, out double rate))
-            {
-                return null;
-            }
-            return rate;
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            return null;
-        }
-    }
+    private static double? Round(string binary, long iterations) => ReferenceBinary.RunForThirdField(binary, iterations);
 }

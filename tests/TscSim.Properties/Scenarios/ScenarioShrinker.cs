@@ -51,10 +51,11 @@ public static class ScenarioShrinker
         }
 
         // A shorter run: events past the end are dropped by Normalize.
-        if (s.DurationMs > GeneratedScenario.MinDurationMs)
+        int shortest = GeneratedScenario.ShortestDurationMs(s.Vms);
+        if (s.DurationMs > shortest)
         {
-            yield return s with { DurationMs = Math.Max(GeneratedScenario.MinDurationMs, s.DurationMs / 2) };
-            yield return s with { DurationMs = Math.Max(GeneratedScenario.MinDurationMs, s.DurationMs * 3 / 4) };
+            yield return s with { DurationMs = Math.Max(shortest, s.DurationMs / 2) };
+            yield return s with { DurationMs = Math.Max(shortest, s.DurationMs * 3 / 4) };
         }
 
         // Fewer vCPUs.
