@@ -94,6 +94,32 @@ internal static class Bench
         return rates[rounds / 2];
     }
 
+    /// <summary>
+    /// Simulated time of the reference scenario by which all 4 vCPUs have booted: the linux-modern
+    /// boot brings 3 APs online, each after a warp test of loop_timeout's 2 ms (tsc_sync.c), and
+    /// the last vCPU's first clock read comes at about 6.0 ms.
+    /// </summary>
+    public static readonly Duration ReferenceBoot = Duration.FromMilliseconds(7);
+
+    /// <summary>Wall milliseconds of the reference scenario's boot (<see cref="ReferenceBoot"/>), warm: the median of rounds after one warm-up run.</summary>
+    public static double ReferenceBootWallMilliseconds(int rounds)
+    {
+        string text = TscSim.Core.Runs.ReferenceScenario.Text(ReferenceBoot);
+        var walls = new double[rounds];
+        for (int r = -1; r < rounds; r++)
+        {
+            var model = new TscSim.Core.Runs.ScenarioModel(TscSim.Core.Scenarios.ScenarioLoader.LoadText(text, "bench-reference-boot.yaml"));
+            long start = Stopwatch.GetTimestamp();
+            TscSim.Core.Runs.ScenarioRun.Execute(model);
+            if (r >= 0)
+            {
+                walls[r] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            }
+        }
+        Array.Sort(walls);
+        return walls[rounds / 2];
+    }
+
     /// <summary>Simulated seconds per wall second for the reference scenario (median of rounds).</summary>
     public static double SimulatedToWallRatio(Duration simulated, int rounds)
     {
@@ -233,6 +259,7 @@ internal static class Bench
         double? realRdtsc = RdtscReference.RatePerSecond(rounds, eventsOverride is long e4 ? Math.Max(1_000, e4) : 50_000_000);
         Duration reference = eventsOverride is long e2 ? Duration.FromPicoseconds(Math.Max(1_000_000_000, e2 * 20_000)) : Duration.FromSeconds(2);
         double ratio = Math.Round(SimulatedToWallRatio(reference, rounds), 3);
+        double bootMs = Math.Round(ReferenceBootWallMilliseconds(rounds), 1);
 
         List<ScalePoint>? series = null;
         if (scale)
@@ -264,6 +291,7 @@ internal static class Bench
                 ["real_rdtsc_per_s"] = realRdtsc is double real ? Math.Round(real) : null!,
                 ["interpreter_rdtsc_vs_real"] = realRdtsc is double real2 && real2 > 0 ? Math.Round(rdtsc / real2, 3) : null!,
                 ["simulated_to_wall_ratio"] = ratio,
+                ["reference_boot_wall_ms"] = bootMs,
             };
             if (series is not null)
             {
@@ -319,6 +347,7 @@ internal static class Bench
             }
             output.WriteLine("reference scenario (1 VM, 4 vCPUs, kvm-clock, a clock read every 10 us of guest time):");
             output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  simulated/wall: {ratio,8:F2} simulated s per wall s"));
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  boot (4 vCPUs online, first {ReferenceBoot.Picoseconds / 1_000_000_000} ms simulated, warm): {bootMs,8:F1} ms wall"));
             if (series is not null)
             {
                 output.WriteLine("scale (2-vCPU linux-modern VMs, kvm-modern; wall s per simulated vCPU-second, boot included):");
