@@ -222,7 +222,7 @@ public sealed class ReadSeries
     }
 
     private ReadRow ToRow(in Stored s) =>
-        new(s.TrueNs, _vms[s.Vm], s.Vcpu, s.Core, _hosts[s.Host], s.ClockNs, checked(s.ClockNs - s.TrueNs), s.Exited, s.Cycles);
+        new(s.TrueNs, _vms[s.Vm], s.Vcpu, s.Core, _hosts[s.Host], s.ClockNs, VcpuRecorder.SaturatedSkew(s.ClockNs, s.TrueNs), s.Exited, s.Cycles);
 
     /// <summary>
     /// Writes the header and the rows as CSV: invariant culture, integers in decimal, names quoted

@@ -54,6 +54,7 @@ public static class SummaryJson
         writer.WriteNumber("largest_step_ns", vcpu.LargestStepNs);
         writer.WriteNumber("violations", vcpu.Violations);
         writer.WriteNumber("worst_backstep_ns", vcpu.WorstBackstepNs);
+        writer.WriteNumber("wild_reads", vcpu.WildReads);
 
         StatsSummary cycles = vcpu.ReadCycles;
         writer.WriteStartObject("read_cycles");

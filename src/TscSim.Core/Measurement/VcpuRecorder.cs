@@ -34,8 +34,8 @@ public sealed class VcpuRecorder
     /// <summary>The vCPU's index in its VM (the summary's <c>id</c>).</summary>
     public int Id { get; }
 
-    /// <summary>Guest clock reads recorded (<c>reads</c>).</summary>
-    public long Reads => _skew.Count;
+    /// <summary>Guest clock reads recorded (<c>reads</c>), wild ones included.</summary>
+    public long Reads => _skew.Count + _wildReads;
 
     /// <summary>Skew statistics in ns, skew = clock − true time (<c>skew_ns</c>).</summary>
     public StatsSummary SkewNs => _skew.Summarize();
@@ -101,17 +101,54 @@ public sealed class VcpuRecorder
             throw OutOfOrder(trueNs, _lastClockTrueNs);
         }
         _lastClockTrueNs = trueNs;
-        long skew = checked(clockNs - trueNs);
-        _skew.Add(skew);
-        _drift.Add(trueNs, skew);
         _readCycles.Add(cycles);
         _clockReadExits += exits;
         if (exits > 0)
         {
             _exitedClockReads++;
         }
+        if (IsWild(clockNs, trueNs))
+        {
+            _wildReads++;
+        }
+        else
+        {
+            long skew = clockNs - trueNs;
+            _skew.Add(skew);
+            _drift.Add(trueNs, skew);
+        }
         return _clock.Observe(clockNs);
     }
+
+    /// <summary>
+    /// |clock − true| beyond which a read is <em>wild</em>: 2^52 ns, about 52 days. A guest clock
+    /// is a u64 of ns that a kernel can really wrap: a pvclock read whose TSC is behind
+    /// <c>tsc_timestamp</c> scales the u64 difference (pvclock.h <c>__pvclock_read_cycles</c>)
+    /// into a jump of the order of 2^63 ns, which <c>last_value</c> accepts as larger; an old
+    /// kernel's unsigned delta jumps by ~2^42 ns (below the limit: an ordinary, huge skew). A wild
+    /// read is counted (<see cref="WildReads"/>) and checked for monotonicity like any other, but
+    /// kept out of the skew, drift and step statistics, whose sums it would overflow.
+    /// </summary>
+    public const long WildSkewNs = 1L << 52;
+
+    /// <summary>Whether a read of <paramref name="clockNs"/> at <paramref name="trueNs"/> is wild (<see cref="WildSkewNs"/>).</summary>
+    public static bool IsWild(long clockNs, long trueNs)
+    {
+        Int128 skew = (Int128)clockNs - trueNs;
+        return skew > WildSkewNs || skew < -WildSkewNs;
+    }
+
+    /// <summary>clock − true in ns, saturated at the ends of a long (for rows of reads.csv, wild ones included).</summary>
+    public static long SaturatedSkew(long clockNs, long trueNs)
+    {
+        Int128 skew = (Int128)clockNs - trueNs;
+        return skew > long.MaxValue ? long.MaxValue : skew < long.MinValue ? long.MinValue : (long)skew;
+    }
+
+    private long _wildReads;
+
+    /// <summary>Clock reads whose skew was beyond <see cref="WildSkewNs"/> (kept out of the skew statistics).</summary>
+    public long WildReads => _wildReads;
 
     /// <summary>
     /// A TSC read at true time <paramref name="trueNs"/> returned <paramref name="tscValue"/>

@@ -154,7 +154,10 @@ public sealed class VmRecorder
         }
         _lastClockTrueNs = trueNs;
         bool backwards = recorder.OnClockRead(trueNs, clockNs, cycles, exits);
-        _skew.Observe(vcpu, trueNs, checked(clockNs - trueNs));
+        if (!VcpuRecorder.IsWild(clockNs, trueNs))
+        {
+            _skew.Observe(vcpu, trueNs, clockNs - trueNs);
+        }
         return backwards;
     }
 

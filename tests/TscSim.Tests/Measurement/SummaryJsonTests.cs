@@ -25,7 +25,7 @@ public class SummaryJsonTests
     {
         JsonElement o = Write(w => SummaryJson.WriteVcpuMeasurements(w, RecorderTests.HandWorked()));
         Assert.Equal(
-            ["id", "reads", "skew_ns", "drift_ppm", "steps", "largest_step_ns", "violations", "worst_backstep_ns", "read_cycles",
+            ["id", "reads", "skew_ns", "drift_ppm", "steps", "largest_step_ns", "violations", "worst_backstep_ns", "wild_reads", "read_cycles",
              "tsc_reads", "tsc_violations", "tsc_worst_backstep_cycles"],
             Keys(o));
         Assert.Equal(["min", "max", "mean", "p50", "p99", "max_abs", "final"], Keys(o.GetProperty("skew_ns")));
@@ -46,6 +46,7 @@ public class SummaryJsonTests
         Assert.Equal(0, o.GetProperty("largest_step_ns").GetInt64());
         Assert.Equal(1, o.GetProperty("violations").GetInt64());
         Assert.Equal(5, o.GetProperty("worst_backstep_ns").GetInt64());
+        Assert.Equal(0, o.GetProperty("wild_reads").GetInt64());
         JsonElement cycles = o.GetProperty("read_cycles");
         Assert.Equal("400", cycles.GetProperty("mean").GetRawText());
         Assert.Equal("250", cycles.GetProperty("p50").GetRawText());
