@@ -150,7 +150,7 @@ internal static class Bench
     /// </summary>
     public static DatacenterFigure? RunDatacenter(string? file)
     {
-        file ??= FindUp(DatacenterPath);
+        file ??= ReferenceBinary.FindUp(DatacenterPath);
         if (file is null || !File.Exists(file))
         {
             return null;
@@ -163,22 +163,6 @@ internal static class Bench
         self.Refresh();
         return new DatacenterFigure(Path.GetFullPath(file), wall, self.PeakWorkingSet64 / 1e6, model.Sim.ExecutedEvents,
             model.Sim.Now.Picoseconds / 1e12, result.Passed);
-    }
-
-    private static string? FindUp(string relative)
-    {
-        foreach (string start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
-        {
-            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
-            {
-                string candidate = Path.Combine(dir.FullName, relative);
-                if (File.Exists(candidate))
-                {
-                    return candidate;
-                }
-            }
-        }
-        return null;
     }
 
     /// <summary>One point of the scale series: its shape and wall seconds per simulated vCPU-second.</summary>

@@ -24,6 +24,15 @@ internal static class ReferenceBinary
         {
             return File.Exists(explicitPath) ? Path.GetFullPath(explicitPath) : null;
         }
+        return FindUp(relativePath);
+    }
+
+    /// <summary>
+    /// <paramref name="relativePath"/> under the current folder or one of its parents, else under
+    /// the tscsim binary's folder or one of its parents; null when none exists.
+    /// </summary>
+    public static string? FindUp(string relativePath)
+    {
         foreach (string start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
         {
             for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
