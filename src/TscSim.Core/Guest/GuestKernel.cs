@@ -255,7 +255,7 @@ public sealed partial class GuestKernel : IGuestKernel, IEventHandler
             case KernelLibrary.Boot:
                 return Boot(vcpu, v, at);
             case KernelLibrary.CalibrationBegin:
-                TscCalibration.Begin(vcpu);
+                TscCalibration.Begin(vcpu, Profile.ReadRefsThresholdCycles);
                 return KernelCallResult.Continue;
             case KernelLibrary.CalibrationStep:
                 if (_calibration.Step(vcpu) is CalibrationResult result)

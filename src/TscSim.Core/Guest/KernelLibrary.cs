@@ -41,8 +41,19 @@ public static class KernelLibrary
     /// <summary>rbx after <see cref="BringUpNext"/> when every vCPU is online (0: next AP without warp test, 1: with it).</summary>
     public const int AllOnline = 2;
 
-    /// <summary>SMI_TRESHOLD (arch/x86/kernel/tsc.c, 2.6.37; today <c>tsc_khz &gt;&gt; 5</c>): tsc_read_refs accepts a TSC–reference–TSC bracket shorter than this, in TSC cycles.</summary>
+    /// <summary>
+    /// SMI_TRESHOLD (arch/x86/kernel/tsc.c, 2.6.37): tsc_read_refs accepts a TSC–reference–TSC
+    /// bracket shorter than this, in TSC cycles. The kernel's value comes from its profile
+    /// (<see cref="OsProfile.ReadRefsThresholdCycles"/>) in rbp, set by <see cref="CalibrationBegin"/>.
+    /// </summary>
     public const int SmiThresholdCycles = 50_000;
+
+    /// <summary>
+    /// TSC_DEFAULT_THRESHOLD = 0x20000 (Linux 6.18 arch/x86/kernel/tsc.c): today's tsc_read_refs
+    /// takes <c>tsc_khz &gt;&gt; 5</c> once tsc_khz is known and this before, i.e. during the boot
+    /// calibration (pit_hpet_ptimer_calibrate_cpu runs before tsc_khz is set).
+    /// </summary>
+    public const int TscDefaultThresholdCycles = 0x20000;
 
     /// <summary>MAX_RETRIES (tsc.c): tsc_read_refs' tries before it gives up on the reference.</summary>
     public const int ReadRefsRetries = 5;
@@ -97,7 +108,7 @@ public static class KernelLibrary
         __k_enter:      kcall {EnterWorkload}   ; EnterWorkload: registers reset, jumps to the workload
 
         ; ------------------------------------------------ TSC calibration (BSP)
-        __k_calibrate:  kcall {CalibrationBegin} ; CalibrationBegin: rsi = latch, r8 = minimum loops
+        __k_calibrate:  kcall {CalibrationBegin} ; CalibrationBegin: rsi = latch, r8 = minimum loops, rbp = tsc_read_refs threshold
         __k_cal_loop:   call __k_read_refs
                         mov r12, r14            ; tsc1
                         mov r13, r15            ; hpet1 (-1: no reference)
@@ -108,7 +119,7 @@ public static class KernelLibrary
                         jnz __k_cal_loop
                         ret
 
-        ; tsc_read_refs: TSC, HPET main counter, TSC; accepted when the bracket is under SMI_TRESHOLD cycles
+        ; tsc_read_refs: TSC, HPET main counter, TSC; accepted when the bracket is under rbp cycles
         __k_read_refs:  mov r10, {ReadRefsRetries}
         __k_rr_try:     lfence
                         rdtsc
@@ -123,7 +134,7 @@ public static class KernelLibrary
                         or rax, rdx
                         mov r14, rax
                         sub rax, r11
-                        cmp rax, {SmiThresholdCycles}
+                        cmp rax, rbp            ; the era's threshold (CalibrationBegin)
                         jb __k_rr_ok
                         dec r10
                         jnz __k_rr_try

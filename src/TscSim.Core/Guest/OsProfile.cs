@@ -93,6 +93,13 @@ public sealed record OsProfile
 
     public CalibrationKind Calibration { get; init; } = CalibrationKind.Pit;
 
+    /// <summary>
+    /// tsc_read_refs' bracket limit in TSC cycles during the PIT calibration: 2.6.37's
+    /// SMI_TRESHOLD 50,000 by default (also for the non-Linux profiles, whose calibration is
+    /// modelled on Linux's), today's TSC_DEFAULT_THRESHOLD 0x20000 for linux-modern.
+    /// </summary>
+    public long ReadRefsThresholdCycles { get; init; } = KernelLibrary.SmiThresholdCycles;
+
     /// <summary>Runs check_tsc_warp between vCPU 0 and each other vCPU at bring-up.</summary>
     public bool WarpTest { get; init; }
 
@@ -174,6 +181,7 @@ public static class OsProfiles
         Ratings = [(ClocksourceKind.KvmClock, 400), (ClocksourceKind.Tsc, 300), (ClocksourceKind.Hpet, 250), (ClocksourceKind.AcpiPm, 200)],
         KvmclockRatingWithInvariantTsc = 299,
         Calibration = CalibrationKind.Pvclock,
+        ReadRefsThresholdCycles = KernelLibrary.TscDefaultThresholdCycles, // without kvm-clock it calibrates on the PIT
         WarpTest = true,
         Watchdog = WatchdogKind.Modern,
         HonoursStableFlag = true,

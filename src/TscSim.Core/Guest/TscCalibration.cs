@@ -28,10 +28,11 @@ internal sealed class TscCalibration(IGuestMachine machine)
     private long _pitMin = long.MaxValue, _refMin = long.MaxValue;  // best kHz by the PIT and by the reference (MaxValue: none)
 
     /// <summary>Loads the first window's latch and minimum loop count for the guest code.</summary>
-    public static void Begin(Vcpu vcpu)
+    public static void Begin(Vcpu vcpu, long readRefsThresholdCycles)
     {
         vcpu.SetRegister(Registers.Rsi, CalLatch);
         vcpu.SetRegister(Registers.R8, CalLoops);
+        vcpu.SetRegister(Registers.Rbp, readRefsThresholdCycles);
     }
 
     /// <summary>

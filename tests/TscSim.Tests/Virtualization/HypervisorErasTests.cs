@@ -413,6 +413,8 @@ public class HypervisorErasTests
         Assert.Equal(Duration.FromMilliseconds(500), ClocksourceWatchdog.Interval); // WATCHDOG_INTERVAL = HZ >> 1
         Assert.Equal(20, SmpBringUp.WarpTestMilliseconds);                         // loop_timeout: 20 ms without online package mates
         Assert.Equal(2, SmpBringUp.SiblingWarpTestMilliseconds);                   // loop_timeout: 2 ms with one
+        Assert.Equal(50_000L, OsProfiles.FreeBsd8.ReadRefsThresholdCycles);         // 2.6.37 tsc.c SMI_TRESHOLD (the Linux-modelled calibration of the other OSes)
+        Assert.Equal(0x20000L, OsProfiles.LinuxModern.ReadRefsThresholdCycles);    // 6.18 tsc.c TSC_DEFAULT_THRESHOLD (tsc_khz still 0)
         Assert.Equal(Duration.FromMilliseconds(100), OsProfiles.Windows2016.NotificationDelay); // HZ/10 re-enlightenment work
         // QEMU freq_within_bounds: ±(freq × 250 / 10^6), integer.
         Assert.True(Vm.QemuWithinBounds(2_000_000, 2_000_500));
