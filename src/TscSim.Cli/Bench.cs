@@ -3,6 +3,8 @@ using System.Globalization;
 using System.Text.Json;
 using TscSim.Core.Engine;
 using TscSim.Core.Guest;
+using TscSim.Core.Runs;
+using TscSim.Core.Scenarios;
 using TscSim.Core.Time;
 
 namespace TscSim.Cli;
@@ -94,6 +96,15 @@ internal static class Bench
         return rates[rounds / 2];
     }
 
+    /// <summary>Builds <paramref name="scenario"/> and runs it in process without writing results; only the run is timed.</summary>
+    private static (double WallSeconds, ScenarioModel Model, RunResult Result) TimedRun(Scenario scenario)
+    {
+        var model = new ScenarioModel(scenario);
+        long start = Stopwatch.GetTimestamp();
+        RunResult result = ScenarioRun.Execute(model);
+        return (Stopwatch.GetElapsedTime(start).TotalSeconds, model, result);
+    }
+
     /// <summary>
     /// Simulated time of the reference scenario by which all 4 vCPUs have booted: the linux-modern
     /// boot brings 3 APs online, each after a warp test of loop_timeout's 2 ms (tsc_sync.c), and
@@ -104,16 +115,14 @@ internal static class Bench
     /// <summary>Wall milliseconds of the reference scenario's boot (<see cref="ReferenceBoot"/>), warm: the median of rounds after one warm-up run.</summary>
     public static double ReferenceBootWallMilliseconds(int rounds)
     {
-        string text = TscSim.Core.Runs.ReferenceScenario.Text(ReferenceBoot);
+        string text = ReferenceScenario.Text(ReferenceBoot);
         var walls = new double[rounds];
         for (int r = -1; r < rounds; r++)
         {
-            var model = new TscSim.Core.Runs.ScenarioModel(TscSim.Core.Scenarios.ScenarioLoader.LoadText(text, "bench-reference-boot.yaml"));
-            long start = Stopwatch.GetTimestamp();
-            TscSim.Core.Runs.ScenarioRun.Execute(model);
+            double seconds = TimedRun(ScenarioLoader.LoadText(text, "bench-reference-boot.yaml")).WallSeconds;
             if (r >= 0)
             {
-                walls[r] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                walls[r] = seconds * 1e3;
             }
         }
         Array.Sort(walls);
@@ -123,14 +132,11 @@ internal static class Bench
     /// <summary>Simulated seconds per wall second for the reference scenario (median of rounds).</summary>
     public static double SimulatedToWallRatio(Duration simulated, int rounds)
     {
-        string text = TscSim.Core.Runs.ReferenceScenario.Text(simulated);
+        string text = ReferenceScenario.Text(simulated);
         var ratios = new double[rounds];
         for (int r = 0; r < rounds; r++)
         {
-            var model = new TscSim.Core.Runs.ScenarioModel(TscSim.Core.Scenarios.ScenarioLoader.LoadText(text, "bench-reference.yaml"));
-            var sw = System.Diagnostics.Stopwatch.StartNew();
-            TscSim.Core.Runs.ScenarioRun.Execute(model);
-            ratios[r] = simulated.Picoseconds / 1e12 / sw.Elapsed.TotalSeconds;
+            ratios[r] = simulated.Picoseconds / 1e12 / TimedRun(ScenarioLoader.LoadText(text, "bench-reference.yaml")).WallSeconds;
         }
         Array.Sort(ratios);
         return ratios[rounds / 2];
@@ -155,10 +161,7 @@ internal static class Bench
         {
             return null;
         }
-        var model = new TscSim.Core.Runs.ScenarioModel(TscSim.Core.Scenarios.ScenarioLoader.Load(file));
-        long start = Stopwatch.GetTimestamp();
-        var result = TscSim.Core.Runs.ScenarioRun.Execute(model);
-        double wall = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        var (wall, model, result) = TimedRun(ScenarioLoader.Load(file));
         using var self = Process.GetCurrentProcess();
         self.Refresh();
         return new DatacenterFigure(Path.GetFullPath(file), wall, self.PeakWorkingSet64 / 1e6, model.Sim.ExecutedEvents,
@@ -198,11 +201,7 @@ internal static class Bench
     /// <summary>Wall seconds per simulated vCPU-second of <see cref="ScaleScenario"/> (one run, after a warm-up run of one VM).</summary>
     public static ScalePoint MeasureScale(int hosts, int vmsPerHost, Duration simulated)
     {
-        var model = new TscSim.Core.Runs.ScenarioModel(
-            TscSim.Core.Scenarios.ScenarioLoader.LoadText(ScaleScenario(hosts, vmsPerHost, simulated), "bench-scale.yaml"));
-        long start = Stopwatch.GetTimestamp();
-        TscSim.Core.Runs.ScenarioRun.Execute(model);
-        double wall = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        var (wall, model, _) = TimedRun(ScenarioLoader.LoadText(ScaleScenario(hosts, vmsPerHost, simulated), "bench-scale.yaml"));
         double vcpuSeconds = hosts * vmsPerHost * 2 * (simulated.Picoseconds / 1e12);
         return new ScalePoint(hosts, vmsPerHost, wall, model.Sim.ExecutedEvents, wall / vcpuSeconds);
     }

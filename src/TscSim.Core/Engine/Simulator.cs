@@ -562,9 +562,8 @@ public sealed class Simulator
                 }
                 FreeSlot(slot);
                 _rootVacant = true;
-                _now = time;
                 _executed++;
-                _fingerprint = Fingerprint.FoldEvent(_fingerprint, time, kind.FingerprintWord, ev.Subject);
+                Advance(time, kind.FingerprintWord, ev.Subject);
 
                 kind.Handler.OnEvent(this, in ev);
 
@@ -883,8 +882,15 @@ public sealed class Simulator
         {
             throw new InvalidOperationException($"An inline event at {at} must be inside a running handler, not before now ({Now}), within the run limit, with no stop requested.");
         }
-        _now = t;
         _inlineExecuted++;
-        _fingerprint = Fingerprint.FoldEvent(_fingerprint, t, Info(kind).FingerprintWord, subject);
+        Advance(t, Info(kind).FingerprintWord, subject);
+    }
+
+    /// <summary>An event runs: the clock moves to it and it is folded into the fingerprint (queued and inline events alike).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Advance(long time, ulong kindWord, int subject)
+    {
+        _now = time;
+        _fingerprint = Fingerprint.FoldEvent(_fingerprint, time, kindWord, subject);
     }
 }

@@ -211,11 +211,7 @@ public sealed class GuestExecutor : IEventHandler
     }
 
     /// <summary>The vCPU with the earliest (time, sequence) pending resume, or -1.</summary>
-    private int Earliest()
-    {
-        int best = _heapCount > 0 ? _heap[0] : -1;
-        return best;
-    }
+    private int Earliest() => _heapCount > 0 ? _heap[0] : -1;
 
     /// <summary>Keeps exactly the earliest (time, sequence) resume in the engine's queue.</summary>
     private void Reprogram()

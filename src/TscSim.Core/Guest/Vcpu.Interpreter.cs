@@ -153,7 +153,7 @@ public sealed partial class Vcpu
                             int size = i.Op == Opcode.MovRM ? 8 : i.Op == Opcode.MovDM ? 4 : 1;
                             long addr = Ea(ref regs, in i);
                             if (!_memory.TryPrivate(addr, size, out byte[] buffer, out int offset)
-                                && !(_memory.TryShared(addr, size, out buffer, out offset) && SharedReady(ref sl, k)))
+                                && !(_memory.TryShared(addr, size, out buffer, out offset) && MayRunAt(ref sl, sl.Clock.TimeAt(k))))
                             {
                                 goto General;
                             }
@@ -169,7 +169,7 @@ public sealed partial class Vcpu
                             int size = i.Op == Opcode.MovMD ? 4 : 8;
                             long addr = Ea(ref regs, in i);
                             if (!_memory.TryPrivate(addr, size, out byte[] buffer, out int offset)
-                                && !(_memory.TryShared(addr, size, out buffer, out offset) && SharedReady(ref sl, k)))
+                                && !(_memory.TryShared(addr, size, out buffer, out offset) && MayRunAt(ref sl, sl.Clock.TimeAt(k))))
                             {
                                 goto General;
                             }
@@ -240,14 +240,11 @@ public sealed partial class Vcpu
                             // platform call, no result struct and no horizon refresh. At or past the
                             // horizon ExecuteOne yields to its instant.
                             long t = sl.Clock.TimeAt(k);
-                            if (t >= sl.Horizon && t != sl.NowPs)
+                            if (!MayRunAt(ref sl, t))
                             {
                                 goto General;
                             }
-                            ulong v = Core.ReadTsc(SimTime.FromPicosecondsTrusted(t)).Raw;
-                            regs = (long)(uint)v;
-                            Unsafe.Add(ref regs, Registers.Rdx) = (long)(v >> 32);
-                            _observer?.OnTscRead(this, SimTime.FromPicosecondsTrusted(t), new TscValue(v), false, costs[(int)i.Cost]);
+                            RetireNativeRdtsc(ref regs, t, Core.ReadTsc(SimTime.FromPicosecondsTrusted(t)).Raw, costs[(int)i.Cost]);
                             rip++;
                             break;
                         }
@@ -256,14 +253,11 @@ public sealed partial class Vcpu
                             // A platform's RDTSC that runs in guest mode (IGuestPlatform.TryNativeRdtsc):
                             // the same, through one call; one that exits goes to ExecuteOne.
                             long t = sl.Clock.TimeAt(k);
-                            if ((t >= sl.Horizon && t != sl.NowPs)
-                                || !Platform.TryNativeRdtsc(this, SimTime.FromPicosecondsTrusted(t), out ulong v))
+                            if (!MayRunAt(ref sl, t) || !Platform.TryNativeRdtsc(this, SimTime.FromPicosecondsTrusted(t), out ulong v))
                             {
                                 goto General;
                             }
-                            regs = (long)(uint)v;
-                            Unsafe.Add(ref regs, Registers.Rdx) = (long)(v >> 32);
-                            _observer?.OnTscRead(this, SimTime.FromPicosecondsTrusted(t), new TscValue(v), false, costs[(int)i.Cost]);
+                            RetireNativeRdtsc(ref regs, t, v, costs[(int)i.Cost]);
                             rip++;
                             break;
                         }
@@ -587,16 +581,16 @@ public sealed partial class Vcpu
         }
     }
 
-    /// <summary>
-    /// <see cref="SyncReady(ref Slice, out long)"/>'s rule for the fast loop's shared loads and
-    /// stores at cycle <paramref name="k"/>: their instant is before the horizon, or is the slice's
-    /// start. When not, ExecuteOne evaluates the same instant again and yields to it.
-    /// </summary>
+    /// <summary>A fast-loop RDTSC that ran in guest mode: EDX:EAX = <paramref name="v"/>, and the observer sees a read that did not exit.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool SharedReady(ref Slice sl, long k)
+    private void RetireNativeRdtsc(ref long regs, long t, ulong v, long cost)
     {
-        long t = sl.Clock.TimeAt(k);
-        return t < sl.Horizon || t == sl.NowPs;
+        unchecked
+        {
+            regs = (long)(uint)v;
+            Unsafe.Add(ref regs, Registers.Rdx) = (long)(v >> 32);
+        }
+        _observer?.OnTscRead(this, SimTime.FromPicosecondsTrusted(t), new TscValue(v), false, cost);
     }
 
     // Fault messages out of line: formatting state in the loop's frame would be zeroed on every slice.

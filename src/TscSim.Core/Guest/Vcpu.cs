@@ -296,12 +296,20 @@ public sealed partial class Vcpu : IInterruptTarget
         }
     }
 
+    /// <summary>
+    /// The one rule for a sequenced instruction issued at instant <paramref name="t"/>: it may run
+    /// now if <paramref name="t"/> is before the horizon (nothing that could touch what it reads
+    /// comes first) or is the slice's own start (the engine has just ordered it).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool MayRunAt(ref Slice sl, long t) => t < sl.Horizon || t == sl.NowPs;
+
     /// <summary>May a sequenced instruction issued now run at once? If not, the slice yields to its instant.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool SyncReady(ref Slice sl, out long t)
     {
         t = sl.Clock.TimeAt(sl.K);
-        if (t < sl.Horizon || t == sl.NowPs)
+        if (MayRunAt(ref sl, t))
         {
             return true;
         }
@@ -320,7 +328,7 @@ public sealed partial class Vcpu : IInterruptTarget
     private static bool AtItsInstant(ref Slice sl, SyncKind sync, out long t)
     {
         t = sl.Clock.TimeAt(sl.K);
-        if (t < sl.Horizon || t == sl.NowPs || sync != SyncKind.Always)
+        if (MayRunAt(ref sl, t) || sync != SyncKind.Always)
         {
             return true;
         }
