@@ -24,12 +24,14 @@ namespace TscSim.Core.Measurement;
 public sealed class P2Quantile
 {
     private readonly double _p;
-    // Marker heights q[0..4] and positions n[0..4] (1-based positions, as in the paper). Until
-    // five observations have arrived, q holds them (sorted) and n is unused.
-    private readonly double[] _q = new double[5];
-    private readonly long[] _n = new long[5];
-    // Desired position of marker i is 1 + (count − 1) × _f[i].
-    private readonly double[] _f;
+    // Marker heights q0..q4 and positions n0..n4 (1-based positions, as in the paper), in fields
+    // rather than arrays: Add is called four times per clock read, and fields cost no bounds
+    // checks and no indirection. Until five observations have arrived, q0..q4 hold them (sorted)
+    // and n0..n4 are unused.
+    private double _q0, _q1, _q2, _q3, _q4;
+    private long _n0, _n1, _n2, _n3, _n4;
+    // Desired position of marker i is 1 + (count − 1) × f_i (f_0 = 0 and f_4 = 1 are not needed).
+    private readonly double _f1, _f2, _f3;
     private long _count;
 
     /// <summary>An estimator of the <paramref name="p"/>-quantile, 0 &lt; p &lt; 1 (0.5 is the median).</summary>
@@ -40,7 +42,9 @@ public sealed class P2Quantile
             throw new ArgumentOutOfRangeException(nameof(p), p, "The quantile must be strictly between 0 and 1.");
         }
         _p = p;
-        _f = [0, p / 2, p, (1 + p) / 2, 1];
+        _f1 = p / 2;
+        _f2 = p;
+        _f3 = (1 + p) / 2;
     }
 
     /// <summary>The quantile being estimated (between 0 and 1).</summary>
@@ -63,119 +67,122 @@ public sealed class P2Quantile
             }
             if (_count > 5)
             {
-                return _q[2];
+                return _q2;
             }
-            // Exact, definition 7: the initial observations are kept sorted in _q[0.._count).
+            // Exact, definition 7: the initial observations are kept sorted in q0..q(count − 1).
             double h = (_count - 1) * _p;
             int lo = (int)Math.Floor(h);
             if (lo >= _count - 1)
             {
-                return _q[_count - 1];
+                return Height((int)_count - 1);
             }
-            return _q[lo] + ((h - lo) * (_q[lo + 1] - _q[lo]));
+            return Height(lo) + ((h - lo) * (Height(lo + 1) - Height(lo)));
         }
     }
+
+    private double Height(int i) => i switch { 0 => _q0, 1 => _q1, 2 => _q2, 3 => _q3, _ => _q4 };
 
     /// <summary>Adds one observation. Constant time, no allocation.</summary>
     public void Add(double x)
     {
-        double[] q = _q;
-        long[] n = _n;
         if (_count < 5)
         {
-            // Insertion into the sorted initial buffer.
-            int j = (int)_count;
-            while (j > 0 && q[j - 1] > x)
-            {
-                q[j] = q[j - 1];
-                j--;
-            }
-            q[j] = x;
-            _count++;
-            if (_count == 5)
-            {
-                for (int i = 0; i < 5; i++)
-                {
-                    n[i] = i + 1;
-                }
-            }
+            AddInitial(x);
             return;
         }
 
         _count++;
 
-        // Find the cell k with q[k] <= x < q[k+1]; extend the extremes.
-        int k;
-        if (x < q[0])
+        // Find the cell k with q[k] <= x < q[k+1]; extend the extremes; markers above the cell move up.
+        if (x < _q1)
         {
-            q[0] = x;
-            k = 0;
-        }
-        else if (x < q[1])
-        {
-            k = 0;
-        }
-        else if (x < q[2])
-        {
-            k = 1;
-        }
-        else if (x < q[3])
-        {
-            k = 2;
-        }
-        else if (x <= q[4])
-        {
-            k = 3;
-        }
-        else
-        {
-            q[4] = x;
-            k = 3;
-        }
-        for (int i = k + 1; i < 5; i++)
-        {
-            n[i]++;
-        }
-
-        // Adjust the three middle markers if they are off their desired position by one or more.
-        double countMinusOne = _count - 1;
-        for (int i = 1; i <= 3; i++)
-        {
-            double desired = 1 + (countMinusOne * _f[i]);
-            double d = desired - n[i];
-            if ((d >= 1 && n[i + 1] - n[i] > 1) || (d <= -1 && n[i - 1] - n[i] < -1))
+            if (x < _q0)
             {
-                int s = d >= 0 ? 1 : -1;
-                double candidate = Parabolic(i, s);
-                if (q[i - 1] < candidate && candidate < q[i + 1])
-                {
-                    q[i] = candidate;
-                }
-                else
-                {
-                    q[i] = Linear(i, s);
-                }
-                n[i] += s;
+                _q0 = x;
             }
+            _n1++;
+            _n2++;
+            _n3++;
+        }
+        else if (x < _q2)
+        {
+            _n2++;
+            _n3++;
+        }
+        else if (x < _q3)
+        {
+            _n3++;
+        }
+        else if (!(x <= _q4))
+        {
+            _q4 = x;
+        }
+        _n4++;
+
+        // Adjust the three middle markers, in order, if they are off their desired position by one or more.
+        double countMinusOne = _count - 1;
+        Adjust(1 + (countMinusOne * _f1), _q0, ref _q1, _q2, _n0, ref _n1, _n2);
+        Adjust(1 + (countMinusOne * _f2), _q1, ref _q2, _q3, _n1, ref _n2, _n3);
+        Adjust(1 + (countMinusOne * _f3), _q2, ref _q3, _q4, _n2, ref _n3, _n4);
+    }
+
+    /// <summary>The first five observations: insertion into the sorted initial buffer.</summary>
+    private void AddInitial(double x)
+    {
+        Span<double> q = [_q0, _q1, _q2, _q3, _q4];
+        int j = (int)_count;
+        while (j > 0 && q[j - 1] > x)
+        {
+            q[j] = q[j - 1];
+            j--;
+        }
+        q[j] = x;
+        (_q0, _q1, _q2, _q3, _q4) = (q[0], q[1], q[2], q[3], q[4]);
+        _count++;
+        if (_count == 5)
+        {
+            (_n0, _n1, _n2, _n3, _n4) = (1, 2, 3, 4, 5);
         }
     }
 
-    // The P² (piecewise-parabolic) prediction of marker i's height when it moves by s (±1).
-    private double Parabolic(int i, int s)
+    /// <summary>
+    /// Moves a middle marker (height <paramref name="q"/>, position <paramref name="n"/>, between
+    /// its neighbours' heights and positions) one position towards its desired position when it is
+    /// off by one or more and the neighbour leaves room: the P² (piecewise-parabolic) height if it
+    /// stays strictly between the neighbours' heights, else the linear one.
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static void Adjust(double desired, double qPrev, ref double q, double qNext, long nPrev, ref long n, long nNext)
     {
-        double[] q = _q;
-        long[] n = _n;
-        double nPrev = n[i - 1], nI = n[i], nNext = n[i + 1];
-        return q[i] + (s / (nNext - nPrev) * (
-            ((nI - nPrev + s) * (q[i + 1] - q[i]) / (nNext - nI)) +
-            ((nNext - nI - s) * (q[i] - q[i - 1]) / (nI - nPrev))));
+        double d = desired - n;
+        if ((d >= 1 && nNext - n > 1) || (d <= -1 && nPrev - n < -1))
+        {
+            int s = d >= 0 ? 1 : -1;
+            // No height lies strictly between equal neighbours: then the parabola cannot be taken
+            // and is not computed (the result is the same, three divisions fewer).
+            double candidate = qPrev < qNext ? Parabolic(qPrev, q, qNext, nPrev, n, nNext, s) : qPrev;
+            if (qPrev < candidate && candidate < qNext)
+            {
+                q = candidate;
+            }
+            else
+            {
+                q = s > 0 ? Linear(q, qNext, n, nNext, s) : Linear(q, qPrev, n, nPrev, s);
+            }
+            n += s;
+        }
     }
 
-    // Linear prediction towards the neighbour in direction s.
-    private double Linear(int i, int s)
+    // The P² (piecewise-parabolic) prediction of a marker's height when it moves by s (±1).
+    private static double Parabolic(double qPrev, double q, double qNext, long nPrevL, long nL, long nNextL, int s)
     {
-        double[] q = _q;
-        long[] n = _n;
-        return q[i] + (s * (q[i + s] - q[i]) / (n[i + s] - n[i]));
+        double nPrev = nPrevL, nI = nL, nNext = nNextL;
+        return q + (s / (nNext - nPrev) * (
+            ((nI - nPrev + s) * (qNext - q) / (nNext - nI)) +
+            ((nNext - nI - s) * (q - qPrev) / (nI - nPrev))));
     }
+
+    // Linear prediction towards the neighbour (height qTo, position nTo) in direction s.
+    private static double Linear(double q, double qTo, long n, long nTo, int s) =>
+        q + (s * (qTo - q) / (nTo - n));
 }

@@ -134,8 +134,11 @@ public sealed class VcpuRecorder
     /// <summary>Whether a read of <paramref name="clockNs"/> at <paramref name="trueNs"/> is wild (<see cref="WildSkewNs"/>).</summary>
     public static bool IsWild(long clockNs, long trueNs)
     {
-        Int128 skew = (Int128)clockNs - trueNs;
-        return skew > WildSkewNs || skew < -WildSkewNs;
+        // The exact difference in 64 bits: when it overflows, its magnitude is at least 2^63,
+        // beyond the limit; otherwise compare it (per read: no 128-bit arithmetic).
+        long skew = unchecked(clockNs - trueNs);
+        bool overflow = ((clockNs ^ trueNs) & (clockNs ^ skew)) < 0;
+        return overflow || skew > WildSkewNs || skew < -WildSkewNs;
     }
 
     /// <summary>clock − true in ns, saturated at the ends of a long (for rows of reads.csv, wild ones included).</summary>

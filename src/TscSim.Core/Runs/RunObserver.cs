@@ -63,14 +63,31 @@ public sealed class RunObserver : IExecutionObserver
         return recorder;
     }
 
+    // Per vCPU id: the host it was on at its last series row and that host's index (a vCPU
+    // changes hosts only by migration, so the dictionary is consulted once per host change).
+    private Hardware.Host?[] _lastHost = [];
+    private int[] _lastHostIndex = [];
+
     private int HostIndex(Vcpu vcpu)
     {
         var host = vcpu.Core.Host;
+        int v = vcpu.Id;
+        if ((uint)v < (uint)_lastHost.Length && ReferenceEquals(_lastHost[v], host))
+        {
+            return _lastHostIndex[v];
+        }
         if (!_hostIds.TryGetValue(host, out int id))
         {
             id = Series.RegisterHost(host.Config.Id);
             _hostIds[host] = id;
         }
+        if (v >= _lastHost.Length)
+        {
+            Array.Resize(ref _lastHost, Math.Max(v + 1, _byVcpuId.Count));
+            Array.Resize(ref _lastHostIndex, _lastHost.Length);
+        }
+        _lastHost[v] = host;
+        _lastHostIndex[v] = id;
         return id;
     }
 
