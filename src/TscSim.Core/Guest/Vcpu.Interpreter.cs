@@ -302,7 +302,7 @@ public sealed partial class Vcpu
     /// One instruction that is not register-only (see <see cref="Execute"/>), with its cycle
     /// accounting: <see cref="Step.Continue"/> to go on, or the slice's end.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private Step ExecuteOne(ref Slice sl)
     {
         unchecked

@@ -77,6 +77,26 @@ public sealed class LinearCounter
     [MethodImpl(MethodImplOptions.NoInlining)]
     private ulong ValueAtSlow(SimTime t)
     {
+        long back = _cacheT - t.Picoseconds;
+        if (back > 0 && back <= _cacheMaxStep && t >= SegmentStart)
+        {
+            // A read a little before the cached one (readers at different instants take turns:
+            // a vCPU running ahead, then the hypervisor at the engine's now): step the cache back
+            // with the same 64-bit arithmetic, borrowing whole ticks, instead of a 128-bit division.
+            const long unit = ExactMath.PicosecondMillihertzPerCycle;
+            long r = _cacheRemainder - (back * Rate.Millihertz); // > −2^63: back × rate fits in 63 bits with the remainder
+            ulong v = _cacheValue;
+            if (r < 0)
+            {
+                long whole = (-r + unit - 1) / unit; // ⌈−r / unit⌉: r + whole × unit lands in [0, unit)
+                v = unchecked(v - (ulong)whole); // a 64-bit counter wraps
+                r += whole * unit;
+            }
+            _cacheT = t.Picoseconds;
+            _cacheValue = v;
+            _cacheRemainder = r;
+            return v;
+        }
         Int128 phase = PhaseAt(t);
         SeedCache(t.Picoseconds, phase);
         return _cacheValue;
