@@ -212,12 +212,17 @@ internal static class Bench
     /// <inheritdoc cref="ScaleVmsPerHost"/>
     public static readonly int[] ScaleHosts = [1, 2, 4, 8, 16];
 
-    public static int Run(TextWriter output, bool json, long? eventsOverride, int rounds, bool scale = false, bool datacenter = false, string? datacenterFile = null)
+    /// <summary>The parts <c>--only</c> can select: the hold model, the interpreter loops, the reference scenario (simulated/wall and boot).</summary>
+    public static readonly string[] Parts = ["engine", "interpreter", "reference"];
+
+    public static int Run(TextWriter output, bool json, long? eventsOverride, int rounds, bool scale = false, bool datacenter = false, string? datacenterFile = null,
+        IReadOnlyCollection<string>? only = null)
     {
-        string? cxx = FindCxxReference();
+        bool Selected(string part) => only is null || only.Count == 0 || only.Contains(part);
+        string? cxx = Selected("engine") ? FindCxxReference() : null;
         var hold = new SortedDictionary<string, double>(StringComparer.Ordinal);
         var versus = new SortedDictionary<string, SortedDictionary<string, double>>(StringComparer.Ordinal);
-        foreach (int n in HoldSizes)
+        foreach (int n in Selected("engine") ? HoldSizes : [])
         {
             long events = eventsOverride ?? (n <= 1_000 ? 5_000_000 : 2_000_000);
             HoldFigure figure = HoldEventsPerSecond(n, events, rounds, cxx);
@@ -237,12 +242,13 @@ internal static class Bench
         Duration simulated = eventsOverride is long e
             ? Duration.FromPicoseconds(Math.Max(1, e) * 500)
             : Duration.FromMilliseconds(100);
-        double instructions = Math.Round(InterpreterPerSecond(InterpreterBench.AluLoop, simulated, rounds, 1));
-        double rdtsc = Math.Round(InterpreterPerSecond(InterpreterBench.RdtscLoop, simulated, rounds, 2));
-        double? realRdtsc = RdtscReference.RatePerSecond(rounds, eventsOverride is long e4 ? Math.Max(1_000, e4) : 50_000_000);
+        bool interpreter = Selected("interpreter"), referenceRun = Selected("reference");
+        double instructions = interpreter ? Math.Round(InterpreterPerSecond(InterpreterBench.AluLoop, simulated, rounds, 1)) : 0;
+        double rdtsc = interpreter ? Math.Round(InterpreterPerSecond(InterpreterBench.RdtscLoop, simulated, rounds, 2)) : 0;
+        double? realRdtsc = interpreter ? RdtscReference.RatePerSecond(rounds, eventsOverride is long e4 ? Math.Max(1_000, e4) : 50_000_000) : null;
         Duration reference = eventsOverride is long e2 ? Duration.FromPicoseconds(Math.Max(1_000_000_000, e2 * 20_000)) : Duration.FromSeconds(2);
-        double ratio = Math.Round(SimulatedToWallRatio(reference, rounds), 3);
-        double bootMs = Math.Round(ReferenceBootWallMilliseconds(rounds), 1);
+        double ratio = referenceRun ? Math.Round(SimulatedToWallRatio(reference, rounds), 3) : 0;
+        double bootMs = referenceRun ? Math.Round(ReferenceBootWallMilliseconds(rounds), 1) : 0;
 
         List<ScalePoint>? series = null;
         if (scale)
@@ -265,17 +271,24 @@ internal static class Bench
 
         if (json)
         {
-            var doc = new SortedDictionary<string, object>(StringComparer.Ordinal)
+            var doc = new SortedDictionary<string, object>(StringComparer.Ordinal);
+            if (Selected("engine"))
             {
-                ["engine_hold_events_per_s"] = hold,
-                ["engine_vs_cxx"] = versus.Count == HoldSizes.Length ? versus : null!,
-                ["interpreter_instructions_per_s"] = instructions,
-                ["interpreter_rdtsc_per_s"] = rdtsc,
-                ["real_rdtsc_per_s"] = realRdtsc is double real ? Math.Round(real) : null!,
-                ["interpreter_rdtsc_vs_real"] = realRdtsc is double real2 && real2 > 0 ? Math.Round(rdtsc / real2, 3) : null!,
-                ["simulated_to_wall_ratio"] = ratio,
-                ["reference_boot_wall_ms"] = bootMs,
-            };
+                doc["engine_hold_events_per_s"] = hold;
+                doc["engine_vs_cxx"] = versus.Count == HoldSizes.Length ? versus : null!;
+            }
+            if (interpreter)
+            {
+                doc["interpreter_instructions_per_s"] = instructions;
+                doc["interpreter_rdtsc_per_s"] = rdtsc;
+                doc["real_rdtsc_per_s"] = realRdtsc is double real ? Math.Round(real) : null!;
+                doc["interpreter_rdtsc_vs_real"] = realRdtsc is double real2 && real2 > 0 ? Math.Round(rdtsc / real2, 3) : null!;
+            }
+            if (referenceRun)
+            {
+                doc["simulated_to_wall_ratio"] = ratio;
+                doc["reference_boot_wall_ms"] = bootMs;
+            }
             if (series is not null)
             {
                 double single = series[0].WallPerVcpuSecond;
@@ -306,31 +319,40 @@ internal static class Bench
         }
         else
         {
-            output.WriteLine("engine, hold model (each event schedules one at now + U[0, 2 us)):");
-            foreach (var (n, rate) in hold)
+            if (Selected("engine"))
             {
-                string line = string.Create(CultureInfo.InvariantCulture, $"  N = {n,7} pending: {rate / 1e6,8:F2} M events/s");
-                if (versus.TryGetValue(n, out var v))
+                output.WriteLine("engine, hold model (each event schedules one at now + U[0, 2 us)):");
+                foreach (var (n, rate) in hold)
                 {
-                    line += string.Create(CultureInfo.InvariantCulture,
-                        $"   C++ std::priority_queue: {v["cxx_events_per_s"] / 1e6,6:F2} M/s   ratio {v["ratio"],5:F2}x");
+                    string line = string.Create(CultureInfo.InvariantCulture, $"  N = {n,7} pending: {rate / 1e6,8:F2} M events/s");
+                    if (versus.TryGetValue(n, out var v))
+                    {
+                        line += string.Create(CultureInfo.InvariantCulture,
+                            $"   C++ std::priority_queue: {v["cxx_events_per_s"] / 1e6,6:F2} M/s   ratio {v["ratio"],5:F2}x");
+                    }
+                    output.WriteLine(line);
                 }
-                output.WriteLine(line);
+                if (versus.Count == 0)
+                {
+                    output.WriteLine($"  (no C++ reference: build it with tests/TscSim.Benchmarks/reference/build.sh, or set {CxxReferenceVariable})");
+                }
             }
-            if (versus.Count == 0)
+            if (interpreter)
             {
-                output.WriteLine($"  (no C++ reference: build it with tests/TscSim.Benchmarks/reference/build.sh, or set {CxxReferenceVariable})");
+                output.WriteLine("interpreter, one vCPU on bare metal (intel-skylake, 2 GHz):");
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  register ALU/branch loop: {instructions / 1e6,8:F2} M instructions/s"));
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  rdtsc loop (not exiting): {rdtsc / 1e6,8:F2} M rdtsc/s"));
+                if (realRdtsc is double real)
+                {
+                    output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  real RDTSC loop (C, gcc -O2): {real / 1e6,8:F2} M rdtsc/s (TscSim / real = {rdtsc / real:F3})"));
+                }
             }
-            output.WriteLine("interpreter, one vCPU on bare metal (intel-skylake, 2 GHz):");
-            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  register ALU/branch loop: {instructions / 1e6,8:F2} M instructions/s"));
-            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  rdtsc loop (not exiting): {rdtsc / 1e6,8:F2} M rdtsc/s"));
-            if (realRdtsc is double real)
+            if (referenceRun)
             {
-                output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  real RDTSC loop (C, gcc -O2): {real / 1e6,8:F2} M rdtsc/s (TscSim / real = {rdtsc / real:F3})"));
+                output.WriteLine("reference scenario (1 VM, 4 vCPUs, kvm-clock, a clock read every 10 us of guest time):");
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  simulated/wall: {ratio,8:F2} simulated s per wall s"));
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  boot (4 vCPUs online, first {ReferenceBoot.Picoseconds / 1_000_000_000} ms simulated, warm): {bootMs,8:F1} ms wall"));
             }
-            output.WriteLine("reference scenario (1 VM, 4 vCPUs, kvm-clock, a clock read every 10 us of guest time):");
-            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  simulated/wall: {ratio,8:F2} simulated s per wall s"));
-            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  boot (4 vCPUs online, first {ReferenceBoot.Picoseconds / 1_000_000_000} ms simulated, warm): {bootMs,8:F1} ms wall"));
             if (series is not null)
             {
                 output.WriteLine("scale (2-vCPU linux-modern VMs, kvm-modern; wall s per simulated vCPU-second, boot included):");

@@ -202,6 +202,8 @@ public static class TscSimCli
         bench.Add(scaleOption);
         bench.Add(datacenterOption);
         bench.Add(datacenterFile);
+        var only = new Option<string[]>("--only") { Description = $"Measure only these parts ({string.Join(", ", Bench.Parts)}; repeatable or comma-separated); default all. --scale and --datacenter are separate.", AllowMultipleArgumentsPerToken = true };
+        bench.Add(only);
         bench.SetAction(parse =>
         {
             long? n = parse.GetValue(events);
@@ -210,6 +212,12 @@ public static class TscSimCli
             if (n is <= 0 || r <= 0)
             {
                 err.WriteLine("tscsim bench: --events and --rounds must be positive.");
+                return ExitCodes.BadInput;
+            }
+            string[] parts = [.. (parse.GetValue(only) ?? []).SelectMany(p => p.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))];
+            if (parts.FirstOrDefault(p => !Bench.Parts.Contains(p)) is string unknown)
+            {
+                err.WriteLine($"tscsim bench: --only: unknown part '{unknown}' (parts: {string.Join(", ", Bench.Parts)}).");
                 return ExitCodes.BadInput;
             }
             string? dcFile = parse.GetValue(datacenterFile)?.ToString();
@@ -221,7 +229,7 @@ public static class TscSimCli
             try
             {
                 return Bench.Run(parse.InvocationConfiguration.Output, parse.GetValue(json), n, r,
-                    parse.GetValue(scaleOption), parse.GetValue(datacenterOption), dcFile);
+                    parse.GetValue(scaleOption), parse.GetValue(datacenterOption), dcFile, parts);
             }
             catch (TscSim.Core.Scenarios.ScenarioException ex)
             {
