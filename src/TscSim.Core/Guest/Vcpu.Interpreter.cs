@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using TscSim.Core.Abi;
 using TscSim.Core.Engine;
@@ -185,7 +186,9 @@ public sealed partial class Vcpu
                     case Opcode.CmpRM:
                     case Opcode.TestRM:
                         {
-                            if (!_memory.TryPrivate(Ea(ref regs, in i), 8, out byte[] buffer, out int offset))
+                            long addr = Ea(ref regs, in i);
+                            if (!_memory.TryPrivate(addr, 8, out byte[] buffer, out int offset)
+                                && !(_memory.TryShared(addr, 8, out buffer, out offset) && MayRunAt(ref sl, sl.Clock.TimeAt(k))))
                             {
                                 goto General;
                             }
@@ -194,9 +197,38 @@ public sealed partial class Vcpu
                             break;
                         }
                     case Opcode.PushR:
+                    case Opcode.PopR:
+                        {
+                            // A run of register pushes or pops (GuestProgram.StackRuns): when the
+                            // whole range is private and no instruction before the run's last
+                            // reaches the budget, all but the last run here at once, in order,
+                            // with their cycles and retired count; the last goes on below as usual.
+                            int n = Program.StackRuns[rip];
+                            if (n > 1)
+                            {
+                                long cost = costs[(int)i.Cost];
+                                long before = (n - 1) * cost;
+                                ref long rsp = ref Unsafe.Add(ref regs, Registers.Rsp);
+                                long low = i.Op == Opcode.PushR ? rsp - (8L * n) : rsp;
+                                if (k + before < budget && _memory.TryPrivate(low, 8 * n, out byte[] buffer, out int offset))
+                                {
+                                    RunStack(ref regs, code, rip, n - 1, buffer, offset, i.Op == Opcode.PushR);
+                                    k += before;
+                                    retired += n - 1;
+                                    rip += n - 1;
+                                    i = ref code[rip];
+                                    a = ref Unsafe.Add(ref regs, i.A);
+                                }
+                            }
+                            goto case Opcode.PushI;
+                        }
                     case Opcode.PushI:
                     case Opcode.Call:
                         {
+                            if (i.Op == Opcode.PopR)
+                            {
+                                goto PopOrRet;
+                            }
                             ref long rsp = ref Unsafe.Add(ref regs, Registers.Rsp);
                             if (!_memory.TryPrivate(rsp - 8, 8, out byte[] buffer, out int offset))
                             {
@@ -208,8 +240,8 @@ public sealed partial class Vcpu
                             rip = i.Op == Opcode.Call ? i.Target : rip + 1;
                             break;
                         }
-                    case Opcode.PopR:
                     case Opcode.Ret:
+                        PopOrRet:
                         {
                             ref long rsp = ref Unsafe.Add(ref regs, Registers.Rsp);
                             if (!_memory.TryPrivate(rsp, 8, out byte[] buffer, out int offset))
@@ -579,6 +611,34 @@ public sealed partial class Vcpu
             }
             return Step.Continue;
         }
+    }
+
+    /// <summary>
+    /// The first <paramref name="count"/> instructions of a push or pop run starting at
+    /// <paramref name="rip"/> (<see cref="GuestProgram.StackRuns"/>), on the private range at
+    /// <paramref name="buffer"/>[<paramref name="offset"/>..] that holds the whole run's slots
+    /// (its lowest address first): what as many single pushes or pops would do, in order, rsp included.
+    /// </summary>
+    private static void RunStack(ref long regs, Instruction[] code, int rip, int count, byte[] buffer, int offset, bool push)
+    {
+        ref long rsp = ref Unsafe.Add(ref regs, Registers.Rsp);
+        Span<byte> slots = buffer.AsSpan(offset);
+        int n = count + 1; // the run's length: its slots span 8 × n bytes
+        for (int j = 0; j < count; j++)
+        {
+            ref long r = ref Unsafe.Add(ref regs, code[rip + j].A);
+            if (push)
+            {
+                // Push j writes at rsp − 8 (j + 1), i.e. slot n − 1 − j from the range's low end.
+                BinaryPrimitives.WriteInt64LittleEndian(slots[(8 * (n - 1 - j))..], r);
+            }
+            else
+            {
+                // Pop j reads at rsp + 8 j: slot j.
+                r = BinaryPrimitives.ReadInt64LittleEndian(slots[(8 * j)..]);
+            }
+        }
+        rsp = push ? rsp - (8L * count) : rsp + (8L * count);
     }
 
     /// <summary>A fast-loop RDTSC that ran in guest mode: EDX:EAX = <paramref name="v"/>, and the observer sees a read that did not exit.</summary>

@@ -71,6 +71,38 @@ public sealed class GuestProgram
         SharedData = sharedData;
         Labels = labels;
         SourceLines = sourceLines;
+        StackRuns = FindStackRuns(code);
+    }
+
+    /// <summary>The longest run <see cref="StackRuns"/> records.</summary>
+    internal const int MaxStackRun = 16;
+
+    /// <summary>
+    /// For each instruction index: how many consecutive <c>push reg</c> (or <c>pop reg</c>)
+    /// instructions of one cost class start there (1 for any other instruction, at most
+    /// <see cref="MaxStackRun"/>), none of them on <c>rsp</c> itself. The interpreter runs such a
+    /// run in one step (a function's register saves and restores), with exactly the effects,
+    /// cycles and retired count of running them one by one.
+    /// </summary>
+    internal byte[] StackRuns { get; }
+
+    private static byte[] FindStackRuns(Instruction[] code)
+    {
+        var runs = new byte[code.Length];
+        for (int j = code.Length - 1; j >= 0; j--)
+        {
+            runs[j] = 1;
+            Instruction i = code[j];
+            if (i.Op is Opcode.PushR or Opcode.PopR && i.A != Registers.Rsp && j + 1 < code.Length)
+            {
+                Instruction next = code[j + 1];
+                if (next.Op == i.Op && next.A != Registers.Rsp && next.Cost == i.Cost && runs[j + 1] < MaxStackRun)
+                {
+                    runs[j] = (byte)(runs[j + 1] + 1);
+                }
+            }
+        }
+        return runs;
     }
 
     /// <summary>The source's name (a file name, or a description).</summary>
