@@ -62,10 +62,33 @@ public sealed partial class Vcpu
                     case Opcode.OrRI: a |= i.Imm; s.SetLogic(a); rip++; break;
                     case Opcode.XorRR: a ^= b; s.SetLogic(a); rip++; break;
                     case Opcode.XorRI: a ^= i.Imm; s.SetLogic(a); rip++; break;
-                    case Opcode.CmpRR: s.SetSub(a, b, unchecked(a - b)); rip++; break;
-                    case Opcode.CmpRI: s.SetSub(a, i.Imm, unchecked(a - i.Imm)); rip++; break;
-                    case Opcode.TestRR: s.SetLogic(a & b); rip++; break;
-                    case Opcode.TestRI: s.SetLogic(a & i.Imm); rip++; break;
+                    case Opcode.CmpRR: s.SetSub(a, b, unchecked(a - b)); goto CompareAndBranch;
+                    case Opcode.CmpRI: s.SetSub(a, i.Imm, unchecked(a - i.Imm)); goto CompareAndBranch;
+                    case Opcode.TestRR: s.SetLogic(a & b); goto CompareAndBranch;
+                    case Opcode.TestRI:
+                        s.SetLogic(a & i.Imm);
+                    CompareAndBranch:
+                        {
+                            // A compare followed by a conditional jump (most branches): when the
+                            // compare does not reach the budget, the jump runs in the same
+                            // dispatch; its cycles, retirement and budget check follow below.
+                            int next = rip + 1;
+                            if ((uint)next < (uint)code.Length && code[next].Op is >= Opcode.Je and <= Opcode.Jns)
+                            {
+                                long cost = costs[(int)i.Cost];
+                                if (k + cost < budget)
+                                {
+                                    k += cost;
+                                    retired++;
+                                    rip = next;
+                                    i = ref code[rip];
+                                    rip = Taken(ref s, i.Op) ? i.Target : rip + 1;
+                                    break;
+                                }
+                            }
+                            rip++;
+                            break;
+                        }
                     case Opcode.Inc:
                         {
                             bool cf = s.CF;
@@ -640,6 +663,24 @@ public sealed partial class Vcpu
         }
         rsp = push ? rsp - (8L * count) : rsp + (8L * count);
     }
+
+    /// <summary>Whether the conditional jump <paramref name="op"/> (<c>je</c> … <c>jns</c>) is taken on the current flags (as its case in the loop).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool Taken(ref CpuState s, Opcode op) => op switch
+    {
+        Opcode.Je => s.ZF,
+        Opcode.Jne => !s.ZF,
+        Opcode.Jb => s.CF,
+        Opcode.Jae => !s.CF,
+        Opcode.Jbe => s.CF || s.ZF,
+        Opcode.Ja => !s.CF && !s.ZF,
+        Opcode.Jl => s.SF != s.OF,
+        Opcode.Jge => s.SF == s.OF,
+        Opcode.Jle => s.ZF || s.SF != s.OF,
+        Opcode.Jg => !s.ZF && s.SF == s.OF,
+        Opcode.Js => s.SF,
+        _ => !s.SF, // Jns
+    };
 
     /// <summary>A fast-loop RDTSC that ran in guest mode: EDX:EAX = <paramref name="v"/>, and the observer sees a read that did not exit.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
