@@ -82,7 +82,7 @@ public sealed partial class Vcpu
                                     retired++;
                                     rip = next;
                                     i = ref code[rip];
-                                    rip = Taken(ref s, i.Op) ? i.Target : rip + 1;
+                                    rip = TakenAfterCompare(ref s, i.Op) ? i.Target : rip + 1;
                                     break;
                                 }
                             }
@@ -664,23 +664,63 @@ public sealed partial class Vcpu
         rsp = push ? rsp - (8L * count) : rsp + (8L * count);
     }
 
-    /// <summary>Whether the conditional jump <paramref name="op"/> (<c>je</c> … <c>jns</c>) is taken on the current flags (as its case in the loop).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool Taken(ref CpuState s, Opcode op) => op switch
+    /// <summary>
+    /// Per conditional jump (<c>je</c> … <c>jns</c>, from <see cref="Opcode.Je"/>): bit n is set
+    /// when it is taken on the flags n = ZF | SF·2 | CF·4 | OF·8 (CpuState's flag bits), the
+    /// conditions of its case in the loop.
+    /// </summary>
+    private static readonly ushort[] JumpTakenMasks = BuildJumpTakenMasks();
+
+    private static ushort[] BuildJumpTakenMasks()
     {
-        Opcode.Je => s.ZF,
-        Opcode.Jne => !s.ZF,
-        Opcode.Jb => s.CF,
-        Opcode.Jae => !s.CF,
-        Opcode.Jbe => s.CF || s.ZF,
-        Opcode.Ja => !s.CF && !s.ZF,
-        Opcode.Jl => s.SF != s.OF,
-        Opcode.Jge => s.SF == s.OF,
-        Opcode.Jle => s.ZF || s.SF != s.OF,
-        Opcode.Jg => !s.ZF && s.SF == s.OF,
-        Opcode.Js => s.SF,
-        _ => !s.SF, // Jns
-    };
+        var masks = new ushort[Opcode.Jns - Opcode.Je + 1];
+        for (int n = 0; n < 16; n++)
+        {
+            bool zf = (n & CpuState.FlagZ) != 0, sf = (n & CpuState.FlagS) != 0, cf = (n & CpuState.FlagC) != 0, of = (n & CpuState.FlagO) != 0;
+            for (Opcode op = Opcode.Je; op <= Opcode.Jns; op++)
+            {
+                bool taken = op switch
+                {
+                    Opcode.Je => zf,
+                    Opcode.Jne => !zf,
+                    Opcode.Jb => cf,
+                    Opcode.Jae => !cf,
+                    Opcode.Jbe => cf || zf,
+                    Opcode.Ja => !cf && !zf,
+                    Opcode.Jl => sf != of,
+                    Opcode.Jge => sf == of,
+                    Opcode.Jle => zf || sf != of,
+                    Opcode.Jg => !zf && sf == of,
+                    Opcode.Js => sf,
+                    _ => !sf, // Jns
+                };
+                if (taken)
+                {
+                    masks[op - Opcode.Je] |= (ushort)(1 << n);
+                }
+            }
+        }
+        return masks;
+    }
+
+    /// <summary>
+    /// Whether the conditional jump <paramref name="op"/> (<c>je</c> … <c>jns</c>) is taken right
+    /// after a <c>cmp</c> or <c>test</c> (flags of origin Sub or Logic), without a branch on the
+    /// condition: the four flags as CpuState computes them, then the jump's mask.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool TakenAfterCompare(ref CpuState s, Opcode op)
+    {
+        unchecked
+        {
+            long r = s.FlagResult, x = s.FlagA, y = s.FlagB;
+            int sub = s.FlagKind == FlagOrigin.Sub ? 1 : 0; // a test (Logic) clears CF and OF
+            int flags = (r == 0 ? CpuState.FlagZ : 0) | (r < 0 ? CpuState.FlagS : 0)
+                | (((ulong)x < (ulong)y ? CpuState.FlagC : 0) & -sub)
+                | ((((x ^ y) & (x ^ r)) < 0 ? CpuState.FlagO : 0) & -sub);
+            return ((JumpTakenMasks[op - Opcode.Je] >> flags) & 1) != 0;
+        }
+    }
 
     /// <summary>A fast-loop RDTSC that ran in guest mode: EDX:EAX = <paramref name="v"/>, and the observer sees a read that did not exit.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
