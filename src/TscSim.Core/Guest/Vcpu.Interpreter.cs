@@ -31,9 +31,9 @@ public sealed partial class Vcpu
             ref long regs = ref Unsafe.As<RegisterFile, long>(ref s.Regs);
             int rip = s.Rip;
             long k = sl.K;           // sl.K, kept here between syncs
-            long budget = sl.Budget;
-            long synced = k;         // k at the last sync: k − synced guest cycles not yet in sl.Guest
-            long retired = 0;        // instructions not yet in sl.Retired
+            // Only the instruction index and the cycle count live in locals: the budget and the
+            // retired count stay in the slice (sl.K, the cycle count at the last sync, is what
+            // sl.Guest already holds), so the loop's few locals keep their registers.
 
             while (true)
             {
@@ -76,10 +76,10 @@ public sealed partial class Vcpu
                             if ((uint)next < (uint)code.Length && code[next].Op is >= Opcode.Je and <= Opcode.Jns)
                             {
                                 long cost = costs[(int)i.Cost];
-                                if (k + cost < budget)
+                                if (k + cost < sl.Budget)
                                 {
                                     k += cost;
-                                    retired++;
+                                    sl.Retired++;
                                     rip = next;
                                     i = ref code[rip];
                                     rip = TakenAfterCompare(ref s, i.Op) ? i.Target : rip + 1;
@@ -233,11 +233,11 @@ public sealed partial class Vcpu
                                 long before = (n - 1) * cost;
                                 ref long rsp = ref Unsafe.Add(ref regs, Registers.Rsp);
                                 long low = i.Op == Opcode.PushR ? rsp - (8L * n) : rsp;
-                                if (k + before < budget && _memory.TryPrivate(low, 8 * n, out byte[] buffer, out int offset))
+                                if (k + before < sl.Budget && _memory.TryPrivate(low, 8 * n, out byte[] buffer, out int offset))
                                 {
                                     RunStack(ref regs, code, rip, n - 1, buffer, offset, i.Op == Opcode.PushR);
                                     k += before;
-                                    retired += n - 1;
+                                    sl.Retired += n - 1;
                                     rip += n - 1;
                                     i = ref code[rip];
                                     a = ref Unsafe.Add(ref regs, i.A);
@@ -321,34 +321,30 @@ public sealed partial class Vcpu
                         goto General;
                 }
 
-                // k < budget ≤ 2^62 before the instruction and a cost is small: no overflow.
+                // k < sl.Budget ≤ 2^62 before the instruction and a cost is small: no overflow.
                 k += costs[(int)i.Cost];
-                retired++;
-                if (k < budget)
+                sl.Retired++;
+                if (k < sl.Budget)
                 {
                     continue;
                 }
                 s.Rip = rip;
+                sl.Guest += k - sl.K;
                 sl.K = k;
-                sl.Guest += k - synced;
-                sl.Retired += retired;
                 sl.YieldAt = sl.Clock.TimeAt(k);
                 return Step.Yield;
 
             General:
                 s.Rip = rip;
+                sl.Guest += k - sl.K;
                 sl.K = k;
-                sl.Guest += k - synced;
-                sl.Retired += retired;
                 Step st = ExecuteOne(ref sl);
                 if (st != Step.Continue)
                 {
                     return st;
                 }
                 rip = s.Rip;
-                k = synced = sl.K;
-                budget = sl.Budget;
-                retired = 0;
+                k = sl.K;
             }
         }
     }
