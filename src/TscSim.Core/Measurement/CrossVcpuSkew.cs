@@ -56,7 +56,15 @@ public sealed class CrossVcpuSkew
     /// at <paramref name="trueNs"/> (not before any earlier read's return). Returns the largest
     /// candidate this read gave (ns), or null when it was compared with nothing.
     /// </summary>
-    public ulong? Observe(int vcpu, long trueNs, long skewNs)
+    public ulong? Observe(int vcpu, long trueNs, long skewNs) => Observe(vcpu, trueNs, skewNs, wantLargest: true);
+
+    /// <summary>
+    /// <see cref="Observe(int, long, long)"/> for a caller that needs only <see cref="MaxSkew"/>
+    /// (once per clock read): a candidate that cannot exceed the maximum so far is not divided out.
+    /// </summary>
+    public void Record(int vcpu, long trueNs, long skewNs) => Observe(vcpu, trueNs, skewNs, wantLargest: false);
+
+    private ulong? Observe(int vcpu, long trueNs, long skewNs, bool wantLargest)
     {
         long[] lastTrue = _lastTrueNs;
         long[] lastSkew = _lastSkewNs;
@@ -90,7 +98,14 @@ public sealed class CrossVcpuSkew
                 // (skews under a second, brackets under a second: the common case): each product
                 // is below 2^61, their sum below 2^63.
                 long scaled = (lastSkew[j] * span) - (fromSkew * span) - ((skewNs - fromSkew) * (lastTrue[j] - fromTrue));
-                d = (ulong)((Math.Abs(scaled) + (span / 2)) / span);
+                long rounded = Math.Abs(scaled) + (span / 2);
+                // d ≤ max exactly when rounded < (max + 1)·span (below 2^61 for a max under 2^31):
+                // then this candidate changes nothing and the division is skipped.
+                if (!wantLargest && _compared && _max < (1UL << 31) && rounded < (long)(_max + 1) * span)
+                {
+                    continue;
+                }
+                d = (ulong)(rounded / span);
             }
             else
             {

@@ -156,7 +156,7 @@ public sealed class VmRecorder
         bool backwards = recorder.OnClockRead(trueNs, clockNs, cycles, exits);
         if (!VcpuRecorder.IsWild(clockNs, trueNs))
         {
-            _skew.Observe(vcpu, trueNs, clockNs - trueNs);
+            _skew.Record(vcpu, trueNs, clockNs - trueNs);
         }
         return backwards;
     }

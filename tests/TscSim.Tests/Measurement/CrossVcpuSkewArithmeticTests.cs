@@ -49,4 +49,29 @@ public class CrossVcpuSkewArithmeticTests
             Assert.Equal(Expected(tFrom, sFrom, tFrom + span, s, tb, sb), skew.Observe(0, tFrom + span, s));
         }
     }
+
+    [Fact]
+    public void Record_keeps_the_same_maximum_as_Observe_on_long_random_runs()
+    {
+        // Record skips the division of a candidate that cannot beat the maximum so far; the
+        // maximum after every read must be Observe's, on small skews (the 64-bit path, where the
+        // skip applies) and large ones, with steps and several vCPUs.
+        var rng = new Random(19);
+        foreach (int bits in new[] { 6, 12, 20, 34 })
+        {
+            var observed = new CrossVcpuSkew(4);
+            var recorded = new CrossVcpuSkew(4);
+            long t = 0;
+            var skews = new long[4];
+            for (int i = 0; i < 50_000; i++)
+            {
+                int v = rng.Next(4);
+                t += rng.NextInt64(0, 20_000);
+                skews[v] += rng.Next(100) == 0 ? rng.NextInt64(-(1L << bits), 1L << bits) : rng.NextInt64(-50, 51);
+                observed.Observe(v, t, skews[v]);
+                recorded.Record(v, t, skews[v]);
+                Assert.Equal(observed.MaxSkew, recorded.MaxSkew);
+            }
+        }
+    }
 }
