@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using TscSim.Core.Abi;
 using TscSim.Core.Engine;
 using TscSim.Core.Isa;
@@ -177,7 +178,7 @@ public sealed partial class Vcpu
                             int size = i.Op == Opcode.MovRM ? 8 : i.Op == Opcode.MovDM ? 4 : 1;
                             long addr = Ea(ref regs, in i);
                             if (!_memory.TryPrivate(addr, size, out byte[] buffer, out int offset)
-                                && !(_memory.TryShared(addr, size, out buffer, out offset) && MayRunAt(ref sl, sl.Clock.TimeAt(k))))
+                                && !(_memory.TryShared(addr, size, out buffer, out offset) && MayRunAtCycle(ref sl, k)))
                             {
                                 goto General;
                             }
@@ -193,7 +194,7 @@ public sealed partial class Vcpu
                             int size = i.Op == Opcode.MovMD ? 4 : 8;
                             long addr = Ea(ref regs, in i);
                             if (!_memory.TryPrivate(addr, size, out byte[] buffer, out int offset)
-                                && !(_memory.TryShared(addr, size, out buffer, out offset) && MayRunAt(ref sl, sl.Clock.TimeAt(k))))
+                                && !(_memory.TryShared(addr, size, out buffer, out offset) && MayRunAtCycle(ref sl, k)))
                             {
                                 goto General;
                             }
@@ -211,7 +212,7 @@ public sealed partial class Vcpu
                         {
                             long addr = Ea(ref regs, in i);
                             if (!_memory.TryPrivate(addr, 8, out byte[] buffer, out int offset)
-                                && !(_memory.TryShared(addr, 8, out buffer, out offset) && MayRunAt(ref sl, sl.Clock.TimeAt(k))))
+                                && !(_memory.TryShared(addr, 8, out buffer, out offset) && MayRunAtCycle(ref sl, k)))
                             {
                                 goto General;
                             }
@@ -641,24 +642,37 @@ public sealed partial class Vcpu
     private static void RunStack(ref long regs, Instruction[] code, int rip, int count, byte[] buffer, int offset, bool push)
     {
         ref long rsp = ref Unsafe.Add(ref regs, Registers.Rsp);
-        Span<byte> slots = buffer.AsSpan(offset);
-        int n = count + 1; // the run's length: its slots span 8 × n bytes
+        // The caller checked that the run's 8 × (count + 1) bytes lie in the buffer.
+        ref byte slots = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(buffer), offset);
+        int n = count + 1;
         for (int j = 0; j < count; j++)
         {
             ref long r = ref Unsafe.Add(ref regs, code[rip + j].A);
             if (push)
             {
                 // Push j writes at rsp − 8 (j + 1), i.e. slot n − 1 − j from the range's low end.
-                BinaryPrimitives.WriteInt64LittleEndian(slots[(8 * (n - 1 - j))..], r);
+                WriteQword(ref Unsafe.Add(ref slots, 8 * (n - 1 - j)), r);
             }
             else
             {
                 // Pop j reads at rsp + 8 j: slot j.
-                r = BinaryPrimitives.ReadInt64LittleEndian(slots[(8 * j)..]);
+                r = ReadQword(ref Unsafe.Add(ref slots, 8 * j));
             }
         }
         rsp = push ? rsp - (8L * count) : rsp + (8L * count);
     }
+
+    /// <summary>A little-endian qword (guest memory's byte order) at <paramref name="at"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static long ReadQword(ref byte at)
+    {
+        long v = Unsafe.ReadUnaligned<long>(ref at);
+        return BitConverter.IsLittleEndian ? v : BinaryPrimitives.ReverseEndianness(v);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void WriteQword(ref byte at, long value) =>
+        Unsafe.WriteUnaligned(ref at, BitConverter.IsLittleEndian ? value : BinaryPrimitives.ReverseEndianness(value));
 
     /// <summary>
     /// Per conditional jump (<c>je</c> … <c>jns</c>, from <see cref="Opcode.Je"/>): bit n is set
