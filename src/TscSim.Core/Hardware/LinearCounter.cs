@@ -74,6 +74,9 @@ public sealed class LinearCounter
         return ValueAtSlow(t);
     }
 
+    /// <summary>How many cache steps a read ahead may take before the 128-bit path is cheaper.</summary>
+    private const long MaxCacheSteps = 16;
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     private ulong ValueAtSlow(SimTime t)
     {
@@ -91,6 +94,28 @@ public sealed class LinearCounter
                 long whole = (-r + unit - 1) / unit; // ⌈−r / unit⌉: r + whole × unit lands in [0, unit)
                 v = unchecked(v - (ulong)whole); // a 64-bit counter wraps
                 r += whole * unit;
+            }
+            _cacheT = t.Picoseconds;
+            _cacheValue = v;
+            _cacheRemainder = r;
+            return v;
+        }
+        long ahead = t.Picoseconds - _cacheT;
+        if (ahead > 0 && ahead / MaxCacheSteps <= _cacheMaxStep)
+        {
+            // A read further ahead than one 64-bit step (about 4.6 µs at 2 GHz: a vCPU reading
+            // every 10 µs) but within a few: the same exact steps in turn, instead of a 128-bit division.
+            const long unit = ExactMath.PicosecondMillihertzPerCycle;
+            ulong v = _cacheValue;
+            long r = _cacheRemainder;
+            while (ahead > 0)
+            {
+                long step = Math.Min(ahead, _cacheMaxStep);
+                r += step * Rate.Millihertz; // < 2^63: step × rate fits with the remainder (_cacheMaxStep)
+                long whole = r / unit;
+                v = unchecked(v + (ulong)whole); // a 64-bit counter wraps
+                r -= whole * unit;
+                ahead -= step;
             }
             _cacheT = t.Picoseconds;
             _cacheValue = v;

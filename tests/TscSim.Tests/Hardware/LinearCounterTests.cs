@@ -27,11 +27,12 @@ public class LinearCounterTests
                 long t = start;
                 for (int i = 0; i < 20_000; i++)
                 {
-                    long step = random.Next(4) switch
+                    long step = random.Next(5) switch
                     {
                         0 => random.Next(0, 1_000),                   // a little later
                         1 => -random.Next(0, 20_000),                 // a little earlier
                         2 => random.NextInt64(0, 50_000_000_000),     // much later
+                        3 => random.NextInt64(0, 200_000_000),        // a few cache steps later (up to 200 µs)
                         _ => -random.NextInt64(0, 50_000_000_000),    // much earlier
                     };
                     t = Math.Max(start, t + step);
