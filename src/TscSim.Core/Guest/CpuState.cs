@@ -116,7 +116,6 @@ public struct CpuState
     }
 
     /// <summary>Sets ZF and SF from <paramref name="result"/> and CF, OF as given.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void SetExplicit(long result, bool cf, bool of)
     {
         FlagBits = (byte)((result == 0 ? FlagZ : 0) | (result < 0 ? FlagS : 0) | (cf ? FlagC : 0) | (of ? FlagO : 0));

@@ -89,7 +89,6 @@ internal readonly struct GuestMemory
     public bool IsMmio(long addr) => _platform.IsMmio(addr);
 
     /// <summary>A little-endian load of 8, 4 (zero-extended) or 1 (zero-extended) bytes.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static long Read(byte[] buffer, int offset, int size) => size switch
     {
         8 => BinaryPrimitives.ReadInt64LittleEndian(buffer.AsSpan(offset, 8)),
@@ -98,7 +97,6 @@ internal readonly struct GuestMemory
     };
 
     /// <summary>A little-endian store of the low 8, 4 or 1 bytes of <paramref name="value"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Write(byte[] buffer, int offset, int size, long value)
     {
         unchecked

@@ -108,9 +108,9 @@ public sealed partial class Vcpu
                         }
                     case Opcode.Neg: r = unchecked(-a); s.SetSub(0, a, r); a = r; rip++; break;
                     case Opcode.Not: a = ~a; rip++; break;
-                    case Opcode.ShlRI: Shift(ref s, ref a, Opcode.ShlRI, (int)i.Imm); rip++; break;
-                    case Opcode.ShrRI: Shift(ref s, ref a, Opcode.ShrRI, (int)i.Imm); rip++; break;
-                    case Opcode.SarRI: Shift(ref s, ref a, Opcode.SarRI, (int)i.Imm); rip++; break;
+                    case Opcode.ShlRI: Shift(ref s, ref a, i.Op, (int)i.Imm); rip++; break;
+                    case Opcode.ShrRI: Shift(ref s, ref a, i.Op, (int)i.Imm); rip++; break;
+                    case Opcode.SarRI: Shift(ref s, ref a, i.Op, (int)i.Imm); rip++; break;
                     case Opcode.ShlRC:
                     case Opcode.ShrRC:
                     case Opcode.SarRC:
@@ -779,9 +779,6 @@ public sealed partial class Vcpu
         }
     }
 
-    // Inlined with a constant opcode in the loop's immediate cases: the switch folds away and the
-    // loop makes no call for a shift.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Shift(ref CpuState s, ref long a, Opcode op, int n)
     {
         unchecked
