@@ -178,7 +178,7 @@ public sealed partial class Vcpu
                             int size = i.Op == Opcode.MovRM ? 8 : i.Op == Opcode.MovDM ? 4 : 1;
                             long addr = Ea(ref regs, in i);
                             if (!_memory.TryPrivate(addr, size, out byte[] buffer, out int offset)
-                                && !(_memory.TryShared(addr, size, out buffer, out offset) && MayRunAtCycle(ref sl, k)))
+                                && !(_memory.TryShared(addr, size, out buffer, out offset) && MayRunAt(ref sl, sl.Clock.TimeAt(k))))
                             {
                                 goto General;
                             }
@@ -194,7 +194,7 @@ public sealed partial class Vcpu
                             int size = i.Op == Opcode.MovMD ? 4 : 8;
                             long addr = Ea(ref regs, in i);
                             if (!_memory.TryPrivate(addr, size, out byte[] buffer, out int offset)
-                                && !(_memory.TryShared(addr, size, out buffer, out offset) && MayRunAtCycle(ref sl, k)))
+                                && !(_memory.TryShared(addr, size, out buffer, out offset) && MayRunAt(ref sl, sl.Clock.TimeAt(k))))
                             {
                                 goto General;
                             }
@@ -212,7 +212,7 @@ public sealed partial class Vcpu
                         {
                             long addr = Ea(ref regs, in i);
                             if (!_memory.TryPrivate(addr, 8, out byte[] buffer, out int offset)
-                                && !(_memory.TryShared(addr, 8, out buffer, out offset) && MayRunAtCycle(ref sl, k)))
+                                && !(_memory.TryShared(addr, 8, out buffer, out offset) && MayRunAt(ref sl, sl.Clock.TimeAt(k))))
                             {
                                 goto General;
                             }

@@ -216,7 +216,6 @@ public sealed partial class Vcpu : IInterruptTarget
         public long K;          // cycles of this slice so far
         public long Budget;     // private instructions may run while K < Budget
         public long Horizon;    // ps of the next pending event
-        public long HorizonK;   // the first k whose instant reaches Horizon: below it a sequenced access may run
         public long NowPs;      // the slice's start (= the engine's now)
         public long SeenScheduled;
         public long SeenExecutor;
@@ -289,7 +288,6 @@ public sealed partial class Vcpu : IInterruptTarget
         long engine = Math.Min(_executor.NextEventFor(this)?.Picoseconds ?? long.MaxValue, afterLimit);
         sl.Budget = sl.Clock.CyclesUntil(engine);
         sl.Horizon = Math.Min(engine, _executor.EarliestOtherResume(this));
-        sl.HorizonK = sl.Clock.CyclesUntil(sl.Horizon);
         sl.SeenScheduled = sim.ScheduledCount;
         sl.SeenExecutor = _executor.Version;
         if (_pendingInterrupts != 0 && _state.InterruptFlag)
@@ -305,14 +303,6 @@ public sealed partial class Vcpu : IInterruptTarget
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool MayRunAt(ref Slice sl, long t) => t < sl.Horizon || t == sl.NowPs;
-
-    /// <summary>
-    /// <see cref="MayRunAt(ref Slice, long)"/> for an instruction issued at cycle
-    /// <paramref name="k"/>: below <see cref="Slice.HorizonK"/> its instant is before the horizon
-    /// without computing it.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool MayRunAtCycle(ref Slice sl, long k) => k < sl.HorizonK || MayRunAt(ref sl, sl.Clock.TimeAt(k));
 
     /// <summary>May a sequenced instruction issued now run at once? If not, the slice yields to its instant.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
