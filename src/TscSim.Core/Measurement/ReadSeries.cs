@@ -70,7 +70,7 @@ public sealed class ReadSeries
     private readonly List<string> _hosts = [];
     private int _count;
     private int _pinned;
-    private long _stride = 1;
+    private long _stride = 1; // 1, doubled by each compaction: always a power of two
     private long _reads;
     private Stored _last;
     private long[] _perVcpu = [];
@@ -163,7 +163,7 @@ public sealed class ReadSeries
         {
             row.Pinned = true;
         }
-        else if (row.Number % _stride != 0)
+        else if ((row.Number & (_stride - 1)) != 0) // the stride is a power of two: a mask, not a division
         {
             return;
         }
@@ -180,7 +180,7 @@ public sealed class ReadSeries
         {
             _pinned++;
         }
-        else if (row.Number % _stride != 0)
+        else if ((row.Number & (_stride - 1)) != 0) // the stride is a power of two: a mask, not a division
         {
             return; // compaction raised the stride past this read
         }

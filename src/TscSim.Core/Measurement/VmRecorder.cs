@@ -72,6 +72,7 @@ public sealed class VmRecorder
         OnClockRead(vcpu, trueNs, trueNs, clockNs, cycles, exits);
 
     // Reads that have returned but may still overlap a later read: (return ns, value), in return order.
+    // A ring of a power-of-two length (16, doubled when full): indices wrap with a mask, not a division.
     private long[] _pendingEnd = new long[16];
     private long[] _pendingValue = new long[16];
     private int _pendingHead, _pendingCount;
@@ -105,7 +106,7 @@ public sealed class VmRecorder
                 _settledMax = v;
                 _hasSettled = true;
             }
-            _pendingHead = (_pendingHead + 1) % _pendingEnd.Length;
+            _pendingHead = (_pendingHead + 1) & (_pendingEnd.Length - 1);
             _pendingCount--;
         }
         bool backwards = false;
@@ -138,7 +139,7 @@ public sealed class VmRecorder
             }
             (_pendingEnd, _pendingValue, _pendingHead) = (end, val, 0);
         }
-        int tail = (_pendingHead + _pendingCount) % _pendingEnd.Length;
+        int tail = (_pendingHead + _pendingCount) & (_pendingEnd.Length - 1);
         _pendingEnd[tail] = endNs;
         _pendingValue[tail] = value;
         _pendingCount++;
