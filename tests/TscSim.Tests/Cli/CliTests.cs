@@ -78,6 +78,34 @@ public class CliTests
     }
 
     [Fact]
+    public void Bench_only_measures_the_named_parts()
+    {
+        var (code, output, _) = Run("bench", "--json", "--only", "interpreter", "--events", "20000", "--rounds", "1");
+        Assert.Equal(ExitCodes.Success, code);
+        using (var doc = JsonDocument.Parse(output))
+        {
+            Assert.Equal(["interpreter_instructions_per_s", "interpreter_rdtsc_per_s", "interpreter_rdtsc_vs_real", "real_rdtsc_per_s"],
+                doc.RootElement.EnumerateObject().Select(p => p.Name).Order(StringComparer.Ordinal));
+        }
+
+        (code, output, _) = Run("bench", "--json", "--only", "engine,reference", "--events", "20000", "--rounds", "1");
+        Assert.Equal(ExitCodes.Success, code);
+        using (var doc = JsonDocument.Parse(output))
+        {
+            string[] names = [.. doc.RootElement.EnumerateObject().Select(p => p.Name)];
+            Assert.Contains("engine_hold_events_per_s", names);
+            Assert.Contains("simulated_to_wall_ratio", names);
+            Assert.Contains("simulated_to_thread_cpu_ratio", names);
+            Assert.DoesNotContain("interpreter_instructions_per_s", names);
+            Assert.True(doc.RootElement.GetProperty("simulated_to_wall_ratio").GetDouble() > 0);
+        }
+
+        var (bad, _, err) = Run("bench", "--only", "disk");
+        Assert.Equal(ExitCodes.BadInput, bad);
+        Assert.Contains("unknown part 'disk'", err, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Bench_text_names_the_figures()
     {
         var (code, output, _) = Run("bench", "--events", "20000", "--rounds", "1");
