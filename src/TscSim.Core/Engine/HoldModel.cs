@@ -39,7 +39,18 @@ public sealed class HoldModel : IEventHandler
     public Simulator Simulator { get; }
 
     /// <summary>Runs <paramref name="events"/> more events.</summary>
-    public void Run(long events) => Simulator.RunToCompletion(events);
+    public void Run(long events)
+    {
+        // In slices of 2^16 events, as a scenario runs in slices of simulated time: the run loop is
+        // entered often enough to be compiled as a whole method (tiered JIT), not only replaced on
+        // the stack inside one endless call (OSR); the events and their order are the same.
+        for (long left = events; left > 0; left -= ChunkEvents)
+        {
+            Simulator.RunToCompletion(Math.Min(left, ChunkEvents));
+        }
+    }
+
+    private const long ChunkEvents = 1 << 16;
 
     /// <inheritdoc />
     public void OnEvent(Simulator sim, in SimEvent e) =>
