@@ -73,15 +73,14 @@ public sealed partial class Vcpu
                             // A compare followed by a conditional jump (most branches): when the
                             // compare does not reach the budget, the jump runs in the same
                             // dispatch; its cycles, retirement and budget check follow below.
-                            int next = rip + 1;
-                            if ((uint)next < (uint)code.Length && code[next].Op is >= Opcode.Je and <= Opcode.Jns)
+                            if (i.BranchFollows)
                             {
                                 long cost = costs[(int)i.Cost];
                                 if (k + cost < sl.Budget)
                                 {
                                     k += cost;
                                     sl.Retired++;
-                                    rip = next;
+                                    rip++;
                                     i = ref code[rip];
                                     rip = TakenAfterCompare(ref s, i.Op) ? i.Target : rip + 1;
                                     break;

@@ -72,6 +72,17 @@ public sealed class GuestProgram
         Labels = labels;
         SourceLines = sourceLines;
         StackRuns = FindStackRuns(code);
+        MarkCompareAndBranch(code);
+    }
+
+    /// <summary>Sets <see cref="Instruction.BranchFollows"/> on every compare or test a conditional jump follows.</summary>
+    private static void MarkCompareAndBranch(Instruction[] code)
+    {
+        for (int j = 0; j + 1 < code.Length; j++)
+        {
+            code[j].BranchFollows = code[j].Op is Opcode.CmpRR or Opcode.CmpRI or Opcode.TestRR or Opcode.TestRI
+                && code[j + 1].Op is >= Opcode.Je and <= Opcode.Jns;
+        }
     }
 
     /// <summary>The longest run <see cref="StackRuns"/> records.</summary>

@@ -32,6 +32,13 @@ public struct Instruction
     /// <summary>Whether execution must be sequenced (see <see cref="SyncKind"/>).</summary>
     public SyncKind Sync;
 
+    /// <summary>
+    /// Pre-decoded by <see cref="GuestProgram"/> for a <c>cmp</c> or <c>test</c>: the next
+    /// instruction is a conditional jump (<c>je</c> … <c>jns</c>), which the interpreter runs in the
+    /// same dispatch. False for every other instruction.
+    /// </summary>
+    public bool BranchFollows;
+
     /// <summary>Immediate operand (value, shift count, port, work cycles).</summary>
     public long Imm;
 

@@ -77,4 +77,23 @@ public class CompareAndBranchTests
             }
         }
     }
+
+    [Fact]
+    public void Only_a_compare_or_test_right_before_a_conditional_jump_is_marked()
+    {
+        var program = Assembler.Assemble("""
+                cmp rax, 1
+                je done
+                test rax, rax
+                jmp done
+                cmp rax, rbx
+                add rax, 1
+                test rbx, 4
+                jns done
+            done:
+                cmp rax, rbx
+            """, "marks");
+        Assert.Equal([true, false, false, false, false, false, true, false, false],
+            Enumerable.Range(0, program.Length).Select(k => program[k].BranchFollows));
+    }
 }
