@@ -219,11 +219,12 @@ public static class OsProfiles
         Hz = 1000,
         HzChoices = [1000, 250, 100],
         Tick = "HZ 1000 (assumed distribution setting, RHEL5 x86_64: UNCONFIRMED; upstream Kconfig.hz default was 250; hz: 250 or 100 selectable): "
-            + "PIT channel 0 mode 2, LATCH = (1193182 + HZ/2)/HZ, IRQ0 through the 8259 (the IO-APIC route is not modelled) on vCPU 0 "
-            + "running main_timer_handler (1 RDTSC, +CPUID on AMD; +1 HPET read when an HPET exists; 8259 EOI); every vCPU's local APIC "
-            + "timer periodic at HZ (xAPIC EOI); idle vCPUs halt until the next interrupt; "
-            + "NOT MODELLED (a known deviation): with an HPET that has legacy replacement (QEMU's does), 2.6.18 time_init sets "
-            + "hpet_use_timer and the HPET, not the PIT, drives IRQ0 and calibrates the TSC (hpet_calibrate_tsc); here the PIT always does",
+            + "with an HPET that has legacy replacement (QEMU's does), time_init sets hpet_use_timer: IRQ0 is HPET timer 0, periodic "
+            + "every hpet_tick counts, xtime += TICK_NSEC_HPET (1 ms at HZ 1000), TSC calibrated by hpet_calibrate_tsc, main_timer_handler "
+            + "reads HPET_COUNTER, HPET_T0_CMP, HPET_COUNTER (3 MMIO exits), 1 RDTSC (+CPUID on AMD), 8259 EOI; without an HPET, "
+            + "PIT channel 0 mode 2, LATCH = (1193182 + HZ/2)/HZ, pit_calibrate_tsc, 1 RDTSC (+CPUID on AMD), 8259 EOI; IRQ0 through the "
+            + "8259 (the IO-APIC route is not modelled) on vCPU 0; every vCPU's local APIC timer periodic at HZ (xAPIC EOI); idle vCPUs "
+            + "halt until the next interrupt; ASSUMPTION: Xen and Hyper-V VMs get QEMU's HPET too",
     };
 
     /// <summary>
