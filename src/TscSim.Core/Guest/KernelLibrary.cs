@@ -424,12 +424,16 @@ public static class KernelLibrary
     /// the kernel computes (end − start) / 50 kHz), <c>get_cycles_sync</c> (CPUID before RDTSC
     /// unless X86_FEATURE_SYNC_RDTSC, which only Intel sets: rbx bit 8), the timer setup
     /// (IDT, local APIC timer periodic with divide 16 and TMICT = clocks / 16 as __setup_APIC_LVTT,
-    /// on the BSP also the 8259 (ICW1–4, vector base 0x20, IRQ0 unmasked) and PIT channel 0 mode 2
-    /// with LATCH as pit_init), the IRQ0 handler (timer_interrupt → main_timer_handler: HPET counter
-    /// read when an HPET exists, get_cycles_sync, the kernel's arithmetic in
+    /// on the BSP also the 8259 (ICW1–4, vector base 0x20, IRQ0 unmasked) and, unless the HPET's
+    /// timer is IRQ0, PIT channel 0 mode 2 with LATCH as pit_init), the IRQ0 handler (timer_interrupt
+    /// → main_timer_handler: HPET counter read when an HPET exists, with hpet_use_timer also
+    /// HPET_T0_CMP and HPET_COUNTER again, get_cycles_sync, the kernel's arithmetic in
     /// <see cref="TickTimekeeping"/>, 8259 EOI), the local APIC timer handler
     /// (smp_apic_timer_interrupt: ack_APIC_irq = xAPIC EOI write; process accounting is not
-    /// modelled) and do_gettimeofday's offset read (TSC clamped at last_tsc, or the HPET counter).
+    /// modelled), do_gettimeofday's offset read (TSC clamped at last_tsc, or the HPET counter), and
+    /// time_init's HPET path: <c>hpet_init</c> (HPET_ID, HPET_PERIOD), <c>hpet_timer_stop_set_go</c>
+    /// (halt, counter 0, timer 0 periodic 32-bit with SETVAL, comparator and period hpet_tick,
+    /// LEGACY | ENABLE) and <c>hpet_calibrate_tsc</c> (vanilla 2.6.18 arch/x86_64/kernel/time.c).
     /// </summary>
     public static readonly string Tick2618Source = """
         section .text

@@ -320,11 +320,20 @@ internal sealed class VirtualHpet : IEventHandler, IInterruptSource
             bool after = bits32 ? (int)(uint)_tCmp[0] - (int)(uint)cur < 0 : (long)_tCmp[0] - (long)cur < 0;
             if (periodic && _t0Period != 0 && !after)
             {
-                // The counter has not passed the comparator yet: QEMU would re-arm for "now"; the
-                // model waits for the first instant it has (see remarks).
                 long ns = _vm.DeviceClockNs(at);
-                long nextTickNs = (long)((ulong)(ns + _offsetNs) / PlatformTimerRates.QemuHpetNsPerTick + 1) * PlatformTimerRates.QemuHpetNsPerTick - _offsetNs;
-                Arm(nextTickNs, at);
+                ulong early = Diff(_tCmp[0], cur, bits32);
+                if (early == 0)
+                {
+                    // The counter equals the comparator: QEMU would re-arm for "now" and raise again;
+                    // the model waits for the first instant it has passed it (see remarks).
+                    long nextTickNs = (long)((ulong)(ns + _offsetNs) / PlatformTimerRates.QemuHpetNsPerTick + 1) * PlatformTimerRates.QemuHpetNsPerTick - _offsetNs;
+                    Arm(nextTickNs, at);
+                    return;
+                }
+                // A callback armed before the comparator moved (hpet_set_timer at T0_CFG's enable while
+                // the HPET is halted, then re-armed by the CFG enable): QEMU re-arms for cmp − cur.
+                Arm(ns + (long)(early * PlatformTimerRates.QemuHpetNsPerTick), at);
+                UpdateIrq(at);
                 return;
             }
             if (periodic && _t0Period != 0)
