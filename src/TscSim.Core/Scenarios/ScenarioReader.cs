@@ -24,7 +24,7 @@ internal sealed partial class ScenarioReader(List<ScenarioDiagnostic> diagnostic
     internal static readonly string[] HostKeys = ["id", "cpu", "frequency", "sockets", "cores_per_socket", "uptime", "exit_cost", "tsc"];
     internal static readonly string[] TscKeys = ["drift", "socket_skew", "constant", "nonstop", "scaling"];
     internal static readonly string[] HypervisorKeys = ["policy", "tsc_auto", "trapping", "notify_guest", "rdtscp_passthrough", "tolerance_ppm", "scaling", "scheduler_slice", "vmm"];
-    internal static readonly string[] VmKeys = ["id", "host", "vcpus", "pin", "tsc_khz", "hints", "guest", "workload", "start"];
+    internal static readonly string[] VmKeys = ["id", "host", "vcpus", "pin", "tsc_khz", "hints", "guest", "hpet", "workload", "start"];
     internal static readonly string[] HintKeys = ["fixed_rate", "smp_stable"];
     internal static readonly string[] GuestKeys = ["profile", "clocksource", "kvmclock", "hz"];
     internal static readonly string[] MeasurementKeys = ["reads_csv_max_rows", "reads_csv_interval"];
@@ -362,6 +362,16 @@ internal sealed partial class ScenarioReader(List<ScenarioDiagnostic> diagnostic
 
         var guest = Get(map, "guest") is { } gNode ? ReadGuest(gNode, Join(path, "guest")) : new GuestSpec { Profile = OsProfiles.LinuxModern.Name };
 
+        bool hpet = true;
+        if (Get(map, "hpet") is { } hpNode && Bool(hpNode, Join(path, "hpet")) is bool hp)
+        {
+            hpet = hp;
+            if (!hpet && guest?.Clocksource == ClocksourceKind.Hpet)
+            {
+                Error(hpNode.Position, $"{Join(path, "hpet")}: false, but {Join(path, "guest.clocksource")} is hpet; expected hpet: true or another clocksource");
+            }
+        }
+
         string? workload = null;
         SourcePosition workloadPosition = SourcePosition.None;
         if (Required(map, path, "workload", "guest assembly, e.g. workload: |  (then the program, indented)") is { } wNode
@@ -403,6 +413,7 @@ internal sealed partial class ScenarioReader(List<ScenarioDiagnostic> diagnostic
             Workload = workload,
             WorkloadPosition = workloadPosition,
             Start = start.Value,
+            Hpet = hpet,
             Position = map.Position,
         };
     }
