@@ -9,20 +9,7 @@ namespace TscSim.Tests.Scenarios;
 /// <summary>The VM key <c>hpet</c> (QEMU <c>-machine hpet=off</c>): parsing, round trip, the conflict error, and what it changes for a 2.6.18 guest.</summary>
 public class VmHpetOptionTests
 {
-    private static string With(string hpetLine, string guest = "linux-2.6.18") => $$"""
-        name: g
-        duration: 1s
-        hosts:
-          - id: h
-            cpu: intel-nehalem
-            frequency: 2GHz
-        vms:
-          - id: vm0
-            host: h
-            {{hpetLine}}
-            guest: {{guest}}
-            workload: hlt
-        """;
+    private static string With(string hpetLine, string guest = "linux-2.6.18") => ScenarioText.OneVm(hpetLine, $"guest: {guest}");
 
     [Fact]
     public void Hpet_false_removes_the_hpet_from_the_guests_profile_and_round_trips()
