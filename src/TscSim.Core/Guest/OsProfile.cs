@@ -22,7 +22,11 @@ public enum CalibrationKind
     Pit,
     /// <summary>From the pvclock page (kvm_get_tsc_khz): no measurement, exact.</summary>
     Pvclock,
-    /// <summary>2.6.18 x86_64 pit_calibrate_tsc: one 50 ms window of PIT channel 2 (latch 59,659), (end − start) / 50 kHz, no check.</summary>
+    /// <summary>
+    /// 2.6.18 x86_64 time_init: hpet_calibrate_tsc (10^8 TSC cycles against the HPET) when the HPET has
+    /// legacy replacement, else pit_calibrate_tsc: one 50 ms window of PIT channel 2 (latch 59,659),
+    /// (end − start) / 50 kHz, no check.
+    /// </summary>
     PitOnce50Ms,
     /// <summary>2.6.18 i386 calculate_cpu_khz: three 30 ms windows of PIT channel 2 (latch 35,795), the last counts, (Δ + 15) / 30 kHz.</summary>
     Pit3x30Ms,
@@ -207,9 +211,9 @@ public static class OsProfiles
     {
         Name = "linux-2.6.18-x86_64",
         Description = "Linux 2.6.18 x86_64 (RHEL 5 era; also 'linux-2.6.18'): xtime += tick_nsec per timer interrupt, TSC interpolation "
-            + "clamped at last_tsc, lost ticks only advance jiffies, 'Falling back to HPET' after 1000 lost-tick events, one 50 ms PIT calibration",
+            + "clamped at last_tsc, lost ticks only advance jiffies, 'Falling back to HPET' after 1000 lost-tick events, hpet_calibrate_tsc with an HPET (else one 50 ms PIT calibration)",
         Source = "vanilla 2.6.18 arch/x86_64/kernel/time.c (main_timer_handler, handle_lost_ticks, do_gettimeoffset_tsc/_hpet, "
-            + "pit_calibrate_tsc, unsynchronized_tsc), kernel/timer.c (do_timer, update_wall_time), include/linux/jiffies.h (LATCH, TICK_NSEC)",
+            + "pit_calibrate_tsc, hpet_init, hpet_timer_stop_set_go, hpet_calibrate_tsc, time_init, unsynchronized_tsc), kernel/timer.c (do_timer, update_wall_time, current_tick_length), include/linux/jiffies.h (LATCH, TICK_NSEC, TICK_NSEC_HPET), include/asm-x86_64/hpet.h (HPET_TICK_RATE); QEMU 0.14 hw/hpet.c",
         Ratings = [(ClocksourceKind.Tsc, 300), (ClocksourceKind.Hpet, 250), (ClocksourceKind.AcpiPm, 200)],
         Calibration = CalibrationKind.PitOnce50Ms,
         WarpTest = false,
