@@ -95,9 +95,9 @@ public static partial class ScenarioWriter
                 w.Append(", hz: ").Append(hz.ToString(CultureInfo.InvariantCulture));
             }
             w.Append(" }\n");
-            if (!vm.Hpet)
+            if (vm.Hpet is bool hpet)
             {
-                w.Append("    hpet: false\n");
+                w.Append("    hpet: ").Append(Bool(hpet)).Append('\n');
             }
             w.Append("    start: ").Append(vm.Start).Append('\n');
             w.Append("    workload: ");

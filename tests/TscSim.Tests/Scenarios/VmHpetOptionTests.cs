@@ -21,9 +21,27 @@ public class VmHpetOptionTests
         string yaml = ScenarioWriter.ToYaml(s);
         Assert.Contains("hpet: false", yaml, StringComparison.Ordinal);
         Assert.Equal(s, ScenarioLoader.LoadText(yaml, "g.resolved.yaml"));
-        var d = ScenarioLoader.LoadText(With("hpet: true"), "g.yaml");
-        Assert.True(d.Vms[0].Hpet);
+        var t = ScenarioLoader.LoadText(With("hpet: true"), "g.yaml");
+        Assert.True(t.Vms[0].Hpet);
+        Assert.Equal(t, ScenarioLoader.LoadText(ScenarioWriter.ToYaml(t), "g.resolved.yaml"));
+        var d = ScenarioLoader.LoadText(ScenarioText.OneVm("guest: linux-2.6.18"), "g.yaml");
+        Assert.Null(d.Vms[0].Hpet); // as the hypervisor offers
+        Assert.Contains(d.Vms[0].GuestProfile(hypervisorOffersHpet: true).Ratings, r => r.Kind == ClocksourceKind.Hpet);
         Assert.DoesNotContain("hpet:", ScenarioWriter.ToYaml(d), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Hyper_v_offers_no_hpet_and_asking_for_one_is_an_error()
+    {
+        // Linux Documentation/virt/hyperv/clocks.rst: "Hyper-V does not provide a virtualized HPET in guest VMs."
+        Assert.False(TscSim.Core.Virtualization.HypervisorConfig.Find("hyperv")!.OffersHpet);
+        Assert.True(TscSim.Core.Virtualization.HypervisorConfig.Find("xen-default")!.OffersHpet);
+        var s = ScenarioLoader.LoadText(ScenarioText.OneVm("guest: linux-2.6.18"), "g.yaml", ["hypervisor.policy=hyperv"]);
+        Assert.DoesNotContain(s.Vms[0].GuestProfile(s.Hypervisor.ToConfig().OffersHpet).Ratings, r => r.Kind == ClocksourceKind.Hpet);
+        var ex = Assert.Throws<ScenarioException>(() => ScenarioLoader.LoadText(With("hpet: true"), "g.yaml", ["hypervisor.policy=hyperv"]));
+        var d = Assert.Single(ex.Diagnostics);
+        Assert.Equal(10, d.Line);
+        Assert.Contains("offers no HPET", d.Message, StringComparison.Ordinal);
     }
 
     [Fact]
