@@ -341,12 +341,24 @@ public sealed partial class ValidationCases
         real.Run(0);
         Thread.Sleep(50);
         real.AddVcpu();
-        // vCPU 1's TSC against vCPU 0's read just before and just after it (the midpoint), so the
-        // comparison does not depend on how long this process is descheduled on a busy machine.
-        ulong before = real.Vm.Vcpus[0].GetMsr(KvmAbi.MsrIa32Tsc);
-        ulong tsc1 = real.Vm.Vcpus[1].GetMsr(KvmAbi.MsrIa32Tsc);
-        ulong after = real.Vm.Vcpus[0].GetMsr(KvmAbi.MsrIa32Tsc);
-        long residual = unchecked((long)(tsc1 - before)) - unchecked((long)(after - before)) / 2;
+        // vCPU 1's TSC against vCPU 0's read just before and just after it (the midpoint), bracket
+        // by bracket, keeping the tightest of 32 (as the kernel's tsc_read_refs keeps a short one):
+        // a midpoint alone is off by half of any asymmetric preemption between the three reads
+        // (seen once: 4 ms on a busy machine).
+        long residual = 0;
+        long tightest = long.MaxValue;
+        for (int attempt = 0; attempt < 32; attempt++)
+        {
+            ulong before = real.Vm.Vcpus[0].GetMsr(KvmAbi.MsrIa32Tsc);
+            ulong tsc1 = real.Vm.Vcpus[1].GetMsr(KvmAbi.MsrIa32Tsc);
+            ulong after = real.Vm.Vcpus[0].GetMsr(KvmAbi.MsrIa32Tsc);
+            long bracket = unchecked((long)(after - before));
+            if (bracket >= 0 && bracket < tightest)
+            {
+                tightest = bracket;
+                residual = unchecked((long)(tsc1 - before)) - bracket / 2;
+            }
+        }
 
         var model = new ModelGuest(program, Host, vcpus: 2);
         var at = SimTime.FromDuration(Duration.FromMilliseconds(50));

@@ -105,18 +105,49 @@ public sealed partial class GuestKernel
                 // Before its workload each CPU arms its local APIC timer; the BSP also the 8259 and PIT channel 0.
                 _timerSetUp[v] = true;
                 vcpu.SetRegister(Registers.Rsi, ApicTimerCount(Profile.Hz));
-                vcpu.SetRegister(Registers.Rdx, v == 0 ? _tick2618.Latch : 0);
+                vcpu.SetRegister(Registers.Rdx, v != 0 ? 0 : _tick2618.HpetTimer ? -1 : _tick2618.Latch); // -1: the 8259 only, IRQ0 is the HPET's
                 vcpu.Jump(_tickSetup2618);
                 return true;
+            case KernelLibrary.HpetInit2618 when _tick2618 is not null:
+                {
+                    // hpet_init (2.6.18 x86_64 time.c): fails without vendor or timers in HPET_ID, or with
+                    // a period outside [100,000, 100,000,000] fs; hpet_tick = (FSEC_PER_TICK + period/2) / period;
+                    // hpet_use_timer = id & HPET_ID_LEGSUP.
+                    uint id = unchecked((uint)vcpu.Register(Registers.R12));
+                    uint period = unchecked((uint)vcpu.Register(Registers.R13));
+                    bool ok = (id & 0xFFFF_0000u) != 0 && (id & 0x1F00u) != 0 && period is >= 100_000 and <= 100_000_000;
+                    long hpetTick = ok ? (1_000_000_000_000_000L / Profile.Hz + period / 2) / period : 0;
+                    bool useTimer = ok && (id & 0x8000u) != 0;
+                    if (useTimer)
+                    {
+                        _tick2618.UseHpetTimer();
+                    }
+                    vcpu.SetRegister(Registers.Rax, hpetTick);
+                    vcpu.SetRegister(Registers.Rcx, useTimer ? 1 : 0);
+                    return true;
+                }
+            case KernelLibrary.HpetCalibrated2618:
+                {
+                    // hpet_calibrate_tsc: (tsc_now - tsc_start) * 1000000000L / ((hpet_now - hpet_start) * hpet_period / 1000),
+                    // int differences, the divisor unsigned long, the result returned as unsigned int.
+                    int tscDelta = unchecked((int)vcpu.Register(Registers.Rax));
+                    int hpetDelta = unchecked((int)vcpu.Register(Registers.Rcx));
+                    ulong divisor = unchecked((ulong)(long)hpetDelta * _machine.HpetPeriodFemtoseconds / 1000);
+                    long khz = divisor == 0 ? 0 : unchecked((uint)((ulong)((long)tscDelta * 1_000_000_000L) / divisor));
+                    CalibrationDone(at, new CalibrationResult(khz, "hpet_calibrate_tsc (10^8 TSC cycles or HPET counts against the HPET, 2.6.18 x86_64)", 1));
+                    return true;
+                }
             case KernelLibrary.PitCalibrated2618:
                 long delta = vcpu.Register(Registers.Rax);
                 CalibrationDone(at, new CalibrationResult(delta / 50, "pit_calibrate_tsc (one 50 ms PIT window, 2.6.18 x86_64)", 1));
                 return true;
             case KernelLibrary.TickBegin2618:
-                vcpu.SetRegister(Registers.Rbx, (_sources.Has(ClocksourceKind.Hpet) ? 1 : 0) | CpuidFlag);
+                vcpu.SetRegister(Registers.Rbx, (_sources.Has(ClocksourceKind.Hpet) ? KernelLibrary.Flag2618HpetPresent : 0)
+                    | (_tick2618?.HpetTimer == true ? KernelLibrary.Flag2618HpetTimer : 0) | CpuidFlag);
                 return true;
             case KernelLibrary.TimerTick when _tick2618 is not null:
-                _tick2618.Interrupt(at, unchecked((ulong)vcpu.Register(Registers.Rax)), unchecked((uint)vcpu.Register(Registers.R8)));
+                _tick2618.Interrupt(at, unchecked((ulong)vcpu.Register(Registers.Rax)), unchecked((uint)vcpu.Register(Registers.R8)),
+                    unchecked((uint)vcpu.Register(Registers.Rcx)));
                 return true;
             default:
                 return false;

@@ -52,7 +52,7 @@ public sealed partial class GuestKernel : IGuestKernel, IEventHandler
     private bool _timekeepingStarted;
     private readonly TickTimekeeping? _tick2618;   // the 2.6.18 x86_64 profile's timekeeping, else null
     private readonly bool[] _timerSetUp;            // 2.6.18 x86_64: the vCPU ran the timer setup before its workload
-    private readonly int _cal2618, _tickSetup2618, _read2618;
+    private readonly int _cal2618, _tickSetup2618, _read2618, _hpet2618;
     private readonly bool _pit386;                  // 2.6.18 i386: PIT IRQ0 + local APIC ticks, update_wall_time per IRQ0
     private readonly int _cal386, _irq0Body386;
     private readonly long _latch386;
@@ -103,6 +103,7 @@ public sealed partial class GuestKernel : IGuestKernel, IEventHandler
             _cal2618 = (int)program.Labels[KernelLibrary.Calibrate2618Label].Value;
             _tickSetup2618 = (int)program.Labels[KernelLibrary.TickSetup2618Label].Value;
             _read2618 = (int)program.Labels[KernelLibrary.Read2618Label].Value;
+            _hpet2618 = (int)program.Labels[KernelLibrary.Hpet2618Label].Value;
         }
         else
         {
@@ -341,7 +342,9 @@ public sealed partial class GuestKernel : IGuestKernel, IEventHandler
         else if (_tick2618 is not null)
         {
             vcpu.SetRegister(Registers.Rbx, CpuidFlag);
-            vcpu.Jump(_cal2618); // time_init: pit_init, pit_calibrate_tsc
+            // time_init: hpet_init when the ACPI tables describe an HPET (then hpet_calibrate_tsc if it
+            // has legacy replacement), else pit_init and pit_calibrate_tsc.
+            vcpu.Jump(_sources.Has(ClocksourceKind.Hpet) ? _hpet2618 : _cal2618);
         }
         else if (_pit386)
         {

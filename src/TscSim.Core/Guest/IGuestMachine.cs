@@ -43,6 +43,9 @@ public interface IGuestMachine
     /// <summary>The HPET main counter at <paramref name="at"/> (all 64 bits).</summary>
     ulong PeekHpetCounter(SimTime at);
 
+    /// <summary>The HPET timer 0's comparator (what <c>hpet_readl(HPET_T0_CMP)</c> returns, 32 bits used).</summary>
+    ulong PeekHpetComparator0 { get; }
+
     /// <summary>The HPET's period in femtoseconds (its capabilities register).</summary>
     uint HpetPeriodFemtoseconds { get; }
 

@@ -27,7 +27,7 @@ public static class KernelLibrary
     /// <summary>Kernel service numbers (the operand of <c>kcall</c>).</summary>
     public const int Boot = 1, TimekeepingInit = 2, BringUpNext = 3, WarpResult = 4, EnterWorkload = 5,
         CalibrationBegin = 6, CalibrationStep = 7, ReadBegin = 10, ReadEnd = 11,
-        PitCalibrated2618 = 14, TickBegin2618 = 15;
+        PitCalibrated2618 = 14, TickBegin2618 = 15, HpetInit2618 = 25, HpetCalibrated2618 = 26;
 
     /// <summary>Clocksource numbers the read path dispatches on (r8 after <see cref="ReadBegin"/>).</summary>
     public const int CsTsc = 0, CsKvmclock = 1, CsHpet = 2, CsAcpiPm = 3;
@@ -409,7 +409,11 @@ public static class KernelLibrary
     // ---- issue 16: Linux 2.6.18 x86_64 (vanilla arch/x86_64/kernel/time.c, apic.c, process.c)
 
     /// <summary>Labels the kernel jumps to for the 2.6.18 x86_64 profile.</summary>
-    public const string Calibrate2618Label = "__k_cal2618", TickSetup2618Label = "__k_tick2618", Read2618Label = "__k_gtod2618";
+    public const string Calibrate2618Label = "__k_cal2618", TickSetup2618Label = "__k_tick2618", Read2618Label = "__k_gtod2618",
+        Hpet2618Label = "__k_hpet2618";
+
+    /// <summary>TickBegin2618's rbx bits: an HPET is present (vxtime.hpet_address), hpet_use_timer (the HPET's timer 0 is IRQ0).</summary>
+    public const int Flag2618HpetPresent = 1, Flag2618HpetTimer = 2;
 
     /// <summary>The 8259's vector base the 2.6.18 kernel programs (IRQ0 = 0x20, as Linux's init_8259A).</summary>
     public const int Irq0Vector2618 = 0x20;
@@ -420,12 +424,16 @@ public static class KernelLibrary
     /// the kernel computes (end − start) / 50 kHz), <c>get_cycles_sync</c> (CPUID before RDTSC
     /// unless X86_FEATURE_SYNC_RDTSC, which only Intel sets: rbx bit 8), the timer setup
     /// (IDT, local APIC timer periodic with divide 16 and TMICT = clocks / 16 as __setup_APIC_LVTT,
-    /// on the BSP also the 8259 (ICW1–4, vector base 0x20, IRQ0 unmasked) and PIT channel 0 mode 2
-    /// with LATCH as pit_init), the IRQ0 handler (timer_interrupt → main_timer_handler: HPET counter
-    /// read when an HPET exists, get_cycles_sync, the kernel's arithmetic in
+    /// on the BSP also the 8259 (ICW1–4, vector base 0x20, IRQ0 unmasked) and, unless the HPET's
+    /// timer is IRQ0, PIT channel 0 mode 2 with LATCH as pit_init), the IRQ0 handler (timer_interrupt
+    /// → main_timer_handler: HPET counter read when an HPET exists, with hpet_use_timer also
+    /// HPET_T0_CMP and HPET_COUNTER again, get_cycles_sync, the kernel's arithmetic in
     /// <see cref="TickTimekeeping"/>, 8259 EOI), the local APIC timer handler
     /// (smp_apic_timer_interrupt: ack_APIC_irq = xAPIC EOI write; process accounting is not
-    /// modelled) and do_gettimeofday's offset read (TSC clamped at last_tsc, or the HPET counter).
+    /// modelled), do_gettimeofday's offset read (TSC clamped at last_tsc, or the HPET counter), and
+    /// time_init's HPET path: <c>hpet_init</c> (HPET_ID, HPET_PERIOD), <c>hpet_timer_stop_set_go</c>
+    /// (halt, counter 0, timer 0 periodic 32-bit with SETVAL, comparator and period hpet_tick,
+    /// LEGACY | ENABLE) and <c>hpet_calibrate_tsc</c> (vanilla 2.6.18 arch/x86_64/kernel/time.c).
     /// </summary>
     public static readonly string Tick2618Source = """
         section .text
@@ -480,6 +488,8 @@ public static class KernelLibrary
                         out 0x21, eax
                         mov rax, 0xFE           ; IRQ0 unmasked
                         out 0x21, eax
+                        test rcx, rcx           ; rdx = -1: hpet_use_timer, IRQ0 is the HPET's timer 0 (no pit_init)
+                        js __k_t26_on
                         mov rax, 0x34           ; pit_init: channel 0, mode 2, LSB/MSB
                         out 0x43, eax
                         mov rax, rcx
@@ -495,13 +505,17 @@ public static class KernelLibrary
                         push rcx
                         push rdx
                         push r8
-                        kcall 15                ; TickBegin2618: rbx = 1 HPET present | 8 CPUID before RDTSC
+                        kcall 15                ; TickBegin2618: rbx = 1 HPET present | 2 hpet_use_timer | 8 CPUID before RDTSC
                         xor r8, r8
                         test rbx, 1
                         jz __k_i0_tsc
                         mov r8d, dword [0xFED000F0] ; offset = hpet_readl(HPET_COUNTER)
+                        test rbx, 2
+                        jz __k_i0_tsc
+                        mov r8d, dword [0xFED00108] ; offset = hpet_readl(HPET_T0_CMP) - hpet_tick (in TimerTick)
+                        mov ecx, dword [0xFED000F0] ; delay = hpet_readl(HPET_COUNTER) - offset
         __k_i0_tsc:     call __k_cycles_sync    ; tsc = get_cycles_sync()
-                        kcall 12                ; TimerTick: rax = tsc, r8 = HPET counter
+                        kcall 12                ; TimerTick: rax = tsc, r8 = HPET counter or T0_CMP, rcx = HPET counter (hpet_use_timer)
                         mov rax, 0x20
                         out 0x20, eax           ; 8259 EOI (KVM's PIT ack notifier)
                         pop r8
@@ -515,6 +529,58 @@ public static class KernelLibrary
                         mov dword [0xFEE000B0], eax ; ack_APIC_irq
                         pop rax
                         iretq
+        __k_hpet2618:   mov eax, dword [0xFED00000] ; hpet_init: id = hpet_readl(HPET_ID)
+                        mov r12, rax
+                        mov eax, dword [0xFED00004] ; hpet_period = hpet_readl(HPET_PERIOD)
+                        mov r13, rax
+                        kcall 25                ; HpetInit2618: rax = hpet_tick (0: hpet_init failed), rcx = hpet_use_timer
+                        test rax, rax
+                        jz __k_cal2618          ; no usable HPET: pit_init, pit_calibrate_tsc
+                        mov r14, rax            ; hpet_timer_stop_set_go(hpet_tick)
+                        mov r15, rcx
+                        mov eax, dword [0xFED00010] ; cfg = hpet_readl(HPET_CFG)
+                        and rax, -4             ; cfg &= ~(HPET_CFG_ENABLE | HPET_CFG_LEGACY)
+                        mov rsi, rax
+                        mov dword [0xFED00010], eax
+                        xor rax, rax
+                        mov dword [0xFED000F0], eax ; hpet_writel(0, HPET_COUNTER)
+                        mov dword [0xFED000F4], eax ; hpet_writel(0, HPET_COUNTER + 4)
+                        test r15, r15
+                        jz __k_h26_go
+                        mov rax, 0x14C          ; HPET_TN_ENABLE | HPET_TN_PERIODIC | HPET_TN_SETVAL | HPET_TN_32BIT
+                        mov dword [0xFED00100], eax ; HPET_T0_CFG
+                        mov rax, r14
+                        mov dword [0xFED00108], eax ; HPET_T0_CMP: the first interrupt
+                        mov dword [0xFED00108], eax ; HPET_T0_CMP: the period
+                        or rsi, 2               ; cfg |= HPET_CFG_LEGACY
+        __k_h26_go:     or rsi, 1               ; cfg |= HPET_CFG_ENABLE
+                        mov rax, rsi
+                        mov dword [0xFED00010], eax
+                        test r15, r15
+                        jz __k_cal2618          ; !hpet_use_timer: pit_init, pit_calibrate_tsc
+                        mov r8d, dword [0xFED000F0] ; hpet_calibrate_tsc: hpet_start
+                        rdtsc                   ; rdtscl(tsc_start)
+                        mov r9, rax
+        __k_hc_loop:    mov r10d, dword [0xFED000F0] ; hpet_now
+                        call __k_cycles_sync    ; tsc_now = get_cycles_sync()
+                        mov r11, rax
+                        sub rax, r9             ; (int)(tsc_now - tsc_start) < TICK_COUNT
+                        shl rax, 32
+                        sar rax, 32
+                        cmp rax, 100000000
+                        jge __k_hc_done
+                        mov rax, r10            ; && (int)(hpet_now - hpet_start) < TICK_COUNT
+                        sub rax, r8
+                        shl rax, 32
+                        sar rax, 32
+                        cmp rax, 100000000
+                        jl __k_hc_loop
+        __k_hc_done:    mov rax, r11
+                        sub rax, r9
+                        mov rcx, r10
+                        sub rcx, r8
+                        kcall 26                ; HpetCalibrated2618: cpu_khz from rax = TSC and rcx = HPET differences (int)
+                        jmp __k_bsp_tk
         __k_gtod2618:   cmp r8, 2               ; do_gettimeoffset: r8 mode, r9 last, rbx flags
                         je __k_g26_hpet
                         cmp r8, 3

@@ -22,7 +22,11 @@ public enum CalibrationKind
     Pit,
     /// <summary>From the pvclock page (kvm_get_tsc_khz): no measurement, exact.</summary>
     Pvclock,
-    /// <summary>2.6.18 x86_64 pit_calibrate_tsc: one 50 ms window of PIT channel 2 (latch 59,659), (end − start) / 50 kHz, no check.</summary>
+    /// <summary>
+    /// 2.6.18 x86_64 time_init: hpet_calibrate_tsc (10^8 TSC cycles against the HPET) when the HPET has
+    /// legacy replacement, else pit_calibrate_tsc: one 50 ms window of PIT channel 2 (latch 59,659),
+    /// (end − start) / 50 kHz, no check.
+    /// </summary>
     PitOnce50Ms,
     /// <summary>2.6.18 i386 calculate_cpu_khz: three 30 ms windows of PIT channel 2 (latch 35,795), the last counts, (Δ + 15) / 30 kHz.</summary>
     Pit3x30Ms,
@@ -207,9 +211,9 @@ public static class OsProfiles
     {
         Name = "linux-2.6.18-x86_64",
         Description = "Linux 2.6.18 x86_64 (RHEL 5 era; also 'linux-2.6.18'): xtime += tick_nsec per timer interrupt, TSC interpolation "
-            + "clamped at last_tsc, lost ticks only advance jiffies, 'Falling back to HPET' after 1000 lost-tick events, one 50 ms PIT calibration",
+            + "clamped at last_tsc, lost ticks only advance jiffies, 'Falling back to HPET' after 1000 lost-tick events, hpet_calibrate_tsc with an HPET (else one 50 ms PIT calibration)",
         Source = "vanilla 2.6.18 arch/x86_64/kernel/time.c (main_timer_handler, handle_lost_ticks, do_gettimeoffset_tsc/_hpet, "
-            + "pit_calibrate_tsc, unsynchronized_tsc), kernel/timer.c (do_timer, update_wall_time), include/linux/jiffies.h (LATCH, TICK_NSEC)",
+            + "pit_calibrate_tsc, hpet_init, hpet_timer_stop_set_go, hpet_calibrate_tsc, time_init, unsynchronized_tsc), kernel/timer.c (do_timer, update_wall_time, current_tick_length), include/linux/jiffies.h (LATCH, TICK_NSEC, TICK_NSEC_HPET), include/asm-x86_64/hpet.h (HPET_TICK_RATE); QEMU 0.14 hw/hpet.c",
         Ratings = [(ClocksourceKind.Tsc, 300), (ClocksourceKind.Hpet, 250), (ClocksourceKind.AcpiPm, 200)],
         Calibration = CalibrationKind.PitOnce50Ms,
         WarpTest = false,
@@ -219,11 +223,12 @@ public static class OsProfiles
         Hz = 1000,
         HzChoices = [1000, 250, 100],
         Tick = "HZ 1000 (assumed distribution setting, RHEL5 x86_64: UNCONFIRMED; upstream Kconfig.hz default was 250; hz: 250 or 100 selectable): "
-            + "PIT channel 0 mode 2, LATCH = (1193182 + HZ/2)/HZ, IRQ0 through the 8259 (the IO-APIC route is not modelled) on vCPU 0 "
-            + "running main_timer_handler (1 RDTSC, +CPUID on AMD; +1 HPET read when an HPET exists; 8259 EOI); every vCPU's local APIC "
-            + "timer periodic at HZ (xAPIC EOI); idle vCPUs halt until the next interrupt; "
-            + "NOT MODELLED (a known deviation): with an HPET that has legacy replacement (QEMU's does), 2.6.18 time_init sets "
-            + "hpet_use_timer and the HPET, not the PIT, drives IRQ0 and calibrates the TSC (hpet_calibrate_tsc); here the PIT always does",
+            + "with an HPET that has legacy replacement (QEMU's does), time_init sets hpet_use_timer: IRQ0 is HPET timer 0, periodic "
+            + "every hpet_tick counts, xtime += TICK_NSEC_HPET (1 ms at HZ 1000), TSC calibrated by hpet_calibrate_tsc, main_timer_handler "
+            + "reads HPET_COUNTER, HPET_T0_CMP, HPET_COUNTER (3 MMIO exits), 1 RDTSC (+CPUID on AMD), 8259 EOI; without an HPET, "
+            + "PIT channel 0 mode 2, LATCH = (1193182 + HZ/2)/HZ, pit_calibrate_tsc, 1 RDTSC (+CPUID on AMD), 8259 EOI; IRQ0 through the "
+            + "8259 (the IO-APIC route is not modelled) on vCPU 0; every vCPU's local APIC timer periodic at HZ (xAPIC EOI); idle vCPUs "
+            + "halt until the next interrupt; Hyper-V VMs have no HPET; ASSUMPTION: Xen VMs get QEMU's HPET (Xen emulates its own)",
     };
 
     /// <summary>

@@ -16,11 +16,15 @@ namespace TscSim.Core.Guest;
 /// </summary>
 /// <remarks>
 /// Integer arithmetic with the kernel's types (unsigned long products modulo 2^64, int offsets).
-/// Modelled simplifications: <c>delay</c> is 0 (a PM timer is present, so main_timer_handler does
-/// not latch the PIT, as under QEMU with ACPI); the jiffies clocksource's NTP error feedback
+/// Modelled simplifications: the jiffies clocksource's NTP error feedback
 /// (<c>clocksource_adjust</c>), which keeps xtime within a few ns of n × tick_nsec, is replaced by
-/// exactly n × tick_nsec; <c>hpet_use_timer</c> is 0 (the PIT, not the HPET, is IRQ0): a known
-/// deviation where the VM has an HPET with legacy replacement, as QEMU's, stated in the profile's tick text.
+/// exactly n × tick_nsec. With an HPET that has legacy replacement (LEGSUP, as QEMU's and chipsets'),
+/// time_init sets <c>hpet_use_timer</c> (<see cref="UseHpetTimer"/>): IRQ0 is the HPET's timer 0,
+/// xtime advances TICK_NSEC_HPET per interrupt, and main_timer_handler takes
+/// <c>offset = hpet_readl(HPET_T0_CMP) − hpet_tick</c> (when the interrupt was due) and
+/// <c>delay = hpet_readl(HPET_COUNTER) − offset</c> (how late it is handled), moving last_tsc back by
+/// <c>quot × delay / tsc_quot</c> TSC cycles. Without it, IRQ0 is the PIT and delay is 0 (a PM timer
+/// is present, so the PIT is not latched).
 /// </remarks>
 public sealed class TickTimekeeping : ITimekeeping
 {
@@ -52,6 +56,9 @@ public sealed class TickTimekeeping : ITimekeeping
 
     private readonly record struct Snapshot(VxtimeMode Mode, long XtimeNs, long Quot, long TscQuot);
 
+    /// <summary>HPET_TICK_RATE = HZ × 100000 (include/asm-x86_64/hpet.h, 2.6.18): the nominal rate TICK_NSEC_HPET assumes, whatever the HPET's period.</summary>
+    public static long HpetTickRate(int hz) => hz * 100_000L;
+
     /// <summary>Timekeeping of a kernel at <paramref name="hz"/> with or without an HPET.</summary>
     internal TickTimekeeping(GuestKernel kernel, IGuestMachine machine, int vcpus, int hz, bool hasHpet)
     {
@@ -79,8 +86,30 @@ public sealed class TickTimekeeping : ITimekeeping
     /// <summary>LATCH = (CLOCK_TICK_RATE + HZ/2) / HZ: PIT channel 0's count.</summary>
     public long Latch { get; }
 
-    /// <summary>TICK_NSEC from ACTHZ: xtime's advance per interrupt (999,848 ns at HZ = 1000).</summary>
-    public long TickNsec { get; }
+    /// <summary>
+    /// xtime's advance per interrupt: TICK_NSEC from ACTHZ (999,848 ns at HZ = 1000) with the PIT,
+    /// TICK_NSEC_HPET from ACTHZ_HPET (exactly 1,000,000 ns at HZ = 1000) with the HPET's timer.
+    /// </summary>
+    public long TickNsec { get; private set; }
+
+    /// <summary>hpet_use_timer: IRQ0 is the HPET's timer 0 (set by <see cref="UseHpetTimer"/>).</summary>
+    public bool HpetTimer { get; private set; }
+
+    /// <summary>
+    /// time_init with hpet_use_timer: tick_nsec = TICK_NSEC_HPET = SH_DIV(10^9, ACTHZ_HPET, 8),
+    /// ACTHZ_HPET = SH_DIV(HPET_TICK_RATE, LATCH_HPET, 8), LATCH_HPET = (HPET_TICK_RATE + HZ/2) / HZ
+    /// (include/linux/jiffies.h, 2.6.18).
+    /// </summary>
+    internal void UseHpetTimer()
+    {
+        long rate = HpetTickRate(Hz);
+        long latchHpet = (rate + Hz / 2) / Hz;
+        TickNsec = ShDiv(1_000_000_000, ShDiv(rate, latchHpet, 8), 8);
+        HpetTimer = true;
+    }
+
+    /// <summary>vxtime.last as time_init_gtod and handle_lost_ticks set it: HPET_T0_CMP − hpet_tick with the HPET's timer, else HPET_COUNTER.</summary>
+    private int HpetLast(SimTime at) => unchecked(HpetTimer ? (int)((uint)_machine.PeekHpetComparator0 - (uint)HpetTick) : (int)_machine.PeekHpetCounter(at));
 
     /// <summary>hpet_tick = (FSEC_PER_TICK + hpet_period/2) / hpet_period: HPET counts per tick.</summary>
     public long HpetTick { get; }
@@ -138,7 +167,7 @@ public sealed class TickTimekeeping : ITimekeeping
         _quot = (1_000_000L << UsScale) / vxtimeHz;
         _tscQuot = (1000L << UsScale) / _cpuKhz;
         _lastTsc = _machine.PeekTsc(0, at);
-        _last = unchecked((int)_machine.PeekHpetCounter(at));
+        _last = _hasHpet ? HpetLast(at) : 0;
         _lastPm = _machine.PeekPmTimer(at);
     }
 
@@ -160,13 +189,20 @@ public sealed class TickTimekeeping : ITimekeeping
     /// <summary>
     /// main_timer_handler (time.c, 2.6.18) at <paramref name="at"/> with the TSC value
     /// <paramref name="tsc"/> its get_cycles_sync() returned and the HPET counter
-    /// <paramref name="hpetCounter"/> it read first (when an HPET exists), then do_timer.
+    /// <paramref name="hpetCounter"/> it read first (when an HPET exists; with the HPET's timer:
+    /// HPET_T0_CMP, and <paramref name="hpetCounterLate"/> its second HPET_COUNTER read), then do_timer.
     /// </summary>
-    internal void Interrupt(SimTime at, ulong tsc, uint hpetCounter)
+    internal void Interrupt(SimTime at, ulong tsc, uint hpetCounter, uint hpetCounterLate)
     {
         unchecked
         {
             int offset = _hasHpet ? (int)hpetCounter : 0;
+            int delay = 0;
+            if (HpetTimer)
+            {
+                offset = (int)(hpetCounter - (uint)HpetTick);   // hpet_readl(HPET_T0_CMP) - hpet_tick
+                delay = (int)hpetCounterLate - offset;           // hpet_readl(HPET_COUNTER) - offset
+            }
             int lost = 0;
             switch (_mode)
             {
@@ -204,8 +240,8 @@ public sealed class TickTimekeeping : ITimekeeping
                             lost = offset / UsecPerTick;
                             offset %= UsecPerTick;
                         }
-                        _lastTsc = tsc; // tsc - quot × delay / tsc_quot, delay = 0
-                        if (0UL < (ulong)offset)
+                        _lastTsc = tsc - (ulong)(_quot * delay / _tscQuot); // vxtime.quot * delay / vxtime.tsc_quot (long)
+                        if ((((tsc - _lastTsc) * (ulong)_tscQuot) >> UsScale) < (ulong)offset)
                         {
                             _lastTsc = tsc - (ulong)(((long)offset << UsScale) / _tscQuot) - 1; // carry the remainder
                         }
@@ -234,7 +270,7 @@ public sealed class TickTimekeeping : ITimekeeping
             if (_mode == VxtimeMode.Tsc && _hasHpet)
             {
                 _kernel.Message(at, "Falling back to HPET");
-                _last = unchecked((int)_machine.PeekHpetCounter(at)); // hpet_readl(HPET_COUNTER)
+                _last = HpetLast(at); // hpet_readl(HPET_T0_CMP) - hpet_tick, or hpet_readl(HPET_COUNTER)
                 _mode = VxtimeMode.Hpet;
                 FellBackToHpet = at;
                 _kernel.RecordSwitch(at, ClocksourceKind.Tsc, ClocksourceKind.Hpet, "Falling back to HPET (1000 lost-tick events)");

@@ -10,7 +10,7 @@ public enum InterruptSource : byte
     LapicTimer = 0,
     /// <summary>The 8254 PIT's channel 0 (IRQ0 through the 8259 PIC).</summary>
     Pit = 1,
-    /// <summary>An HPET comparator (not modelled yet: reserved so the summary's keys are stable).</summary>
+    /// <summary>An HPET comparator: QEMU's HPET timer 0 in legacy-replacement mode (IRQ0 through the 8259).</summary>
     Hpet = 2,
     /// <summary>An inter-processor interrupt from another vCPU of the VM (Linux's reschedule IPI that wakes an idle CPU for a timer queued on it).</summary>
     Ipi = 3,

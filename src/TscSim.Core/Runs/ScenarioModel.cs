@@ -91,7 +91,7 @@ public sealed class ScenarioModel : IEventHandler
                 // The VMM or KVM refuses the VM (e.g. QEMU: a tsc_khz the host cannot serve): at the VM's line.
                 throw new ScenarioException([ScenarioDiagnostic.At(spec.Position, ex.Message)]) { Refused = true };
             }
-            var kernel = vm.InScope(() => new GuestKernel(spec.Guest.ToProfile(), null, new VmGuestMachine(vm), Sim, programs[spec.Id]));
+            var kernel = vm.InScope(() => new GuestKernel(spec.GuestProfile(Policy.OffersHpet), null, new VmGuestMachine(vm), Sim, programs[spec.Id]));
             Vms.Add((spec, vm, kernel));
             Observer.AddVm(spec.Id, vm.Vcpus);
             if (spec.Start == Duration.Zero)

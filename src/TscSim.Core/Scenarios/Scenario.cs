@@ -292,6 +292,21 @@ public sealed record VmSpec
     /// <summary>When the VM boots. Default 0.</summary>
     public Duration Start { get; init; }
 
+    /// <summary>
+    /// The VM has an HPET (QEMU's, described by an ACPI HPET table), or null: as the hypervisor
+    /// offers (<see cref="HypervisorConfig.OffersHpet"/>: all but Hyper-V). False is QEMU's
+    /// <c>-machine hpet=off</c> (formerly <c>-no-hpet</c>): no guest finds one, so a 2.6.18 x86_64
+    /// guest ticks and calibrates from the PIT and no kernel registers an HPET clocksource.
+    /// </summary>
+    public bool? Hpet { get; init; }
+
+    /// <summary>The guest's profile on this VM: <see cref="GuestSpec.ToProfile"/> without the HPET when the VM has none.</summary>
+    public OsProfile GuestProfile(bool hypervisorOffersHpet = true)
+    {
+        var profile = Guest.ToProfile();
+        return (Hpet ?? true) && hypervisorOffersHpet ? profile : profile with { Ratings = profile.Ratings.RemoveAll(r => r.Kind == ClocksourceKind.Hpet) };
+    }
+
     /// <summary>Where the VM's mapping starts (not part of equality).</summary>
     public SourcePosition Position { get => _position.Value; init => _position = new(value); }
 

@@ -19,12 +19,13 @@ internal sealed partial class ScenarioReader(List<ScenarioDiagnostic> diagnostic
     private readonly HashSet<string> _declaredVms = new(StringComparer.Ordinal);
     private bool _hostsListed;
     private bool _vmsListed;
+    private readonly List<(string Path, SourcePosition Position)> _explicitHpet = []; // VMs that ask for an HPET in so many words
 
     internal static readonly string[] RootKeys = ["name", "description", "seed", "duration", "hosts", "hypervisor", "vms", "events", "expect", "measurement"];
     internal static readonly string[] HostKeys = ["id", "cpu", "frequency", "sockets", "cores_per_socket", "uptime", "exit_cost", "tsc"];
     internal static readonly string[] TscKeys = ["drift", "socket_skew", "constant", "nonstop", "scaling"];
     internal static readonly string[] HypervisorKeys = ["policy", "tsc_auto", "trapping", "notify_guest", "rdtscp_passthrough", "tolerance_ppm", "scaling", "scheduler_slice", "vmm"];
-    internal static readonly string[] VmKeys = ["id", "host", "vcpus", "pin", "tsc_khz", "hints", "guest", "workload", "start"];
+    internal static readonly string[] VmKeys = ["id", "host", "vcpus", "pin", "tsc_khz", "hints", "guest", "hpet", "workload", "start"];
     internal static readonly string[] HintKeys = ["fixed_rate", "smp_stable"];
     internal static readonly string[] GuestKeys = ["profile", "clocksource", "kvmclock", "hz"];
     internal static readonly string[] MeasurementKeys = ["reads_csv_max_rows", "reads_csv_interval"];
@@ -127,6 +128,14 @@ internal sealed partial class ScenarioReader(List<ScenarioDiagnostic> diagnostic
                     seen[vm.Id] = vm.Position;
                     vms.Add(vm);
                 }
+            }
+        }
+
+        if (hypervisor is not null && !hypervisor.ToConfig().OffersHpet)
+        {
+            foreach (var (hpetPath, position) in _explicitHpet)
+            {
+                Error(position, $"{hpetPath}: true, but policy '{hypervisor.Policy}' offers no HPET (Hyper-V: Linux Documentation/virt/hyperv/clocks.rst); expected false or no hpet key");
             }
         }
 
@@ -362,6 +371,20 @@ internal sealed partial class ScenarioReader(List<ScenarioDiagnostic> diagnostic
 
         var guest = Get(map, "guest") is { } gNode ? ReadGuest(gNode, Join(path, "guest")) : new GuestSpec { Profile = OsProfiles.LinuxModern.Name };
 
+        bool? hpet = null;
+        if (Get(map, "hpet") is { } hpNode && Bool(hpNode, Join(path, "hpet")) is bool hp)
+        {
+            hpet = hp;
+            if (!hp && guest?.Clocksource == ClocksourceKind.Hpet)
+            {
+                Error(hpNode.Position, $"{Join(path, "hpet")}: false, but {Join(path, "guest.clocksource")} is hpet; expected hpet: true or another clocksource");
+            }
+            if (hp)
+            {
+                _explicitHpet.Add((Join(path, "hpet"), hpNode.Position));
+            }
+        }
+
         string? workload = null;
         SourcePosition workloadPosition = SourcePosition.None;
         if (Required(map, path, "workload", "guest assembly, e.g. workload: |  (then the program, indented)") is { } wNode
@@ -403,6 +426,7 @@ internal sealed partial class ScenarioReader(List<ScenarioDiagnostic> diagnostic
             Workload = workload,
             WorkloadPosition = workloadPosition,
             Start = start.Value,
+            Hpet = hpet,
             Position = map.Position,
         };
     }

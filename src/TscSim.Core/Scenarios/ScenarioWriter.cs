@@ -95,6 +95,10 @@ public static partial class ScenarioWriter
                 w.Append(", hz: ").Append(hz.ToString(CultureInfo.InvariantCulture));
             }
             w.Append(" }\n");
+            if (vm.Hpet is bool hpet)
+            {
+                w.Append("    hpet: ").Append(Bool(hpet)).Append('\n');
+            }
             w.Append("    start: ").Append(vm.Start).Append('\n');
             w.Append("    workload: ");
             AppendBlock(w, vm.Workload, indent: 6);

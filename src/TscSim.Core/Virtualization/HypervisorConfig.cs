@@ -133,6 +133,13 @@ public sealed record HypervisorConfig
         },
     ];
 
+    /// <summary>
+    /// The VMs have an HPET: QEMU's under KVM (and, in this model, Xen's VMs too: ASSUMPTION, Xen
+    /// emulates its own, xen/arch/x86/hvm/hpet.c); none under Hyper-V ("Hyper-V does not provide a
+    /// virtualized HPET in guest VMs": Linux Documentation/virt/hyperv/clocks.rst).
+    /// </summary>
+    public bool OffersHpet => Kind != PolicyKind.HyperV;
+
     /// <summary>Xen presets: an emulated RDTSC costs 18× a native one (the middle of Xen's "15-20 times").</summary>
     public const int XenEmulationMultiple = 18;
 

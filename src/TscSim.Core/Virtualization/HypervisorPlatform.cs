@@ -388,7 +388,7 @@ public sealed class HypervisorPlatform : IGuestPlatform
         (long)(ExactMath.FloorDiv((Int128)_vm.DeviceClockNs(at) * PlatformTimerRates.AcpiPmHz, 1_000_000_000) & PlatformTimerRates.AcpiPmMask);
 
     /// <summary>QEMU's HPET main counter: device-clock ns / 10 (100 MHz).</summary>
-    private ulong HpetCounter(SimTime at) => (ulong)(_vm.DeviceClockNs(at) / PlatformTimerRates.QemuHpetNsPerTick);
+    private ulong HpetCounter(SimTime at) => _vm.HpetCounter(at);
 
     private static void SetEdxEax(ref CpuState s, ulong value)
     {
@@ -413,15 +413,11 @@ public sealed class HypervisorPlatform : IGuestPlatform
             }
             CpuModel model = vcpu.Core.Model;
             SimTime handler = at + vcpu.Core.CoreTime(new Cycles(model.ExitRoundTrip.Count / 2));
-            ulong counter = HpetCounter(handler);
-            ulong register = (address - GuestAddresses.HpetBase) switch
-            {
-                GuestAddresses.HpetCapabilities => ((ulong)PlatformTimerRates.QemuHpetPeriodFemtoseconds << 32) | GuestAddresses.HpetCapabilitiesLow,
-                GuestAddresses.HpetPeriod => PlatformTimerRates.QemuHpetPeriodFemtoseconds,
-                GuestAddresses.HpetMainCounter => counter,
-                GuestAddresses.HpetMainCounter + 4 => counter >> 32,
-                _ => 0,
-            };
+            long offset = address - GuestAddresses.HpetBase;
+            VirtualHpet hpet = _vm.Hpet;
+            ulong register = (offset & 7) == 0 && size == 8
+                ? hpet.ReadLong(offset, handler) | ((ulong)hpet.ReadLong(offset + 4, handler) << 32)
+                : hpet.ReadLong(offset & ~3L, handler) >> (int)(8 * (offset & 3));
             value = size switch { 8 => (long)register, 4 => (uint)register, _ => (byte)register };
             Exits.Mmio++;
             long total = model.ExitRoundTrip.Count + _vm.Policy.HandlerCosts.UserspaceIo.Count;
@@ -439,6 +435,17 @@ public sealed class HypervisorPlatform : IGuestPlatform
         }
         Exits.Mmio++;
         long total = vcpu.Core.Model.ExitRoundTrip.Count + _vm.Policy.HandlerCosts.UserspaceIo.Count;
+        SimTime handler = at + vcpu.Core.CoreTime(new Cycles(vcpu.Core.Model.ExitRoundTrip.Count / 2));
+        long offset = address - GuestAddresses.HpetBase;
+        if (size >= 4 && (offset & 3) == 0)
+        {
+            // QEMU 0.14 registers only 32-bit accessors (hpet_ram_writel); a 64-bit store arrives as two.
+            _vm.Hpet.WriteLong(offset, unchecked((uint)value), handler);
+            if (size == 8)
+            {
+                _vm.Hpet.WriteLong(offset + 4, unchecked((uint)((ulong)value >> 32)), handler);
+            }
+        }
         RequestCatchUpUpdate(at, vcpu.Core, total);
         return Account(_vm.Backend.MmioExitCode, total, false);
     }

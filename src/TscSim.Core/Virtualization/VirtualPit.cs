@@ -53,6 +53,9 @@ internal sealed class VirtualPit
     /// <summary>The vector of IRQ0 (ICW2); 8 as the BIOS leaves it.</summary>
     public int VectorBase { get; private set; } = 8;
 
+    /// <summary>The guest has programmed the 8259 (ICW1 and ICW2 written): until then IRQ0 reaches no guest handler.</summary>
+    public bool Programmed { get; private set; }
+
     /// <summary>The interrupt mask register (OCW1).</summary>
     public byte Imr { get; private set; }
 
@@ -143,6 +146,7 @@ internal sealed class VirtualPit
                 {
                     case 2:
                         VectorBase = value & 0xF8;
+                        Programmed = true;
                         _icwStep = _single ? (_icw4Needed ? 4 : 0) : 3;
                         break;
                     case 3:

@@ -56,7 +56,8 @@ internal sealed class KvmApicTimerClock(Vm vm, HypervisorPlatform platform) : IA
 /// EOI here) is the ack notifier <c>kvm_pit_ack_irq</c>: <c>irq_ack = 1</c> and, if
 /// <c>atomic_dec_if_positive(&amp;pending) &gt; 0</c>, the next tick is injected at once. So ticks
 /// missed while the VM was paused (live-migration downtime) arrive back to back afterwards.
-/// Not modelled: the IO-APIC route, the HPET's legacy replacement route.
+/// While QEMU's HPET is in legacy-replacement mode the PIT raises nothing (QEMU hw/hpet.c
+/// <c>hpet_pit_disable</c>; KVM's KVM_PIT_FLAGS_HPET_LEGACY). Not modelled: the IO-APIC route.
 /// </summary>
 internal sealed class VirtualTimers : IEventHandler, IInterruptSource
 {
@@ -149,7 +150,7 @@ internal sealed class VirtualTimers : IEventHandler, IInterruptSource
         {
             Schedule(At(_expiry, _intervalNs));
         }
-        if (!_vm.Pit.Irq0Masked)
+        if (!_vm.Pit.Irq0Masked && !_vm.HpetLegacy)
         {
             _pending++; // pit_timer_fn: reinject mode
             Inject(e.Time, kick: true);

@@ -14,6 +14,7 @@ public sealed partial class Vm
             v.Pause();
         }
         _savedDeviceNs = DeviceClockNs(at);
+        _hpet?.Pause(at); // QEMU's HPET timer is saved in virtual-clock ns (VMSTATE_TIMER)
         return (GuestVisibleTsc(at).Raw, Host.Monotonic.NanosecondsAt(at) + Kvmclock.KvmclockOffset);
     }
 
@@ -23,6 +24,10 @@ public sealed partial class Vm
     /// TSC's, is not counted).
     /// </summary>
     public long DeviceClockNs(SimTime at) => Host.Monotonic.NanosecondsAt(at) + _deviceClockOffsetNs;
+
+    /// <summary>The first instant, not before <paramref name="floor"/>, at which <see cref="DeviceClockNs"/> reads at least <paramref name="ns"/> (a QEMU timer's expiry on the current host).</summary>
+    internal SimTime DeviceClockInstant(long ns, SimTime floor) =>
+        Host.Monotonic.TimeOf(ns - _deviceClockOffsetNs) is SimTime t && t > floor ? t : floor;
 
     /// <summary>
     /// Completes a live migration at <paramref name="at"/> on <paramref name="destination"/>, as
@@ -64,6 +69,7 @@ public sealed partial class Vm
         WriteTscMatched(at, saved.Tsc);
         Kvmclock.KvmclockOffset = saved.KvmclockNs - destination.Monotonic.NanosecondsAt(at);
         _deviceClockOffsetNs = _savedDeviceNs - destination.Monotonic.NanosecondsAt(at);
+        _hpet?.Resume(at);
         Migrations++;
         // Hyper-V: after a migration to a host of another rate without scaling, TSC accesses are
         // emulated (TSC_EMULATION_STATUS.InProgress) and the re-enlightenment vector is injected;

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Diagnostics.CodeAnalysis;
+using TscSim.Core.Abi;
 using TscSim.Core.Engine;
 using TscSim.Core.Guest;
 using TscSim.Core.Hardware;
@@ -101,6 +102,17 @@ public sealed partial class Vm : IEventHandler
 
     /// <summary>The VM's PIT channel 0 tick (issue 16).</summary>
     internal VirtualTimers Timers => _timers ??= InScope(() => new VirtualTimers(this));
+
+    private VirtualHpet? _hpet;
+
+    /// <summary>QEMU's HPET: its registers and timer 0 (created on the first access; its event kind on the first arming).</summary>
+    internal VirtualHpet Hpet => _hpet ??= new VirtualHpet(this);
+
+    /// <summary>QEMU's HPET is in legacy-replacement mode (timer 0 is IRQ0; the PIT raises nothing).</summary>
+    internal bool HpetLegacy => _hpet?.Legacy ?? false;
+
+    /// <summary>The HPET's main counter at <paramref name="at"/> without creating the device (it counts from VM creation until a guest halts it).</summary>
+    internal ulong HpetCounter(SimTime at) => _hpet?.Counter(at) ?? (ulong)(DeviceClockNs(at) / PlatformTimerRates.QemuHpetNsPerTick);
 
     /// <summary>
     /// The engine scope of this VM's own events (its devices, pvclock updates, policy steps, its

@@ -54,6 +54,9 @@ public sealed class VmGuestMachine(Vm vm) : IGuestMachine
     public ulong PeekHpetCounter(SimTime at) => Vm.Platforms[0].PeekHpetCounter(at);
 
     /// <inheritdoc />
+    public ulong PeekHpetComparator0 => Vm.Hpet.Timer0Comparator;
+
+    /// <inheritdoc />
     public uint HpetPeriodFemtoseconds => PlatformTimerRates.QemuHpetPeriodFemtoseconds;
 
     /// <inheritdoc />

@@ -65,8 +65,9 @@ public sealed record GHypervisor(string Policy, string? Trapping = null, bool? T
 /// <param name="Workload">The program every vCPU runs.</param>
 /// <param name="WorkCycles">Cycles of <c>work</c> between reads.</param>
 /// <param name="StartMs">When the VM boots, in ms.</param>
+/// <param name="Hpet">The VM has an HPET (the VM key <c>hpet</c>; false only without <c>clocksource: hpet</c>).</param>
 public sealed record GVm(int Host, int Vcpus, IReadOnlyList<int>? Pin, long? TscKhz, bool FixedRate, bool SmpStable, string Profile,
-    string? Clocksource, Workload Workload, int WorkCycles, int StartMs = 0)
+    string? Clocksource, Workload Workload, int WorkCycles, int StartMs = 0, bool Hpet = true)
 {
     /// <summary>The workload's assembly text.</summary>
     public string Program => Workload switch
@@ -210,6 +211,10 @@ public sealed record GeneratedScenario(string Name, ulong Seed, int DurationMs, 
                 b.Append("    hints: { fixed_rate: ").Append(B(v.FixedRate)).Append(", smp_stable: ").Append(B(v.SmpStable)).Append(" }\n");
             }
             b.Append("    guest: ").Append(v.Clocksource is { } cs ? $"{{ profile: {v.Profile}, clocksource: {cs} }}" : v.Profile).Append('\n');
+            if (!v.Hpet)
+            {
+                b.Append("    hpet: false\n");
+            }
             if (v.StartMs != 0)
             {
                 b.Append("    start: ").Append(I(v.StartMs)).Append("ms\n");

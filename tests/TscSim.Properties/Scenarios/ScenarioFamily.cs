@@ -186,9 +186,10 @@ public sealed record ScenarioSpace
             from smpStable in RateAndHints ? Gen.Elements(false, false, true) : Gen.Constant(false)
             from pinned in Pick(Pinning)
             from start in StartMs.Max == 0 ? Gen.Constant(0) : Gen.Frequency((1, Gen.Constant(StartMs.Min)), (1, Gen.Choose(StartMs.Min, StartMs.Max)))
+            from hpet in Gen.Elements(true, true, true, false)
             select new GVm(0, vcpus,
                 pinned ? Enumerable.Range(0, vcpus).Select(v => (v + offset) % cores).ToArray() : null,
-                khz, fixedRate, smpStable, profile, clocksource, workload, work, start);
+                khz, fixedRate, smpStable, profile, clocksource, workload, work, start, hpet || clocksource == "hpet");
     }
 
     private Gen<GEvent> EventGen(IList<GHost> hosts, GVm vm, int durationMs)

@@ -98,6 +98,10 @@ public static class ScenarioShrinker
             {
                 yield return WithVm(s, i, v with { Clocksource = null });
             }
+            if (!v.Hpet)
+            {
+                yield return WithVm(s, i, v with { Hpet = true });
+            }
             if (v.Workload is Workload.Mixed or Workload.TscpLoop)
             {
                 yield return WithVm(s, i, v with { Workload = Workload.ClockLoop });

@@ -16,6 +16,12 @@ public class Linux2618TickTests(ITestOutputHelper output)
 {
     private const long PitPeriodNs = 999_847;   // KVM PIT: ⌊LATCH × 10^9 / 1,193,182⌋, LATCH = 1193
     private const long TickNsec = 999_848;      // TICK_NSEC = SH_DIV(10^9, ACTHZ = 256,039, 8)
+    // With QEMU's HPET (LEGSUP, 10^7 fs): hpet_tick = (10^12 + 5·10^6) / 10^7 = 100,000 counts = 1 ms of the
+    // virtual clock; TICK_NSEC_HPET = SH_DIV(10^9, ACTHZ_HPET = SH_DIV(10^8, LATCH_HPET = 100,000, 8) = 256,000, 8)
+    // = 3906 << 8 + (64,000 << 8 + 128,000) / 256,000 = 999,936 + 64 = 1,000,000 ns.
+    private const long HpetPeriodNs = 1_000_000;
+    private const long TickNsecHpet = 1_000_000;
+    private const long DowntimeNs = 1_000_000;  // Migrated's downtime: QEMU's virtual clock, and so the HPET, stops
 
     private static Duration Ms(long ms) => Duration.FromMilliseconds(ms);
 
@@ -49,12 +55,70 @@ public class Linux2618TickTests(ITestOutputHelper output)
         Assert.Equal(4773, r250.Kernel.Tick2618!.Latch);            // (1193182 + 125) / 250
         Assert.Equal(4_000_250, r250.Kernel.Tick2618.TickNsec);       // ACTHZ = 63,996
         Assert.Same(OsProfiles.Linux2618X64, OsProfiles.Find("linux-2.6.18"));
+        // QEMU's HPET advertises LEGSUP, so time_init takes hpet_use_timer and TICK_NSEC_HPET.
+        rig.RunUntil(Ms(100));
+        Assert.True(t.HpetTimer);
+        Assert.Equal(100_000, t.HpetTick);
+        Assert.Equal(TickNsecHpet, t.TickNsec);
+        r250.RunUntil(Ms(100));
+        Assert.Equal(400_000, r250.Kernel.Tick2618.HpetTick);   // (4·10^12 + 5·10^6) / 10^7
+        Assert.Equal(4_000_000, r250.Kernel.Tick2618.TickNsec);  // SH_DIV(10^9, SH_DIV(2.5·10^7, 100,000, 8) = 64,000, 8)
+        var r100 = new KernelRig(OsProfiles.Linux2618X64 with { Hz = 100 }, Untrapped, [KernelRig.Host("a", 2_000)]);
+        r100.RunUntil(Ms(100));
+        Assert.Equal(10_000_000, r100.Kernel.Tick2618!.TickNsec); // 39,062 << 8 + (12,800 << 8 + 12,800) / 25,600 = 9,999,872 + 128
     }
 
     [Fact]
-    public void One_50ms_pit_window_calibrates_and_each_interrupt_adds_one_tick_nsec_to_xtime()
+    public void With_qemus_hpet_time_init_calibrates_against_it_and_its_timer_0_is_irq0_with_three_hpet_reads_per_tick()
     {
         var rig = new KernelRig(OsProfiles.Linux2618X64, Untrapped, [KernelRig.Host("a", 2_000)]);
+        rig.RunUntil(Ms(1_000));
+        var t = rig.Kernel.Tick2618!;
+        var hpet = rig.Vm.Hpet;
+        // hpet_calibrate_tsc: until 10^8 TSC cycles (50 ms at 2 GHz; 5·10^6 HPET counts), Δtsc·10^9 / (Δhpet·10^7/1000);
+        // each iteration is one HPET MMIO exit, so the pair is read a few µs apart: within 1 kHz.
+        Assert.InRange(rig.Kernel.TscKhz, 1_999_999, 2_000_001);
+        Assert.StartsWith("hpet_calibrate_tsc", rig.Kernel.Calibration!.Method, StringComparison.Ordinal);
+        Assert.DoesNotContain(rig.Kernel.Log, m => m.Message.Contains("pit_calibrate_tsc", StringComparison.Ordinal));
+        // hpet_timer_stop_set_go: counter reset to 0, timer 0 periodic 32-bit, comparator and period hpet_tick, legacy on.
+        Assert.True(hpet.Legacy);
+        Assert.Equal(100_000UL, hpet.Timer0Period);
+        Assert.Equal(0UL, hpet.Timer0Comparator % 100_000);
+        // The enable came in the boot's first microseconds: 1 tick per ms of the virtual clock, 999 by 1 s.
+        Assert.Equal(999, hpet.Timer0Interrupts);
+        Assert.Equal(0, rig.Vm.Timers.PitTicks); // no pit_init
+        // Those before the 8259 setup are dropped; each delivered one adds exactly TICK_NSEC_HPET to xtime.
+        Assert.Equal(t.Interrupts, rig.Vm.Vcpus[0].InterruptsDelivered(InterruptSource.Hpet));
+        Assert.InRange(t.Interrupts, 940, 960);
+        long startNs = rig.Kernel.Switches[0].Time.NanosecondsFloor;
+        Assert.Equal(startNs + t.Interrupts * TickNsecHpet, t.XtimeNs);
+        Assert.Equal(0, t.LostTickEvents);
+        // Per tick: HPET_COUNTER, HPET_T0_CMP, HPET_COUNTER (main_timer_handler) = 3 MMIO exits; the read loop's own
+        // clock reads are TSC reads (untrapped: no exit).
+        long mmioPerTick = rig.Vm.Platforms[0].Exits.Mmio;
+        rig.RunUntil(Ms(1_100));
+        Assert.Equal(3 * 100, rig.Vm.Platforms[0].Exits.Mmio - mmioPerTick);
+    }
+
+    [Fact]
+    public void Hpet_ticks_missed_in_a_migration_downtime_are_never_caught_up_so_the_guest_loses_the_downtime()
+    {
+        // QEMU's HPET runs on the virtual clock, which stops while the VM is stopped (VMSTATE_TIMER keeps timer 0's
+        // expiry in virtual-clock ns): no ticks arrive for the 100 ms downtime and none are reinjected; the TSC
+        // is restored continuous, so main_timer_handler sees no lost ticks either. xtime stays 100 ms behind.
+        var rig = new KernelRig(OsProfiles.Linux2618X64, Untrapped, [KernelRig.Host("a", 2_000), KernelRig.Host("b", 2_000)]);
+        rig.Hv.ScheduleLiveMigration(SimTime.FromDuration(Ms(1_000)), rig.Vm, rig.Hosts[1], Ms(100));
+        rig.RunUntil(Ms(1_500));
+        var t = rig.Kernel.Tick2618!;
+        Assert.Equal(1_499 - 100, rig.Vm.Hpet.Timer0Interrupts);
+        Assert.Equal(0, t.LostTickEvents);
+        Assert.All(rig.Reads().Where(r => r.TrueNs > 1_110_000_000), r => Assert.InRange(r.Ns - r.TrueNs, -101_000_000, -99_000_000));
+    }
+
+    [Fact]
+    public void Without_an_hpet_one_50ms_pit_window_calibrates_and_each_interrupt_adds_one_tick_nsec_to_xtime()
+    {
+        var rig = new KernelRig(NoHpet, Untrapped, [KernelRig.Host("a", 2_000)]);
         rig.RunUntil(Ms(1_000));
         var t = rig.Kernel.Tick2618!;
         // 59,659 PIT counts = 49.99993 ms = 99,999,866 cycles at 2 GHz, / 50, plus the polling granularity.
@@ -74,14 +138,15 @@ public class Linux2618TickTests(ITestOutputHelper output)
     {
         var rig = Migrated(OsProfiles.Linux2618X64, 3_000, 3_500);
         var t = rig.Kernel.Tick2618!;
-        // r = 3 GHz / 2 GHz = 1.5: the TSC offset beyond one tick grows 499.77 µs per 999.847 µs interrupt,
-        // the remainder is carried (last_tsc moved back), and an interrupt whose offset exceeds one more tick
-        // (strictly > USEC_PER_TICK) counts lost = 1 — every 2nd interrupt. handle_lost_ticks switches when
-        // lost_count == 1000, i.e. on the 1001st event: the 2007th interrupt after the TSC sped up (script).
+        // r = 3 GHz / 2 GHz = 1.5: the TSC offset beyond one tick grows 500 µs per 1 ms HPET interrupt, the
+        // remainder is carried (last_tsc moved back), and an interrupt whose offset exceeds one more tick
+        // (strictly > USEC_PER_TICK) counts lost = 1 — every 2nd interrupt (carry 500, 1000, then 1500 > 1000).
+        // handle_lost_ticks switches when lost_count == 1000, i.e. on the 1001st event: ≈ the 2002nd interrupt
+        // after the TSC sped up (±3 for where the carry starts and the µs truncations).
         Assert.NotNull(t.FellBackToHpet);
-        double interruptsToFallback = (t.FellBackToHpet!.Value.NanosecondsFloor - ResumeNs) / (double)PitPeriodNs;
+        double interruptsToFallback = (t.FellBackToHpet!.Value.NanosecondsFloor - ResumeNs) / (double)HpetPeriodNs;
         output.WriteLine($"fallback after {interruptsToFallback} interrupts; events {t.LostTickEvents}, lost {t.LostTicks}");
-        Assert.InRange(interruptsToFallback, 2_007 - 3, 2_007 + 3);
+        Assert.InRange(interruptsToFallback, 2_002 - 3, 2_002 + 3);
         Assert.Contains(rig.Kernel.Log, m => m.Message == "Falling back to HPET" && m.Time == t.FellBackToHpet);
         Assert.Equal(ClocksourceKind.Hpet, rig.Kernel.Clocksource);
         Assert.Equal(ClocksourceKind.Hpet, rig.Kernel.Switches[^1].To);
@@ -89,15 +154,16 @@ public class Linux2618TickTests(ITestOutputHelper output)
         Assert.Equal(1_001, t.LostTicks);
         Assert.Equal(t.Interrupts + t.LostTicks, t.Jiffies);
         long startNs = rig.Kernel.Switches[0].Time.NanosecondsFloor;
-        Assert.Equal(startNs + t.Interrupts * TickNsec, t.XtimeNs);
-        // gettimeofday: xtime + the uncapped TSC offset (carried remainder < 1 tick + 1.5 × elapsed):
-        // within [−1, +2] ticks of true time; after the fallback the HPET offset is capped at one tick.
+        Assert.Equal(startNs + t.Interrupts * TickNsecHpet, t.XtimeNs);
+        // gettimeofday: xtime (behind by the downtime, which the HPET did not tick through) + the uncapped TSC
+        // offset (carried remainder < 1 tick + 1.5 × elapsed): within [−1, +2] ticks of true time − downtime;
+        // after the fallback the HPET offset is capped at one tick.
         foreach (var (trueNs, ns) in rig.Reads().Where(r => r.TrueNs > ResumeNs + 5_000_000))
         {
-            Assert.InRange(ns - trueNs, -1_000_000, 2_000_000);
+            Assert.InRange(ns - trueNs + DowntimeNs, -1_000_000, 2_000_000);
             if (trueNs > t.FellBackToHpet.Value.NanosecondsFloor + 1_000_000)
             {
-                Assert.InRange(ns - trueNs, -1_000_000, 1_000_000);
+                Assert.InRange(ns - trueNs + DowntimeNs, -1_000_000, 1_000_000);
             }
         }
     }
@@ -125,7 +191,8 @@ public class Linux2618TickTests(ITestOutputHelper output)
     public void Slow_tsc_loses_nothing_and_reads_never_step_back()
     {
         // r = 0.5: offset − one tick < 0 is clamped to 0, no lost ticks; the interpolation under-reads by
-        // at most half a tick and the next interrupt jumps forward: |skew| ≤ 1 tick, monotonic reads.
+        // at most half a tick and the next interrupt jumps forward: |skew| ≤ 1 tick around the lag the
+        // downtime left (the HPET's virtual clock stopped for it), no drift, monotonic reads.
         var rig = Migrated(OsProfiles.Linux2618X64, 1_000, 5_000);
         var t = rig.Kernel.Tick2618!;
         Assert.Equal(0, t.LostTickEvents);
@@ -133,8 +200,11 @@ public class Linux2618TickTests(ITestOutputHelper output)
         var reads = rig.Reads();
         foreach (var (trueNs, ns) in reads.Where(r => r.TrueNs > ResumeNs + 5_000_000))
         {
-            Assert.InRange(ns - trueNs, -1_000_000, 1_000_000);
+            Assert.InRange(ns - trueNs + DowntimeNs, -1_000_000, 1_000_000);
         }
+        // Without an HPET (the PIT, reinjected by KVM) the downtime is caught up: no lag at all.
+        var pit = Migrated(NoHpet, 1_000, 5_000);
+        Assert.All(pit.Reads().Where(r => r.TrueNs > ResumeNs + 5_000_000), r => Assert.InRange(r.Ns - r.TrueNs, -1_000_000, 1_000_000));
         for (int i = 1; i < reads.Count; i++)
         {
             Assert.True(reads[i].Ns >= reads[i - 1].Ns, $"read {i} at {reads[i].TrueNs} ns stepped back");
@@ -148,7 +218,7 @@ public class Linux2618TickTests(ITestOutputHelper output)
         // The rule of the real code: a read returns xtime + an uncapped TSC offset; at a lost-tick event the
         // interrupt adds one tick to xtime but drops a tick from the carried offset, so the next read can be
         // up to USEC_PER_TICK below the last one (never more); in HPET mode the offset is capped at one tick
-        // (1000 µs) while xtime advances 999.848 µs, so a step back there is under 1 µs; at the fallback itself
+        // (1000 µs) while xtime advances 1000 µs, so a step back there is under 1 µs; at the fallback itself
         // the uncapped TSC offset (up to 2.5 ticks) gives way to the capped HPET one: a step back of up to 1.5 ticks.
         var rig = Migrated(OsProfiles.Linux2618X64, 3_000, 3_500);
         long fallback = rig.Kernel.Tick2618!.FellBackToHpet!.Value.NanosecondsFloor;
@@ -177,10 +247,11 @@ public class Linux2618TickTests(ITestOutputHelper output)
         // Idle 2-vCPU guest, HZ = 1000, kvm-2011 on Nehalem (no APIC virtualization), TSC not trapped.
         // Per local APIC tick (every vCPU, 1 ms of the host clock): wake from HLT (no exit: already out),
         //   EOI write to the xAPIC page (1 apic exit), hlt again (1 hlt exit)            → 2 exits.
-        // Per PIT tick (vCPU 0, every 999,847 ns): HPET counter read (1 mmio exit), RDTSC (0: untrapped),
-        //   8259 EOI outb (1 pio exit), hlt again (1 hlt exit)                           → 3 exits.
-        // exits/s: AP = 2 × 1000; BSP = 2 × 1000 + 3 × 10^9 / 999,847 (≈ 5000.5), less a few where both
-        // ticks arrive while one handler runs (then one hlt serves both).
+        // Per HPET timer-0 tick (vCPU 0, every 1 ms of the virtual clock): HPET_COUNTER, HPET_T0_CMP and
+        //   HPET_COUNTER reads (3 mmio exits), RDTSC (0: untrapped), 8259 EOI outb (1 pio exit), hlt again
+        //   (1 hlt exit)                                                                  → 5 exits.
+        // exits/s: AP = 2 × 1000; BSP = 2 × 1000 + 5 × 1000 = 7000, less a few where both ticks arrive
+        // while one handler runs (then one hlt serves both).
         const string idle = "idle: hlt\njmp idle\n";
         var rig = new KernelRig(OsProfiles.Linux2618X64, Untrapped, [KernelRig.Host("a", 2_000)], vcpus: 2, workload: idle);
         rig.RunUntil(Ms(1_000));
@@ -193,10 +264,10 @@ public class Linux2618TickTests(ITestOutputHelper output)
         Assert.InRange(ap.Apic, 999, 1_001);
         Assert.InRange(ap.Hlt, 999, 1_001);
         Assert.Equal(ap.Apic + ap.Hlt, ap.Total);
-        Assert.InRange(bsp.Mmio, 1_000, 1_001);   // 10^9 / 999,847 = 1000.15 PIT ticks
-        Assert.InRange(bsp.Pio, 1_000, 1_001);
+        Assert.Equal(3 * 1_000, bsp.Mmio);
+        Assert.Equal(1_000, bsp.Pio);
         Assert.InRange(bsp.Apic, 999, 1_001);
-        Assert.InRange(bsp.Total, 4_900, 5_002);
+        Assert.InRange(bsp.Total, 6_900, 7_001);
         Assert.Equal(0, bsp.Rdtsc + ap.Rdtsc);
     }
 
@@ -222,13 +293,15 @@ public class Linux2618TickTests(ITestOutputHelper output)
         Assert.All(up.Log.ClockReads, r => Assert.True(r.Exits >= 2));
         Assert.True(up.Log.ClockReads.Count(r => r.Exits == 2) >= up.Log.ClockReads.Count * 99 / 100);
         var e = up.Vm.Platforms[0].Exits;
-        Assert.Equal(e.Rdtsc, e.Cpuid); // every TSC read of the time code, reads, ticks and calibration alike
+        // Every TSC read of the time code runs CPUID first (reads, ticks, hpet_calibrate_tsc's loop) but one:
+        // hpet_calibrate_tsc's rdtscl(tsc_start).
+        Assert.Equal(e.Rdtsc, e.Cpuid + 1);
     }
 
     [Fact]
     public void At_hz_250_the_pit_ticks_every_4_000_227_ns_and_xtime_advances_4_000_250_ns_per_tick()
     {
-        var rig = new KernelRig(OsProfiles.Linux2618X64 with { Hz = 250 }, Untrapped, [KernelRig.Host("a", 2_000)]);
+        var rig = new KernelRig(NoHpet with { Hz = 250 }, Untrapped, [KernelRig.Host("a", 2_000)]);
         rig.RunUntil(Ms(1_000));
         var t = rig.Kernel.Tick2618!;
         Assert.Equal(4_000_227, rig.Vm.Timers.PitIntervalNs); // ⌊4773 × 10^9 / 1,193,182⌋
@@ -244,7 +317,7 @@ public class Linux2618TickTests(ITestOutputHelper output)
         // i8254.c reinject mode: pending++ per expiry while the VM is paused; after the resume one tick per
         // guest EOI (kvm_pit_ack_irq), so the ≈ 100 ticks of a 100 ms downtime arrive within a few ms and
         // each adds tick_nsec to xtime (main_timer_handler sees no TSC time between them: offset 0).
-        var rig = new KernelRig(OsProfiles.Linux2618X64, Untrapped, [KernelRig.Host("a", 2_000), KernelRig.Host("b", 2_000)]);
+        var rig = new KernelRig(NoHpet, Untrapped, [KernelRig.Host("a", 2_000), KernelRig.Host("b", 2_000)]);
         rig.Hv.ScheduleLiveMigration(SimTime.FromDuration(Ms(1_000)), rig.Vm, rig.Hosts[1], Ms(100));
         rig.RunUntil(Ms(1_100));
         long before = rig.Vm.Vcpus[0].InterruptsDelivered(InterruptSource.Pit);

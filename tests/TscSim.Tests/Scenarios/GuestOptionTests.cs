@@ -5,19 +5,7 @@ namespace TscSim.Tests.Scenarios;
 
 public class GuestOptionTests
 {
-    private static string With(string guest) => $$"""
-        name: g
-        duration: 1s
-        hosts:
-          - id: h
-            cpu: intel-nehalem
-            frequency: 2GHz
-        vms:
-          - id: vm0
-            host: h
-            guest: {{guest}}
-            workload: hlt
-        """;
+    private static string With(string guest) => ScenarioText.OneVm($"guest: {guest}");
 
     [Fact]
     public void Kvmclock_false_removes_kvm_clock_from_the_profile_and_round_trips()

@@ -173,7 +173,7 @@ public sealed class ScenarioCompositionTests : IDisposable
         "expected a path of mapping keys and [index] list items, e.g. vms[0].vcpus")]
     [InlineData("seed[0]=1", "--set seed[0]=1:1:5: 'seed' is not given, not a list, so [0] selects nothing; expected a path to an existing list item")]
     [InlineData("vms[0].vcpu=4", "--set vms[0].vcpu=4:1:8: unknown key 'vcpu' in vms[0]; did you mean 'vcpus'? " +
-        "expected one of: id, host, vcpus, pin, tsc_khz, hints, guest, workload, start")]
+        "expected one of: id, host, vcpus, pin, tsc_khz, hints, guest, hpet, workload, start")]
     [InlineData("vms[0].vcpus=abc", "--set vms[0].vcpus=abc:1:14: vms[0].vcpus: expected an integer from 1 to 64, got 'abc'")]
     [InlineData("vms[0].pin=[0, 1", "--set vms[0].pin=[0, 1:1:12: malformed YAML: this '[' is not closed; expected ']' after the list's items")]
     public void Bad_set_is_an_error_naming_the_set(string set, string expected)

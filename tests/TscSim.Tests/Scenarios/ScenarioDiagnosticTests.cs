@@ -98,7 +98,7 @@ public class ScenarioDiagnosticTests
     public void Unknown_key_suggests_the_nearest_valid_key()
     {
         Assert.Equal("s.yaml:10:5: unknown key 'vcpu' in vms[0]; did you mean 'vcpus'? " +
-            "expected one of: id, host, vcpus, pin, tsc_khz, hints, guest, workload, start",
+            "expected one of: id, host, vcpus, pin, tsc_khz, hints, guest, hpet, workload, start",
             Error(Replace(Minimal, "host: h0", "    host: h0\n    vcpu: 2")));
     }
 
@@ -107,7 +107,7 @@ public class ScenarioDiagnosticTests
     {
         // One rule for every did-you-mean (Text/Suggestions): at most one edit per three characters, at least one.
         Assert.Equal("s.yaml:10:5: unknown key 'cpu' in vms[0]; " +
-            "expected one of: id, host, vcpus, pin, tsc_khz, hints, guest, workload, start",
+            "expected one of: id, host, vcpus, pin, tsc_khz, hints, guest, hpet, workload, start",
             Error(Replace(Minimal, "host: h0", "    host: h0\n    cpu: 2")));
     }
 

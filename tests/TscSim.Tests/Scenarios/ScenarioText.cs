@@ -21,6 +21,17 @@ internal static class ScenarioText
                 jmp loop
         """;
 
+    /// <summary>
+    /// One host, one VM whose mapping holds <paramref name="vmLines"/> (each its own line, from line 10
+    /// of the text on) before <c>workload: hlt</c>.
+    /// </summary>
+    public static string OneVm(params string[] vmLines) =>
+        string.Join('\n',
+        [
+            "name: g", "duration: 1s", "hosts:", "  - id: h", "    cpu: intel-nehalem", "    frequency: 2GHz",
+            "vms:", "  - id: vm0", "    host: h", .. vmLines.Select(l => "    " + l), "    workload: hlt",
+        ]) + "\n";
+
     /// <summary>The example of DESIGN.md's scenario contract, with every key written.</summary>
     public const string Full = """
         name: legacy-guest-to-faster-host        # required
