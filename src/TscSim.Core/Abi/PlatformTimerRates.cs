@@ -29,4 +29,10 @@ public static class PlatformTimerRates
 
     /// <summary>Host ns per QEMU HPET tick (<see cref="QemuHpetPeriodFemtoseconds"/> / 10^6).</summary>
     public const long QemuHpetNsPerTick = QemuHpetPeriodFemtoseconds / 1_000_000;
+
+    /// <summary>
+    /// Xen's emulated HPET period: S_TO_FS × STIME_PER_HPET_TICK / stime_freq = 10^15 × 16 / 10^9 =
+    /// 16,000,000 fs (62.5 MHz), the counter being guest time (ns) / 16 (xen/arch/x86/hvm/hpet.c, Xen 4.1).
+    /// </summary>
+    public const uint XenHpetPeriodFemtoseconds = 16_000_000;
 }

@@ -228,7 +228,7 @@ public static class OsProfiles
             + "reads HPET_COUNTER, HPET_T0_CMP, HPET_COUNTER (3 MMIO exits), 1 RDTSC (+CPUID on AMD), 8259 EOI; without an HPET, "
             + "PIT channel 0 mode 2, LATCH = (1193182 + HZ/2)/HZ, pit_calibrate_tsc, 1 RDTSC (+CPUID on AMD), 8259 EOI; IRQ0 through the "
             + "8259 (the IO-APIC route is not modelled) on vCPU 0; every vCPU's local APIC timer periodic at HZ (xAPIC EOI); idle vCPUs "
-            + "halt until the next interrupt; Hyper-V VMs have no HPET; ASSUMPTION: Xen VMs get QEMU's HPET (Xen emulates its own)",
+            + "halt until the next interrupt; Hyper-V VMs have no HPET; Xen VMs get Xen's period (16 ns) with QEMU's HPET logic (ASSUMPTION)",
     };
 
     /// <summary>

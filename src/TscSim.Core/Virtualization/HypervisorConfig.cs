@@ -134,11 +134,19 @@ public sealed record HypervisorConfig
     ];
 
     /// <summary>
-    /// The VMs have an HPET: QEMU's under KVM (and, in this model, Xen's VMs too: ASSUMPTION, Xen
-    /// emulates its own, xen/arch/x86/hvm/hpet.c); none under Hyper-V ("Hyper-V does not provide a
+    /// The VMs have an HPET: QEMU's under KVM, Xen's under Xen (its period, see
+    /// <see cref="HpetPeriodFemtoseconds"/>; QEMU's register logic: ASSUMPTION); none under Hyper-V ("Hyper-V does not provide a
     /// virtualized HPET in guest VMs": Linux Documentation/virt/hyperv/clocks.rst).
     /// </summary>
     public bool OffersHpet => Kind != PolicyKind.HyperV;
+
+    /// <summary>
+    /// The HPET's period in fs: QEMU's 10 ns (hw/timer/hpet.h HPET_CLK_PERIOD) under KVM; Xen's own
+    /// HPET counts guest ns / 16 (xen/arch/x86/hvm/hpet.c STIME_PER_HPET_TICK: 16,000,000 fs).
+    /// </summary>
+    public uint HpetPeriodFemtoseconds => Kind is PolicyKind.XenDefault or PolicyKind.XenAlwaysEmulate or PolicyKind.XenNative
+        ? Abi.PlatformTimerRates.XenHpetPeriodFemtoseconds
+        : Abi.PlatformTimerRates.QemuHpetPeriodFemtoseconds;
 
     /// <summary>Xen presets: an emulated RDTSC costs 18× a native one (the middle of Xen's "15-20 times").</summary>
     public const int XenEmulationMultiple = 18;

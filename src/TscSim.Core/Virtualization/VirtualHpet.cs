@@ -13,6 +13,8 @@ namespace TscSim.Core.Virtualization;
 /// while enabled, the written value while halted) and timer 0 with its comparator and period
 /// (SETVAL, 32-bit mode, periodic re-arming <c>while (hpet_time_after(cur_tick, cmp)) cmp += period</c>),
 /// on QEMU's virtual clock (<see cref="Vm.DeviceClockNs"/>, which stops during live-migration downtime).
+/// Under a Xen policy the period register and the count rate are Xen's (16 ns,
+/// xen/arch/x86/hvm/hpet.c); the register and timer logic stay QEMU's (a stated deviation).
 /// Timer 0 in legacy-replacement mode pulses IRQ0 (edge, <c>qemu_irq_pulse</c>), delivered to
 /// vCPU 0 at the 8259's IRQ0 vector like KVM's PIT, with no reinjection (an edge that arrives
 /// while the last is still pending merges with it).
@@ -91,8 +93,11 @@ internal sealed class VirtualHpet : IEventHandler, IInterruptSource
 
     private bool Enabled => (_config & CfgEnable) != 0;
 
+    /// <summary>Virtual-clock ns per count: QEMU's HPET_CLK_PERIOD (10 ns), or Xen's STIME_PER_HPET_TICK (16) under a Xen policy.</summary>
+    private ulong NsPerTick => (ulong)_vm.HpetNsPerTick;
+
     /// <summary>hpet_get_ticks: ns_to_ticks(vm_clock + hpet_offset), HPET_CLK_PERIOD 10 ns.</summary>
-    private ulong Ticks(SimTime at) => unchecked((ulong)(_vm.DeviceClockNs(at) + _offsetNs)) / PlatformTimerRates.QemuHpetNsPerTick;
+    private ulong Ticks(SimTime at) => unchecked((ulong)(_vm.DeviceClockNs(at) + _offsetNs)) / NsPerTick;
 
     /// <summary>The main counter at <paramref name="at"/> (64 bits).</summary>
     public ulong Counter(SimTime at) => Enabled ? Ticks(at) : _counter;
@@ -123,7 +128,7 @@ internal sealed class VirtualHpet : IEventHandler, IInterruptSource
             return offset switch
             {
                 GuestAddresses.HpetCapabilities => (uint)GuestAddresses.HpetCapabilitiesLow,
-                GuestAddresses.HpetPeriod => PlatformTimerRates.QemuHpetPeriodFemtoseconds,
+                GuestAddresses.HpetPeriod => _vm.HpetPeriodFemtoseconds,
                 Cfg => (uint)_config,
                 Status => 0, // the ISR: only level-triggered timers set it; none is modelled
                 GuestAddresses.HpetMainCounter => (uint)Counter(at),
@@ -228,7 +233,7 @@ internal sealed class VirtualHpet : IEventHandler, IInterruptSource
                         if ((oldVal & CfgEnable) == 0 && (newVal & CfgEnable) != 0)
                         {
                             // Enable: hpet_offset = ticks_to_ns(hpet_counter) - vm_clock; arm every timer whose cmp != ~0.
-                            _offsetNs = (long)(_counter * PlatformTimerRates.QemuHpetNsPerTick) - _vm.DeviceClockNs(at);
+                            _offsetNs = (long)(_counter * NsPerTick) - _vm.DeviceClockNs(at);
                             for (int n = 0; n < Timers; n++)
                             {
                                 if (_tCmp[n] != ulong.MaxValue)
@@ -281,7 +286,7 @@ internal sealed class VirtualHpet : IEventHandler, IInterruptSource
             return; // timers 1 and 2: registers only (see remarks)
         }
         ulong diff = Diff(_tCmp[0], Ticks(at), (_tConfig[0] & Tn32Bit) != 0);
-        Arm(_vm.DeviceClockNs(at) + checked((long)(diff * PlatformTimerRates.QemuHpetNsPerTick)), at);
+        Arm(_vm.DeviceClockNs(at) + checked((long)(diff * NsPerTick)), at);
     }
 
     /// <summary>hpet_del_timer: the timer stops (update_irq(t, 0) lowers an edge line: nothing to model).</summary>
@@ -326,13 +331,13 @@ internal sealed class VirtualHpet : IEventHandler, IInterruptSource
                 {
                     // The counter equals the comparator: QEMU would re-arm for "now" and raise again;
                     // the model waits for the first instant it has passed it (see remarks).
-                    long nextTickNs = (long)((ulong)(ns + _offsetNs) / PlatformTimerRates.QemuHpetNsPerTick + 1) * PlatformTimerRates.QemuHpetNsPerTick - _offsetNs;
+                    long nextTickNs = (long)(((ulong)(ns + _offsetNs) / NsPerTick + 1) * NsPerTick) - _offsetNs;
                     Arm(nextTickNs, at);
                     return;
                 }
                 // A callback armed before the comparator moved (hpet_set_timer at T0_CFG's enable while
                 // the HPET is halted, then re-armed by the CFG enable): QEMU re-arms for cmp − cur.
-                Arm(ns + (long)(early * PlatformTimerRates.QemuHpetNsPerTick), at);
+                Arm(ns + (long)(early * NsPerTick), at);
                 UpdateIrq(at);
                 return;
             }
@@ -352,7 +357,7 @@ internal sealed class VirtualHpet : IEventHandler, IInterruptSource
                         _tCmp[0] += _t0Period;
                     }
                 }
-                Arm(_vm.DeviceClockNs(at) + (long)(Diff(_tCmp[0], cur, bits32) * PlatformTimerRates.QemuHpetNsPerTick), at);
+                Arm(_vm.DeviceClockNs(at) + (long)(Diff(_tCmp[0], cur, bits32) * NsPerTick), at);
             }
             UpdateIrq(at);
         }

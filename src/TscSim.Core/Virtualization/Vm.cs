@@ -32,6 +32,8 @@ public sealed partial class Vm : IEventHandler
         Config = config;
         HostMarkedUnstable = hostUnstable;
         Policy = policy;
+        HpetPeriodFemtoseconds = policy.HpetPeriodFemtoseconds;
+        HpetNsPerTick = HpetPeriodFemtoseconds / 1_000_000;
         _sim = executor.Simulator;
         Scope = _sim.NewScope();
         ArriveOn(host);
@@ -105,6 +107,12 @@ public sealed partial class Vm : IEventHandler
 
     private VirtualHpet? _hpet;
 
+    /// <summary>The HPET's period in fs, fixed by the policy the VM was created under (QEMU's or Xen's device).</summary>
+    public uint HpetPeriodFemtoseconds { get; }
+
+    /// <summary>Device-clock ns per HPET count (10 for QEMU's, 16 for Xen's).</summary>
+    internal long HpetNsPerTick { get; }
+
     /// <summary>QEMU's HPET: its registers and timer 0 (created on the first access; its event kind on the first arming).</summary>
     internal VirtualHpet Hpet => _hpet ??= new VirtualHpet(this);
 
@@ -112,7 +120,7 @@ public sealed partial class Vm : IEventHandler
     internal bool HpetLegacy => _hpet?.Legacy ?? false;
 
     /// <summary>The HPET's main counter at <paramref name="at"/> without creating the device (it counts from VM creation until a guest halts it).</summary>
-    internal ulong HpetCounter(SimTime at) => _hpet?.Counter(at) ?? (ulong)(DeviceClockNs(at) / PlatformTimerRates.QemuHpetNsPerTick);
+    internal ulong HpetCounter(SimTime at) => _hpet?.Counter(at) ?? (ulong)(DeviceClockNs(at) / HpetNsPerTick);
 
     /// <summary>
     /// The engine scope of this VM's own events (its devices, pvclock updates, policy steps, its

@@ -57,7 +57,7 @@ public sealed class VmGuestMachine(Vm vm) : IGuestMachine
     public ulong PeekHpetComparator0 => Vm.Hpet.Timer0Comparator;
 
     /// <inheritdoc />
-    public uint HpetPeriodFemtoseconds => PlatformTimerRates.QemuHpetPeriodFemtoseconds;
+    public uint HpetPeriodFemtoseconds => Vm.HpetPeriodFemtoseconds;
 
     /// <inheritdoc />
     public long PeekPmTimer(SimTime at) => Vm.Platforms[0].PeekPmTimer(at);

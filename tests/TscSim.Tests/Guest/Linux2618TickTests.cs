@@ -101,6 +101,23 @@ public class Linux2618TickTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Under_xen_the_hpet_counts_guest_ns_over_16_so_hpet_tick_is_62_500()
+    {
+        // xen/arch/x86/hvm/hpet.c (4.1): period S_TO_FS × STIME_PER_HPET_TICK / 10^9 = 16,000,000 fs;
+        // hpet_tick = (10^12 + 8·10^6) / 1.6·10^7 = 62,500 (62,500.5 truncated); 62,500 × 16 ns = 1 ms per tick.
+        var rig = new KernelRig(OsProfiles.Linux2618X64, HypervisorConfig.Find("xen-native")!, [KernelRig.Host("a", 2_000)]);
+        rig.RunUntil(Ms(1_000));
+        var t = rig.Kernel.Tick2618!;
+        Assert.Equal(16_000_000u, rig.Vm.HpetPeriodFemtoseconds);
+        Assert.Equal(62_500, t.HpetTick);
+        Assert.Equal(62_500UL, rig.Vm.Hpet.Timer0Period);
+        Assert.Equal(TickNsecHpet, t.TickNsec);
+        Assert.Equal(999, rig.Vm.Hpet.Timer0Interrupts); // one per ms from the enable in the boot's first µs
+        Assert.InRange(rig.Kernel.TscKhz, 1_999_999, 2_000_001);
+        Assert.Equal(rig.Kernel.Switches[0].Time.NanosecondsFloor + t.Interrupts * TickNsecHpet, t.XtimeNs);
+    }
+
+    [Fact]
     public void Hpet_ticks_missed_in_a_migration_downtime_are_never_caught_up_so_the_guest_loses_the_downtime()
     {
         // QEMU's HPET runs on the virtual clock, which stops while the VM is stopped (VMSTATE_TIMER keeps timer 0's
