@@ -784,15 +784,7 @@ public static class KernelLibrary
                         kcall {Calibrated386}   ; Calibrated386: cpu_khz = (delta + 15) / 30, or 0 on error
                         jmp __k_bsp_tk
         __k_irq0_386:   cmp r8, {CsHpet}         ; update_wall_time: clocksource_read (r8 = the clocksource)
-                        je __k_i386_hpet
-                        cmp r8, {CsAcpiPm}
-                        je __k_i386_pm
-                        rdtsc
-                        jmp __k_i386_tick
-        __k_i386_hpet:  mov eax, dword [0x{HpetCounterAddress:X}]
-                        jmp __k_i386_tick
-        __k_i386_pm:    mov rdx, {GuestAddresses.PmTimerPort}
-                        in eax, dx
+                        {ReadClocksourceR8("__k_i386", "__k_i386_tick")}
         __k_i386_tick:  kcall {TimerTick}       ; TimerTick: do_timer
                         mov rax, 0x20
                         out 0x20, eax           ; 8259 EOI
@@ -803,6 +795,27 @@ public static class KernelLibrary
                         pop rax
                         iretq
         """);
+
+    /// <summary>
+    /// The tick handlers' clocksource read, after their <c>cmp r8, CsHpet</c>: rax = the HPET counter,
+    /// the PM timer or (any other r8) the TSC, then on to <paramref name="done"/>. Nine source lines
+    /// (labels <paramref name="prefix"/>_hpet and _pm), the first without indentation: it takes the
+    /// place of a line of the caller's source text.
+    /// </summary>
+    private static string ReadClocksourceR8(string prefix, string done)
+    {
+        const string Column = "                "; // the instruction column of the kernel's source text
+        return string.Join('\n',
+            $"je {prefix}_hpet",
+            $"{Column}cmp r8, {CsAcpiPm}",
+            $"{Column}je {prefix}_pm",
+            $"{Column}rdtsc",
+            $"{Column}jmp {done}",
+            string.Create(CultureInfo.InvariantCulture, $"{prefix}_hpet: mov eax, dword [0x{HpetCounterAddress:X}]"),
+            $"{Column}jmp {done}",
+            string.Create(CultureInfo.InvariantCulture, $"{prefix}_pm: mov rdx, {GuestAddresses.PmTimerPort}"),
+            $"{Column}in eax, dx");
+    }
 
     // ---- issue 16: a periodic local APIC tick (the FreeBSD, Solaris and Windows profiles)
 
@@ -842,15 +855,7 @@ public static class KernelLibrary
                         test r8, r8
                         js __k_per_tick
                         cmp r8, {CsHpet}
-                        je __k_per_hpet
-                        cmp r8, {CsAcpiPm}
-                        je __k_per_pm
-                        rdtsc
-                        jmp __k_per_tick
-        __k_per_hpet:   mov eax, dword [0x{HpetCounterAddress:X}]
-                        jmp __k_per_tick
-        __k_per_pm:     mov rdx, {GuestAddresses.PmTimerPort}
-                        in eax, dx
+                        {ReadClocksourceR8("__k_per", "__k_per_tick")}
         __k_per_tick:   kcall {TimerTick}       ; TimerTick
                         mov rcx, {ApicRegisters.MsrEoi} ; x2APIC EOI
                         xor rax, rax

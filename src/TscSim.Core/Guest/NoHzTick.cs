@@ -51,14 +51,7 @@ internal sealed class NoHzTick
     private readonly Action<SimTime> _updateWallTime;
     private readonly ClocksourceWatchdog _watchdog;
     private readonly int _vcpus;
-    private readonly long[] _timerAt;            // each CPU's sched_timer expiry (guest ns), or None
-    private readonly long[] _lastTick;           // ts->last_tick: the tick's expiry when it was stopped
-    private readonly long[] _nextTick;           // ts->next_tick: the expiry programmed while stopped (0: none)
-    private readonly bool[] _stopped;            // TS_FLAG_STOPPED
-    private readonly bool[] _idle;               // TS_FLAG_INIDLE
-    private readonly bool[] _doTimerLast;        // TS_FLAG_DO_TIMER_LAST
-    private readonly long[] _timers;             // interrupts taken from the local timer, per CPU
-    private readonly bool[] _ceStopped;          // the clockevent is CLOCK_EVT_STATE_ONESHOT_STOPPED (LVT masked)
+    private readonly TickSched[] _ts;            // per CPU, as Linux's struct tick_sched
     private int _tickCpu;                        // tick_do_timer_cpu
     private long _lastJiffiesUpdate;             // last_jiffies_update (guest ns)
     private uint _ceMult;                        // the clockevent's mult/shift
@@ -79,15 +72,8 @@ internal sealed class NoHzTick
         _watchdog = watchdog;
         Hz = hz;
         TickNsec = (1_000_000_000L + hz / 2) / hz;
-        _timerAt = new long[vcpus];
-        _lastTick = new long[vcpus];
-        _nextTick = new long[vcpus];
-        _stopped = new bool[vcpus];
-        _idle = new bool[vcpus];
-        _doTimerLast = new bool[vcpus];
-        _timers = new long[vcpus];
-        _ceStopped = new bool[vcpus];
-        Array.Fill(_timerAt, None);
+        _ts = new TickSched[vcpus];
+        Array.Fill(_ts, new TickSched { TimerAt = None });
     }
 
     /// <summary>HZ.</summary>
@@ -112,7 +98,7 @@ internal sealed class NoHzTick
     public (uint Mult, int Shift) ClockeventScale => (_ceMult, _ceShift);
 
     /// <summary>Whether CPU <paramref name="v"/>'s tick is stopped (idle).</summary>
-    public bool Stopped(int v) => _stopped[v];
+    public bool Stopped(int v) => _ts[v].Stopped;
 
     /// <summary>
     /// tick_init_jiffy_update and clocksource_start_watchdog at timekeeping init: the jiffies grid
@@ -153,8 +139,8 @@ internal sealed class NoHzTick
     public (long TscDelta, int Flags) Setup(int v, SimTime at)
     {
         long now = _now(at);
-        _timerAt[v] = Forward(_lastJiffiesUpdate, now);
-        return Program(v, _timerAt[v], now);
+        _ts[v].TimerAt = Forward(_lastJiffiesUpdate, now);
+        return Program(v, _ts[v].TimerAt, now);
     }
 
     /// <summary>
@@ -166,15 +152,15 @@ internal sealed class NoHzTick
     {
         if (expires == None)
         {
-            if (_ceStopped[v])
+            if (_ts[v].CeStopped)
             {
                 return (0, 0);
             }
-            _ceStopped[v] = true;
+            _ts[v].CeStopped = true;
             return (0, FlagShutdown);
         }
-        int flags = _ceStopped[v] ? FlagUnmask : 0;
-        _ceStopped[v] = false;
+        int flags = _ts[v].CeStopped ? FlagUnmask : 0;
+        _ts[v].CeStopped = false;
         return (DeadlineDelta(expires, now), flags);
     }
 
@@ -186,14 +172,14 @@ internal sealed class NoHzTick
     /// </summary>
     public (long TscDelta, int Flags, int WakeCpu) Interrupt(int v, SimTime at)
     {
-        _timers[v]++;
+        _ts[v].Timers++;
         long now = _now(at);
         int wake = -1;
-        if (_stopped[v])
+        if (_ts[v].Stopped)
         {
             UpdateJiffies(now, at); // tick_nohz_irq_enter → tick_nohz_update_jiffies
         }
-        if (_timerAt[v] <= now)
+        if (_ts[v].TimerAt <= now)
         {
             // tick_nohz_handler: tick_sched_do_timer, tick_sched_handle → update_process_times → run_local_timers.
             if (_tickCpu == NoCpu)
@@ -205,13 +191,13 @@ internal sealed class NoHzTick
                 UpdateJiffies(now, at);
             }
             wake = RunTimers(v, at);
-            _timerAt[v] = _stopped[v] ? None : Forward(_timerAt[v], now); // HRTIMER_NORESTART when stopped
-            if (_stopped[v])
+            _ts[v].TimerAt = _ts[v].Stopped ? None : Forward(_ts[v].TimerAt, now); // HRTIMER_NORESTART when stopped
+            if (_ts[v].Stopped)
             {
-                _nextTick[v] = 0; // tick_sched_handle: "make sure we don't bypass the next clock reprogramming"
+                _ts[v].NextTick = 0; // tick_sched_handle: "make sure we don't bypass the next clock reprogramming"
             }
         }
-        var (delta, flags) = Program(v, _timerAt[v], now); // hrtimer_interrupt: tick_program_event(expires_next)
+        var (delta, flags) = Program(v, _ts[v].TimerAt, now); // hrtimer_interrupt: tick_program_event(expires_next)
         return (delta, flags, wake);
     }
 
@@ -221,39 +207,38 @@ internal sealed class NoHzTick
     /// </summary>
     public (long TscDelta, int Flags) IdleEnter(int v, SimTime at)
     {
-        _idle[v] = true;
         long now = _now(at);
         // tick_nohz_next_event
         long basemono = _lastJiffiesUpdate;
         long nextTmr = _wdArmed && _wdCpu == v ? basemono + Math.Max(0, _wdBucket - Jiffies) * TickNsec : None;
-        if (nextTmr != None && nextTmr - basemono <= TickNsec && !_stopped[v])
+        if (nextTmr != None && nextTmr - basemono <= TickNsec && !_ts[v].Stopped)
         {
             return (0, 0); // a timer in the next period: keep the tick
         }
-        bool capped = _tickCpu == v || (_tickCpu == NoCpu && _doTimerLast[v]);
+        bool capped = _tickCpu == v || (_tickCpu == NoCpu && _ts[v].DoTimerLast);
         long expires = capped ? basemono + _kernel.MaxDefermentNs() : None;
         expires = Math.Min(expires, nextTmr);
         // tick_nohz_stop_tick
         if (_tickCpu == v)
         {
             _tickCpu = NoCpu;
-            _doTimerLast[v] = true;
+            _ts[v].DoTimerLast = true;
         }
         else if (_tickCpu != NoCpu)
         {
-            _doTimerLast[v] = false;
+            _ts[v].DoTimerLast = false;
         }
-        if (_stopped[v] && expires == _nextTick[v] && (expires == None || _timerAt[v] == expires))
+        if (_ts[v].Stopped && expires == _ts[v].NextTick && (expires == None || _ts[v].TimerAt == expires))
         {
             return (0, 0); // skip reprogram of an unchanged event
         }
-        if (!_stopped[v])
+        if (!_ts[v].Stopped)
         {
-            _lastTick[v] = _timerAt[v];
-            _stopped[v] = true;
+            _ts[v].LastTick = _ts[v].TimerAt;
+            _ts[v].Stopped = true;
         }
-        _nextTick[v] = expires;
-        _timerAt[v] = expires;
+        _ts[v].NextTick = expires;
+        _ts[v].TimerAt = expires;
         return Program(v, expires, now); // hrtimer_start, or hrtimer_cancel → tick_program_event(KTIME_MAX)
     }
 
@@ -263,17 +248,16 @@ internal sealed class NoHzTick
     /// </summary>
     public (long TscDelta, int Flags) IdleExit(int v, SimTime at)
     {
-        _idle[v] = false;
-        if (!_stopped[v])
+        if (!_ts[v].Stopped)
         {
             return (0, 0);
         }
         long now = _now(at);
         UpdateJiffies(now, at);
-        _stopped[v] = false;
-        _timerAt[v] = Forward(_lastTick[v], now);
-        _nextTick[v] = 0;
-        return Program(v, _timerAt[v], now);
+        _ts[v].Stopped = false;
+        _ts[v].TimerAt = Forward(_ts[v].LastTick, now);
+        _ts[v].NextTick = 0;
+        return Program(v, _ts[v].TimerAt, now);
     }
 
     /// <summary>The watchdog stopped verifying (the TSC was marked unstable): clocksource_stop_watchdog deletes its timer.</summary>
@@ -310,7 +294,7 @@ internal sealed class NoHzTick
         _wdExpires += WatchdogIntervalJiffies;
         _wdCpu = (v + 1) % _vcpus; // cpumask_next_wrap(raw_smp_processor_id(), cpu_online_mask)
         _wdBucket = BucketExpiry(_wdExpires, Jiffies);
-        if (_wdCpu != v && _stopped[_wdCpu])
+        if (_wdCpu != v && _ts[_wdCpu].Stopped)
         {
             WakeIpis++;
             return _wdCpu; // trigger_dyntick_cpu: the target's timer base is idle
@@ -362,5 +346,17 @@ internal sealed class NoHzTick
     }
 
     /// <summary>Local timer interrupts CPU <paramref name="v"/> has taken.</summary>
-    public long TimerInterrupts(int v) => _timers[v];
+    public long TimerInterrupts(int v) => _ts[v].Timers;
+
+    /// <summary>One CPU's tick state (Linux 6.18 kernel/time/tick-sched.h struct tick_sched, the fields modelled).</summary>
+    private struct TickSched
+    {
+        public long TimerAt;      // the sched_timer hrtimer's expiry (guest ns), or None
+        public long LastTick;     // ts->last_tick: the tick's expiry when it was stopped
+        public long NextTick;     // ts->next_tick: the expiry programmed while stopped (0: none)
+        public bool Stopped;      // TS_FLAG_STOPPED
+        public bool DoTimerLast;  // TS_FLAG_DO_TIMER_LAST
+        public bool CeStopped;    // the clockevent is CLOCK_EVT_STATE_ONESHOT_STOPPED (LVT masked)
+        public long Timers;       // interrupts taken from the local timer
+    }
 }

@@ -99,96 +99,81 @@ public class RealKvmTests(ITestOutputHelper log)
     [Fact]
     public void Validate_kvm_runs_a_scenario_s_bare_workload_and_names_what_it_cannot_run()
     {
-        string dir = Path.Combine(Path.GetTempPath(), $"tscsim-validate-scn-{Environment.ProcessId}");
-        Directory.CreateDirectory(dir);
-        try
+        var run = ValidateScenario("bare", """
+            name: bare
+            duration: 300ms
+            hosts:
+              - id: h
+                cpu: intel-skylake
+                frequency: 2GHz
+            hypervisor:
+              policy: kvm-modern
+            vms:
+              - id: vm0
+                host: h
+                vcpus: 2
+                guest: linux-modern
+                workload: |
+                  mov rbx, 50
+                  again:
+                    rdtsc
+                    probe rax
+                    mov rax, rdi
+                    probe rax
+                    out 0x10, eax
+                    dec rbx
+                    jne again
+                    hlt
+              - id: vm1
+                host: h
+                vcpus: 1
+                guest: linux-modern
+                workload: |
+                  loop:
+                    call clock_gettime
+                    jmp loop
+              - id: spin
+                host: h
+                vcpus: 1
+                guest: linux-modern
+                workload: |
+                  loop:
+                    work 1000000cycles
+                    jmp loop
+              - id: slow
+                host: h
+                vcpus: 1
+                tsc_khz: 1000000
+                guest: linux-modern
+                workload: |
+                  hlt
+            """);
+        Assert.True(run.Code == ExitCodes.Success, run.Err);
+        if (!run.KvmUsable)
         {
-            string scenario = Path.Combine(dir, "bare.yaml");
-            File.WriteAllText(scenario, """
-                name: bare
-                duration: 300ms
-                hosts:
-                  - id: h
-                    cpu: intel-skylake
-                    frequency: 2GHz
-                hypervisor:
-                  policy: kvm-modern
-                vms:
-                  - id: vm0
-                    host: h
-                    vcpus: 2
-                    guest: linux-modern
-                    workload: |
-                      mov rbx, 50
-                      again:
-                        rdtsc
-                        probe rax
-                        mov rax, rdi
-                        probe rax
-                        out 0x10, eax
-                        dec rbx
-                        jne again
-                        hlt
-                  - id: vm1
-                    host: h
-                    vcpus: 1
-                    guest: linux-modern
-                    workload: |
-                      loop:
-                        call clock_gettime
-                        jmp loop
-                  - id: spin
-                    host: h
-                    vcpus: 1
-                    guest: linux-modern
-                    workload: |
-                      loop:
-                        work 1000000cycles
-                        jmp loop
-                  - id: slow
-                    host: h
-                    vcpus: 1
-                    tsc_khz: 1000000
-                    guest: linux-modern
-                    workload: |
-                      hlt
-                """);
-            string csv = Path.Combine(dir, "out.csv");
-            var (o, e) = (new StringWriter(), new StringWriter());
-            int code = TscSimCli.Run(["validate-kvm", scenario, "--out", csv], o, e);
-            log.WriteLine(o.ToString());
-            Assert.True(code == ExitCodes.Success, e.ToString());
-            if (o.ToString().Contains("no usable KVM", StringComparison.Ordinal))
-            {
-                log.WriteLine("skipped: no usable KVM");
-                return;
-            }
-            var rows = File.ReadAllLines(csv).Skip(1).Select(l => l.Split(',')[0] + " " + (l.Contains(",agree,", StringComparison.Ordinal) ? "agree" : l)).ToArray();
-            // Two vCPUs, each 50 port writes and 100 probes (50 TSC readings, 50 of its index): exact counts on both sides.
-            Assert.Contains("bare/vm0.exits agree", rows);
-            Assert.Contains("bare/vm0.values agree", rows);
-            Assert.Contains("bare/vm0.ends agree", rows);
-            Assert.Contains("bare/vm0.pvclock.mul agree", rows);
-            Assert.Contains(File.ReadAllLines(csv), l => l.StartsWith("bare/vm0.exits,", StringComparison.Ordinal) && l.Contains("port I/O 100, HLT 0", StringComparison.Ordinal));
-            Assert.Contains(File.ReadAllLines(csv), l => l.StartsWith("bare/vm0.values,", StringComparison.Ordinal) && l.Contains("200 probes: 100 equal, 100 TSC readings", StringComparison.Ordinal));
-            Assert.Contains(File.ReadAllLines(csv), l => l.StartsWith("bare/vm1.runs,", StringComparison.Ordinal) && l.Contains("cannot run on real KVM: the workload needs the guest kernel", StringComparison.Ordinal)
-                && l.Contains("bare.yaml:31:14:", StringComparison.Ordinal));
-            Assert.Contains("cannot run on real KVM", o.ToString());
-            // A workload that never halts is stopped at min(duration, 1 s) by the harness's NMI; the model runs on.
-            Assert.Contains(File.ReadAllLines(csv), l => l.StartsWith("bare/spin.ends,", StringComparison.Ordinal) && l.Contains("stopped at the 300ms limit", StringComparison.Ordinal)
-                && l.Contains(",agree,", StringComparison.Ordinal));
-            Assert.Contains(File.ReadAllLines(csv), l => l.StartsWith("bare/spin.exits,", StringComparison.Ordinal) && l.Contains("not measured", StringComparison.Ordinal));
-            // 1 GHz without TSC scaling, below the host's rate: KVM refuses it and so does the model; nothing else is compared.
-            if (!File.ReadAllText(csv).Contains("TSC scaling present", StringComparison.Ordinal))
-            {
-                Assert.Contains(File.ReadAllLines(csv), l => l.StartsWith("bare/slow.set-tsc-khz,", StringComparison.Ordinal) && l.Contains("refused (errno 22)", StringComparison.Ordinal)
-                    && l.Contains(",agree,", StringComparison.Ordinal));
-                Assert.Contains(File.ReadAllLines(csv), l => l.StartsWith("bare/slow.runs,", StringComparison.Ordinal) && l.Contains("the model refuses the VM", StringComparison.Ordinal));
-            }
+            return;
         }
-        finally
+        var rows = run.Csv.Skip(1).Select(l => l.Split(',')[0] + " " + (l.Contains(",agree,", StringComparison.Ordinal) ? "agree" : l)).ToArray();
+        // Two vCPUs, each 50 port writes and 100 probes (50 TSC readings, 50 of its index): exact counts on both sides.
+        Assert.Contains("bare/vm0.exits agree", rows);
+        Assert.Contains("bare/vm0.values agree", rows);
+        Assert.Contains("bare/vm0.ends agree", rows);
+        Assert.Contains("bare/vm0.pvclock.mul agree", rows);
+        Assert.Contains(run.Csv, l => l.StartsWith("bare/vm0.exits,", StringComparison.Ordinal) && l.Contains("port I/O 100, HLT 0", StringComparison.Ordinal));
+        Assert.Contains(run.Csv, l => l.StartsWith("bare/vm0.values,", StringComparison.Ordinal) && l.Contains("200 probes: 100 equal, 100 TSC readings", StringComparison.Ordinal));
+        Assert.Contains(run.Csv, l => l.StartsWith("bare/vm1.runs,", StringComparison.Ordinal) && l.Contains("cannot run on real KVM: the workload needs the guest kernel", StringComparison.Ordinal)
+            && l.Contains("bare.yaml:31:14:", StringComparison.Ordinal));
+        Assert.Contains("cannot run on real KVM", run.Out);
+        // A workload that never halts is stopped at min(duration, 1 s) by the harness's NMI; the model runs on.
+        Assert.Contains(run.Csv, l => l.StartsWith("bare/spin.ends,", StringComparison.Ordinal) && l.Contains("stopped at the 300ms limit", StringComparison.Ordinal)
+            && l.Contains(",agree,", StringComparison.Ordinal));
+        Assert.Contains(run.Csv, l => l.StartsWith("bare/spin.exits,", StringComparison.Ordinal) && l.Contains("not measured", StringComparison.Ordinal));
+        // 1 GHz without TSC scaling, below the host's rate: KVM refuses it and so does the model; nothing else is compared.
+        if (!string.Join('\n', run.Csv).Contains("TSC scaling present", StringComparison.Ordinal))
         {
-            Directory.Delete(dir, recursive: true);
+            Assert.Contains(run.Csv, l => l.StartsWith("bare/slow.set-tsc-khz,", StringComparison.Ordinal) && l.Contains("refused (errno 22)", StringComparison.Ordinal)
+                && l.Contains(",agree,", StringComparison.Ordinal));
+            Assert.Contains(run.Csv, l => l.StartsWith("bare/slow.runs,", StringComparison.Ordinal) && l.Contains("the model refuses the VM", StringComparison.Ordinal));
         }
     }
 
@@ -197,47 +182,52 @@ public class RealKvmTests(ITestOutputHelper log)
     {
         // CPUID leaf 1's signature: the model answers with its CPU preset's (intel-nehalem or an AMD
         // preset for this host), real KVM with this host's own family/model/stepping.
-        string dir = Path.Combine(Path.GetTempPath(), $"tscsim-validate-cpuid-{Environment.ProcessId}");
-        Directory.CreateDirectory(dir);
-        try
+        var run = ValidateScenario("cpuid", """
+            name: cpuid
+            duration: 100ms
+            hosts:
+              - id: h
+                cpu: intel-skylake
+                frequency: 2GHz
+            hypervisor:
+              policy: kvm-modern
+            vms:
+              - id: vm0
+                host: h
+                vcpus: 1
+                guest: linux-modern
+                workload: |
+                  mov rax, 1
+                  cpuid
+                  probe rax
+                  hlt
+            """);
+        if (!run.KvmUsable)
         {
-            string scenario = Path.Combine(dir, "cpuid.yaml");
-            File.WriteAllText(scenario, """
-                name: cpuid
-                duration: 100ms
-                hosts:
-                  - id: h
-                    cpu: intel-skylake
-                    frequency: 2GHz
-                hypervisor:
-                  policy: kvm-modern
-                vms:
-                  - id: vm0
-                    host: h
-                    vcpus: 1
-                    guest: linux-modern
-                    workload: |
-                      mov rax, 1
-                      cpuid
-                      probe rax
-                      hlt
-                """);
-            string csv = Path.Combine(dir, "out.csv");
-            var (o, e) = (new StringWriter(), new StringWriter());
-            int code = TscSimCli.Run(["validate-kvm", scenario, "--out", csv], o, e);
-            if (o.ToString().Contains("no usable KVM", StringComparison.Ordinal))
-            {
-                log.WriteLine("skipped: no usable KVM");
-                return;
-            }
-            Assert.Equal(ExitCodes.ExpectationFailed, code);
-            Assert.Contains("validate-kvm: cpuid/vm0.values: real KVM 1 probes: 0 equal, 0 TSC readings; 1 differ", e.ToString());
-            Assert.Contains("a disagreement not listed as open", e.ToString());
-            Assert.Contains(File.ReadAllLines(csv), l => l.StartsWith("cpuid/vm0.values,", StringComparison.Ordinal) && l.Contains(",DISAGREE,", StringComparison.Ordinal));
+            return;
         }
-        finally
+        Assert.Equal(ExitCodes.ExpectationFailed, run.Code);
+        Assert.Contains("validate-kvm: cpuid/vm0.values: real KVM 1 probes: 0 equal, 0 TSC readings; 1 differ", run.Err);
+        Assert.Contains("a disagreement not listed as open", run.Err);
+        Assert.Contains(run.Csv, l => l.StartsWith("cpuid/vm0.values,", StringComparison.Ordinal) && l.Contains(",DISAGREE,", StringComparison.Ordinal));
+    }
+
+    private readonly record struct ValidateRun(int Code, string Out, string Err, bool KvmUsable, string[] Csv);
+
+    /// <summary>Runs <c>validate-kvm</c> on <paramref name="yaml"/> written as NAME.yaml in a temporary folder, its table to a CSV there.</summary>
+    private ValidateRun ValidateScenario(string name, string yaml)
+    {
+        using var dir = new TempFolder();
+        string scenario = dir.Write(name + ".yaml", yaml);
+        string csv = Path.Combine(dir.Path, "out.csv");
+        var (o, e) = (new StringWriter(), new StringWriter());
+        int code = TscSimCli.Run(["validate-kvm", scenario, "--out", csv], o, e);
+        log.WriteLine(o.ToString());
+        bool usable = !o.ToString().Contains("no usable KVM", StringComparison.Ordinal);
+        if (!usable)
         {
-            Directory.Delete(dir, recursive: true);
+            log.WriteLine("skipped: no usable KVM");
         }
+        return new ValidateRun(code, o.ToString(), e.ToString(), usable, usable && File.Exists(csv) ? File.ReadAllLines(csv) : []);
     }
 }
