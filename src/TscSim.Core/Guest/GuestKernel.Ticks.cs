@@ -38,7 +38,7 @@ public sealed partial class GuestKernel
                     _idleSaved[5 * v + 4] = st.Regs[Registers.Rbx];
                     if (!st.InterruptFlag)
                     {
-                        vcpu.Jump((int)vcpu.Program.Labels["__k_nohz_dead"].Value); // cli; hlt: stop for good
+                        vcpu.Jump(_noHzDead); // cli; hlt: stop for good
                         return true;
                     }
                     SetArm(vcpu, _noHz.IdleEnter(v, at));

@@ -61,7 +61,7 @@ public sealed partial class GuestKernel : IGuestKernel, IEventHandler
     private readonly int _periodicSetup;
     private long _verifyAtJiffies386;               // verify_tsc_freq_timer's expiry (jiffies)
     private readonly NoHzTick? _noHz;               // linux-modern's tick, else null
-    private readonly int _noHzSetup;
+    private readonly int _noHzSetup, _noHzDead;
     private readonly long[] _idleSaved;             // per vCPU: rax, rcx, rdx, RFLAGS of the workload that entered idle
     private readonly EventKind _ipi;
 
@@ -129,6 +129,7 @@ public sealed partial class GuestKernel : IGuestKernel, IEventHandler
         {
             _noHz = new NoHzTick(this, n, profile.Hz, at => _timekeeping.NowNs(at), at => _timekeeping.Tick(at), _watchdog);
             _noHzSetup = (int)program.Labels[KernelLibrary.NoHzSetupLabel].Value;
+            _noHzDead = (int)program.Labels[KernelLibrary.NoHzDeadLabel].Value;
             _idleSaved = new long[5 * n];
             _ipi = sim.RegisterKind($"guest.{machine.Name}.ipi", EventBand.Guest, this);
             EnterIdleOnHlt(program);

@@ -615,7 +615,7 @@ public static class KernelLibrary
     public const int LocalTimerVectorModern = 0xEC, RescheduleVector = 0xFD;
 
     /// <summary>Labels of the modern tick's code.</summary>
-    public const string NoHzSetupLabel = "__k_nohz_setup", NoHzIdleLabel = "__k_nohz_idle";
+    public const string NoHzSetupLabel = "__k_nohz_setup", NoHzIdleLabel = "__k_nohz_idle", NoHzDeadLabel = "__k_nohz_dead";
 
     /// <summary>
     /// The modern kernel's tick code, appended after <see cref="Tick2618Source"/>:

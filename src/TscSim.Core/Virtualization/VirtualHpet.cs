@@ -179,15 +179,13 @@ internal sealed class VirtualHpet : IEventHandler, IInterruptSource
                     case TnCmp:
                         {
                             bool periodic = (_tConfig[n] & TnPeriodic) != 0;
-                            bool bits32 = (_tConfig[n] & Tn32Bit) != 0;
                             if (!periodic || (_tConfig[n] & TnSetval) != 0)
                             {
                                 _tCmp[n] = (_tCmp[n] & 0xFFFF_FFFF_0000_0000UL) | newVal;
                             }
                             if (periodic && n == 0)
                             {
-                                ulong clamped = newVal & ((bits32 ? 0xFFFF_FFFFUL : ulong.MaxValue) >> 1);
-                                _t0Period = (_t0Period & 0xFFFF_FFFF_0000_0000UL) | clamped;
+                                _t0Period = (_t0Period & 0xFFFF_FFFF_0000_0000UL) | (newVal & PeriodMask(n));
                             }
                             _tConfig[n] &= ~TnSetval;
                             if (Enabled)
@@ -205,8 +203,7 @@ internal sealed class VirtualHpet : IEventHandler, IInterruptSource
                             }
                             else if (n == 0)
                             {
-                                ulong clamped = newVal & (((_tConfig[n] & Tn32Bit) != 0 ? 0xFFFF_FFFFUL : ulong.MaxValue) >> 1);
-                                _t0Period = (_t0Period & 0xFFFF_FFFFUL) | (clamped << 32);
+                                _t0Period = (_t0Period & 0xFFFF_FFFFUL) | ((newVal & PeriodMask(n)) << 32);
                             }
                             _tConfig[n] &= ~TnSetval;
                             if (Enabled)
@@ -262,6 +259,9 @@ internal sealed class VirtualHpet : IEventHandler, IInterruptSource
             }
         }
     }
+
+    /// <summary>hpet_ram_writel's clamp of a period write ("Clamp period to reasonable max value"): the top bit of the timer's width is cleared.</summary>
+    private ulong PeriodMask(int n) => ((_tConfig[n] & Tn32Bit) != 0 ? 0xFFFF_FFFFUL : ulong.MaxValue) >> 1;
 
     /// <summary>hpet_calculate_diff: comparator minus counter, 32 or 64 bits, clamped at 0.</summary>
     private static ulong Diff(ulong cmp, ulong current, bool bits32)

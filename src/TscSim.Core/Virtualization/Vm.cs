@@ -119,8 +119,8 @@ public sealed partial class Vm : IEventHandler
     /// <summary>QEMU's HPET is in legacy-replacement mode (timer 0 is IRQ0; the PIT raises nothing).</summary>
     internal bool HpetLegacy => _hpet?.Legacy ?? false;
 
-    /// <summary>The HPET's main counter at <paramref name="at"/> without creating the device (it counts from VM creation until a guest halts it).</summary>
-    internal ulong HpetCounter(SimTime at) => _hpet?.Counter(at) ?? (ulong)(DeviceClockNs(at) / HpetNsPerTick);
+    /// <summary>The HPET's main counter at <paramref name="at"/> (it counts from VM creation until a guest halts it).</summary>
+    internal ulong HpetCounter(SimTime at) => Hpet.Counter(at);
 
     /// <summary>
     /// The engine scope of this VM's own events (its devices, pvclock updates, policy steps, its
