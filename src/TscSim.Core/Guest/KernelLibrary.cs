@@ -353,58 +353,13 @@ public static class KernelLibrary
         __k_stop_count: dq 0
         """);
 
-    // ---- issue 16: the timer interrupt (machinery for the tick-driven kernels; no profile uses it yet)
+    // ---- issue 16: the timer interrupt
 
     /// <summary>Kernel service the timer handler enters on every tick (<c>kcall 12</c>): the kernel's do_timer.</summary>
     public const int TimerTick = 12;
 
     /// <summary>The vector of the local APIC timer tick (Linux's LOCAL_TIMER_VECTOR is 0xEF; any vector ≥ 32 works).</summary>
     public const int TimerVector = 0xEF;
-
-    /// <summary>
-    /// Code to append to <see cref="Source"/> when a profile takes a tick: <c>__k_timer_setup</c>
-    /// (called with rsi = the APIC timer's initial count for one tick, e.g. 10^9 / HZ under KVM's
-    /// 1 ns bus cycle) loads the IDT, arms the x2APIC timer in periodic mode (divide ÷1) and
-    /// enables interrupts; <c>__k_timer_interrupt</c> saves what it touches, enters
-    /// <see cref="TimerTick"/>, writes the x2APIC EOI and returns with <c>iretq</c>. The IDT (one
-    /// per VM, in the shared section) has entry <see cref="TimerVector"/> only.
-    /// </summary>
-    public static readonly string TimerSource = string.Create(CultureInfo.InvariantCulture, $"""
-        section .text
-        __k_timer_setup:    lidt [__k_idt_timer - {8 * TimerVector}] ; base = entry - 8 × TimerVector
-                            push rax
-                            push rcx
-                            push rdx
-                            mov rcx, {ApicRegisters.MsrDivide} ; divide configuration: ÷1
-                            mov rax, {ApicRegisters.DivideBy1}
-                            mov rdx, 0
-                            wrmsr
-                            mov rcx, {ApicRegisters.MsrLvtTimer} ; LVT timer: periodic, vector TimerVector
-                            mov rax, {((int)ApicTimerMode.Periodic << ApicRegisters.LvtTimerModeShift) | TimerVector}
-                            wrmsr
-                            mov rcx, {ApicRegisters.MsrInitialCount} ; initial count: one tick
-                            mov rax, rsi
-                            wrmsr
-                            pop rdx
-                            pop rcx
-                            pop rax
-                            sti
-                            ret
-        __k_timer_interrupt: push rax
-                            push rcx
-                            push rdx
-                            kcall {TimerTick}             ; TimerTick
-                            mov rcx, {ApicRegisters.MsrEoi} ; x2APIC EOI
-                            mov rax, 0
-                            mov rdx, 0
-                            wrmsr
-                            pop rdx
-                            pop rcx
-                            pop rax
-                            iretq
-        section .shared
-        __k_idt_timer:      dq __k_timer_interrupt
-        """);
 
     // ---- issue 16: Linux 2.6.18 x86_64 (vanilla arch/x86_64/kernel/time.c, apic.c, process.c)
 

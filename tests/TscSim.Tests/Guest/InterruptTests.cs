@@ -1,3 +1,4 @@
+using System.Globalization;
 using TscSim.Core.Engine;
 using TscSim.Core.Guest;
 using TscSim.Core.Hardware;
@@ -413,6 +414,49 @@ public class InterruptTests
         Assert.Null(rig.Vcpu.Lapic);
     }
 
+    /// <summary>
+    /// A generic periodic tick for these tests: <c>__k_timer_setup</c> (rsi = the APIC timer's initial
+    /// count for one tick) loads the IDT, arms the x2APIC timer periodic (divide ÷1) and enables
+    /// interrupts; <c>__k_timer_interrupt</c> enters <see cref="KernelLibrary.TimerTick"/>, writes the
+    /// x2APIC EOI and returns with <c>iretq</c>. The profiles' own ticks are in <see cref="KernelLibrary"/>.
+    /// </summary>
+    private static readonly string TimerSource = string.Create(CultureInfo.InvariantCulture, $"""
+        section .text
+        __k_timer_setup:    lidt [__k_idt_timer - {8 * KernelLibrary.TimerVector}] ; base = entry - 8 × TimerVector
+                            push rax
+                            push rcx
+                            push rdx
+                            mov rcx, {ApicRegisters.MsrDivide} ; divide configuration: ÷1
+                            mov rax, {ApicRegisters.DivideBy1}
+                            mov rdx, 0
+                            wrmsr
+                            mov rcx, {ApicRegisters.MsrLvtTimer} ; LVT timer: periodic, vector TimerVector
+                            mov rax, {((int)ApicTimerMode.Periodic << ApicRegisters.LvtTimerModeShift) | KernelLibrary.TimerVector}
+                            wrmsr
+                            mov rcx, {ApicRegisters.MsrInitialCount} ; initial count: one tick
+                            mov rax, rsi
+                            wrmsr
+                            pop rdx
+                            pop rcx
+                            pop rax
+                            sti
+                            ret
+        __k_timer_interrupt: push rax
+                            push rcx
+                            push rdx
+                            kcall {KernelLibrary.TimerTick}             ; TimerTick
+                            mov rcx, {ApicRegisters.MsrEoi} ; x2APIC EOI
+                            mov rax, 0
+                            mov rdx, 0
+                            wrmsr
+                            pop rdx
+                            pop rcx
+                            pop rax
+                            iretq
+        section .shared
+        __k_idt_timer:      dq __k_timer_interrupt
+        """);
+
     private sealed class TickCounter : IGuestKernel
     {
         public List<long> Ticks { get; } = [];
@@ -435,7 +479,7 @@ public class InterruptTests
         idle:   hlt
                 jmp idle
 
-        """ + KernelLibrary.TimerSource);
+        """ + TimerSource);
         var kernel = new TickCounter();
         rig.Vcpu.Kernel = kernel;
         rig.Run(Duration.FromMicroseconds(10_500));
