@@ -89,7 +89,7 @@ internal sealed class VirtualHpet : IEventHandler, IInterruptSource
     /// <summary>Timer 0 interrupts pulsed into IRQ0.</summary>
     public long Timer0Interrupts { get; private set; }
 
-    bool IInterruptSource.Armed => _sim.IsPending(_next) && Legacy && !_vm.Pit.Irq0Masked && _vm.Pit.Programmed;
+    bool IInterruptSource.Armed => _sim.IsPending(_next) && Legacy && _vm.Pit.Irq0Open;
 
     private bool Enabled => (_config & CfgEnable) != 0;
 
@@ -371,7 +371,7 @@ internal sealed class VirtualHpet : IEventHandler, IInterruptSource
             return; // a level-triggered timer or an I/O APIC route: not modelled (no guest here uses them)
         }
         Timer0Interrupts++;
-        if (_vm.Pit.Irq0Masked || !_vm.Pit.Programmed)
+        if (!_vm.Pit.Irq0Open)
         {
             // Masked, or before the guest's 8259 setup: the model's boot runs Linux's init_8259A and
             // setup_irq(0) (which unmasks IRQ0 at the end of time_init) at the tick setup, as for the PIT.

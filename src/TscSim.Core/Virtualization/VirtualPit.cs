@@ -62,6 +62,9 @@ internal sealed class VirtualPit
     /// <summary>Whether IRQ0 is masked.</summary>
     public bool Irq0Masked => (Imr & 1) != 0;
 
+    /// <summary>An edge on IRQ0 reaches a guest handler: the guest has programmed the 8259 and left IRQ0 unmasked.</summary>
+    public bool Irq0Open => Programmed && !Irq0Masked;
+
     /// <summary>EOI commands received.</summary>
     public long Eois { get; private set; }
 
